@@ -1,0 +1,90 @@
+//! The `taskbox` command line: argument parsing and dispatch. Each command
+//! lives in its own file; this one only wires them up.
+
+mod plugin;
+mod run;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::executor::{EngineSettings, Executor};
+use crate::registry::{ArtifactCache, Loader};
+
+#[derive(Debug, Parser)]
+#[command(name = "taskbox", version, about = "Run WebAssembly tasks in a sandbox, on schedule.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one task once and print its outcome as JSON.
+    Run(run::RunArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+/// Where plugins and compiled artifacts live (shared by the commands).
+#[derive(Debug, Args)]
+pub(crate) struct PluginDirArgs {
+    /// The plugin directory.
+    #[arg(long, env = "TASKBOX_PLUGIN_DIR", default_value = "./plugins")]
+    pub plugin_dir: PathBuf,
+    /// Where compiled plugins are cached (default: the user's cache directory).
+    #[arg(long, env = "TASKBOX_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every plugin afresh; neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl PluginDirArgs {
+    pub(crate) fn loader(&self, executor: Executor) -> Loader {
+        let dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(ArtifactCache::default_dir) };
+        Loader::new(executor, dir)
+    }
+}
+
+/// Exit codes shared by the commands.
+pub(crate) mod exit {
+    /// The task ran and failed (or a checked plugin is invalid).
+    pub const FAILED: u8 = 1;
+    /// The command could not do its job at all.
+    pub const UNUSABLE: u8 = 2;
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Plugin(cmd) => plugin::run(cmd).await,
+        }
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Builds the sandbox, or explains on stderr why it cannot.
+pub(crate) fn executor() -> Result<Executor, ExitCode> {
+    Executor::new(EngineSettings::default()).map_err(|e| fail(e.to_string()))
+}
+
+/// Prints a one-line reason on stderr and returns the "could not run" code.
+pub(crate) fn fail(reason: impl std::fmt::Display) -> ExitCode {
+    eprintln!("taskbox: {reason}");
+    ExitCode::from(exit::UNUSABLE)
+}

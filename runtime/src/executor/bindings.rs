@@ -1,0 +1,9 @@
+//! Host bindings for the `task` world of `wit/task.wit`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "task",
+    exports: { default: async },
+});
+
+pub(crate) use taskbox::plugin::host::Level;

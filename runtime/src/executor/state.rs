@@ -1,0 +1,69 @@
+//! What a store holds during one run: the WASI context, the memory limiter,
+//! and the host side of `taskbox:plugin/host`.
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{Level, taskbox::plugin::host};
+use super::capture::Capture;
+
+pub(crate) struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    /// Lines from the `log` import, bounded like stdout.
+    pub(crate) log: Capture,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl host::Host for RunState {
+    fn log(&mut self, level: Level, message: String) {
+        let level = match level {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        };
+        self.log.write_line(level, &message);
+    }
+}
+
+/// Caps the total linear memory of one run and remembers a refusal, so a
+/// failure caused by it can be named as such.
+pub(crate) struct MemoryCap {
+    limit: usize,
+    total: usize,
+    /// The largest total a refused growth asked for.
+    pub(crate) refused: Option<usize>,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit, total: 0, refused: None }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.total - current.min(self.total) + desired;
+        if total > self.limit {
+            self.refused = Some(self.refused.unwrap_or(0).max(total));
+            return Ok(false);
+        }
+        self.total = total;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+impl super::bindings::taskbox::plugin::types::Host for RunState {}

@@ -1,0 +1,15 @@
+//! taskbox: a task runtime for WebAssembly components.
+//!
+//! Teams compile jobs to components and drop them in the plugin directory;
+//! each run happens in a fresh wasmtime sandbox with a deadline and a memory
+//! cap. The parts, in the words of `DESIGN.md`:
+//!
+//! - [`registry`] — the plugin registry: scanning, validating, compiling,
+//!   caching and publishing components from the plugin directory.
+//! - [`executor`] — the executor: one execution in a fresh sandboxed
+//!   instance, turned into an [`executor::Outcome`].
+//! - [`cli`] — the `taskbox` command line.
+
+pub mod cli;
+pub mod executor;
+pub mod registry;

@@ -1,0 +1,165 @@
+//! Loading one plugin file: read, digest, sidecar, compile (or take the
+//! cached artifact), decide its shape and pre-link it. Blocking: call it off
+//! the async threads.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::Component;
+
+use super::cache::ArtifactCache;
+use super::sidecar::{Sidecar, SidecarError};
+use crate::executor::{Executor, Limits, PrepareError, Runnable, Shape};
+
+/// A loaded plugin: runnable code plus its sidecar defaults.
+pub struct Plugin {
+    pub runnable: Runnable,
+    pub sidecar: Sidecar,
+}
+
+impl Plugin {
+    /// Limits for one run: the caller's overrides, then the sidecar, then
+    /// the defaults.
+    pub fn limits(&self, timeout: Option<Duration>, memory_mb: Option<u64>) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            timeout: timeout.or(self.sidecar.timeout()).unwrap_or(defaults.timeout),
+            memory_bytes: memory_mb.or(self.sidecar.memory_mb).map_or(defaults.memory_bytes, |mb| mb << 20),
+            max_output_bytes: self
+                .sidecar
+                .max_output_kb
+                .map_or(defaults.max_output_bytes, |kb| (kb << 10) as usize),
+        }
+    }
+}
+
+/// Where a loaded plugin's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadSource {
+    Compiled,
+    Cache,
+}
+
+/// What is known about one file in the plugin directory, loaded or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub file: PathBuf,
+    pub size: u64,
+    pub digest: Option<String>,
+    pub shape: Option<Shape>,
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub source: Option<LoadSource>,
+    pub load_ms: f64,
+    pub error: Option<String>,
+}
+
+/// A file and, when it loaded, the plugin made from it.
+pub struct PluginEntry {
+    pub info: PluginInfo,
+    pub plugin: Option<Arc<Plugin>>,
+}
+
+/// Why a plugin file did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid task type name {0:?}: a plugin file must be named [a-z0-9_-]+.wasm")]
+    InvalidName(String),
+    #[error("cannot read the file: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("sidecar: {0}")]
+    Sidecar(#[from] SidecarError),
+    #[error("sidecar: {0}")]
+    Grant(String),
+    #[error("not a valid WebAssembly component: {0:#}")]
+    Compile(wasmtime::Error),
+    #[error("{0}")]
+    Prepare(#[from] PrepareError),
+}
+
+/// Is `name` usable as a task type (and so as a plugin file stem)?
+pub fn is_valid_task_type(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Loads plugin files with one executor and one artifact cache.
+#[derive(Clone)]
+pub struct Loader {
+    executor: Executor,
+    cache: ArtifactCache,
+}
+
+impl Loader {
+    pub fn new(executor: Executor, cache_dir: Option<PathBuf>) -> Self {
+        let cache = ArtifactCache::new(cache_dir, executor.engine());
+        Self { executor, cache }
+    }
+
+    /// Loads the file at `path`; the task type is its stem.
+    pub fn load(&self, path: &Path) -> PluginEntry {
+        let start = Instant::now();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut info = PluginInfo {
+            name: name.clone(),
+            file: path.to_owned(),
+            size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            digest: None,
+            shape: None,
+            loaded_at: None,
+            source: None,
+            load_ms: 0.0,
+            error: None,
+        };
+        let plugin = self.try_load(path, &name, &mut info);
+        info.load_ms = start.elapsed().as_secs_f64() * 1000.0;
+        match plugin {
+            Ok(plugin) => {
+                info.loaded_at = Some(Utc::now());
+                PluginEntry { info, plugin: Some(Arc::new(plugin)) }
+            }
+            Err(e) => {
+                info.error = Some(e.to_string());
+                PluginEntry { info, plugin: None }
+            }
+        }
+    }
+
+    fn try_load(&self, path: &Path, name: &str, info: &mut PluginInfo) -> Result<Plugin, LoadError> {
+        if !is_valid_task_type(name) {
+            return Err(LoadError::InvalidName(name.to_owned()));
+        }
+        let bytes = std::fs::read(path)?;
+        info.size = bytes.len() as u64;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        info.digest = Some(digest.clone());
+        let sidecar = Sidecar::for_plugin(path)?.unwrap_or_default();
+        let plugin_dir = path.parent().unwrap_or(Path::new("."));
+        let grants = sidecar.grants(plugin_dir).map_err(LoadError::Grant)?;
+
+        let engine = self.executor.engine();
+        let component = match self.cache.load(engine, &digest) {
+            Some(component) => {
+                info.source = Some(LoadSource::Cache);
+                component
+            }
+            None => {
+                let component = Component::new(engine, &bytes).map_err(LoadError::Compile)?;
+                self.cache.store(&digest, &component);
+                info.source = Some(LoadSource::Compiled);
+                component
+            }
+        };
+        let prepared = self.executor.prepare(&component)?;
+        info.shape = Some(prepared.shape());
+        Ok(Plugin {
+            runnable: Runnable { task_type: name.to_owned(), digest, prepared, grants },
+            sidecar,
+        })
+    }
+}
