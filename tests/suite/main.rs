@@ -1,1 +1,8 @@
+//! taskbox's black-box suite: real components (built from `examples/` by
+//! `cargo xtask plugins`) in real wasmtime, and the real `taskbox` binary.
+//! Run it with `cargo xtask test`.
 
+mod cli;
+mod helpers;
+mod registry;
+mod sandbox;

@@ -1,1 +1,76 @@
-fn main(){}
+//! Developer commands for this repository, run as `cargo xtask <command>`:
+//!
+//! - `plugins` — build every guest in `examples/` for `wasm32-wasip2` and
+//!   copy the components into `plugins/` (the default plugin directory).
+//! - `test [ARGS]` — `plugins`, then the whole test suite
+//!   (`cargo test --release --workspace [ARGS]`).
+//!
+//! Plain `std::process::Command` only: this crate must build in a second.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const GUEST_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let result = match args.next().as_deref() {
+        Some("plugins") => build_plugins(),
+        Some("test") => build_plugins().and_then(|()| test(args.collect())),
+        _ => Err("usage: cargo xtask <plugins | test [cargo test args]>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+}
+
+/// Builds the example guests and copies their components into `plugins/`.
+fn build_plugins() -> Result<(), String> {
+    let root = root();
+    let target_dir = root.join("target");
+    run(cargo()
+        .current_dir(root.join("examples"))
+        .args(["build", "--release", "--target", GUEST_TARGET, "--target-dir"])
+        .arg(&target_dir))?;
+    let built = target_dir.join(GUEST_TARGET).join("release");
+    let plugins = root.join("plugins");
+    std::fs::create_dir_all(&plugins).map_err(|e| format!("{}: {e}", plugins.display()))?;
+    let mut copied = Vec::new();
+    for entry in std::fs::read_dir(&built).map_err(|e| format!("{}: {e}", built.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let name = path.file_name().expect("a file has a name");
+            // Copy then rename, so a watcher never sees a half-written file.
+            let tmp = plugins.join(format!(".{}.tmp", name.to_string_lossy()));
+            std::fs::copy(&path, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            std::fs::rename(&tmp, plugins.join(name)).map_err(|e| e.to_string())?;
+            copied.push(name.to_string_lossy().into_owned());
+        }
+    }
+    copied.sort();
+    eprintln!("xtask: plugins/ now holds {}", copied.join(", "));
+    Ok(())
+}
+
+/// Runs the whole suite in release mode: wasm compilation is ~13x slower in
+/// a debug build, and release shares its dependency build with the binary.
+fn test(extra: Vec<String>) -> Result<(), String> {
+    run(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).args(extra))
+}

@@ -15,10 +15,7 @@ impl Guest for Fail {
             .ok()
             .and_then(|p| p.get("message")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| "this task always fails".to_owned());
-        log(
-            Level::Warn,
-            &format!("attempt {} is about to fail", ctx.attempt),
-        );
+        log(Level::Warn, &format!("attempt {} is about to fail", ctx.attempt));
         Err(message)
     }
 }

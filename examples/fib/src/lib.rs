@@ -15,8 +15,7 @@ fn fib(n: u64) -> u64 {
 
 impl Guest for Fib {
     fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let params: serde_json::Value =
-            serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
+        let params: serde_json::Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
         let n = params.get("n").and_then(|v| v.as_u64()).unwrap_or(30);
         if n > 93 {
             return Err(format!("n = {n} overflows u64; the largest is 93"));

@@ -46,7 +46,9 @@ impl Guest for Probe {
                     .collect::<Result<Vec<_>, _>>()
             })),
             "write_file" => report(std::fs::write(str_param("path"), b"probe").map(|()| "written")),
-            "env" => json!({ "ok": true, "value": std::env::vars().collect::<std::collections::BTreeMap<_, _>>() }),
+            "env" => {
+                json!({ "ok": true, "value": std::env::vars().collect::<std::collections::BTreeMap<_, _>>() })
+            }
             "tcp_connect" => report(std::net::TcpStream::connect(str_param("addr")).map(|_| "connected")),
             "alloc" => {
                 let bytes = num_param("mb") as usize * 1024 * 1024;

@@ -11,8 +11,7 @@ struct Sleep;
 
 impl Guest for Sleep {
     fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let params: serde_json::Value =
-            serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
+        let params: serde_json::Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
         let ms = params.get("ms").and_then(|v| v.as_u64()).unwrap_or(100);
         let start = Instant::now();
         std::thread::sleep(Duration::from_millis(ms));

@@ -43,7 +43,8 @@ pub(crate) struct PluginDirArgs {
 
 impl PluginDirArgs {
     pub(crate) fn loader(&self, executor: Executor) -> Loader {
-        let dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(ArtifactCache::default_dir) };
+        let dir =
+            if self.no_cache { None } else { self.cache_dir.clone().or_else(ArtifactCache::default_dir) };
         Loader::new(executor, dir)
     }
 }

@@ -6,4 +6,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use taskbox::plugin::host::Level;
+pub(crate) use self::taskbox::plugin::host::Level;

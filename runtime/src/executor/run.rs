@@ -16,8 +16,7 @@ use super::prepare::Linked;
 use super::state::{MemoryCap, RunState};
 use super::{Executor, Outcome, Prepared, RunRequest};
 
-const COMMAND_FAILED: &str =
-    "the command exited with a failure status (its WASI exit carried no code)";
+const COMMAND_FAILED: &str = "the command exited with a failure status (its WASI exit carried no code)";
 
 /// How often a long CPU-bound run hands its thread back to the async runtime.
 const YIELD_EVERY_TICKS: u64 = 10;
@@ -212,7 +211,8 @@ fn judge(
     elapsed: Duration,
     stderr: &str,
 ) -> Result<String, String> {
-    let timed_out = || format!("timed out after {:.3}s (deadline {:?})", elapsed.as_secs_f64(), limits.timeout);
+    let timed_out =
+        || format!("timed out after {:.3}s (deadline {:?})", elapsed.as_secs_f64(), limits.timeout);
     match ended {
         Ended::Returned(Ok(text)) => Ok(text),
         Ended::Returned(Err(message)) => Err(message),

@@ -157,9 +157,6 @@ impl Loader {
         };
         let prepared = self.executor.prepare(&component)?;
         info.shape = Some(prepared.shape());
-        Ok(Plugin {
-            runnable: Runnable { task_type: name.to_owned(), digest, prepared, grants },
-            sidecar,
-        })
+        Ok(Plugin { runnable: Runnable { task_type: name.to_owned(), digest, prepared, grants }, sidecar })
     }
 }

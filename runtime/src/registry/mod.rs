@@ -38,7 +38,11 @@ impl Registry {
     /// An empty registry over `dir`; call [`Registry::scan`] to fill it.
     pub fn new(dir: impl Into<PathBuf>, loader: Loader) -> Self {
         Self {
-            shared: Arc::new(Shared { dir: dir.into(), loader, catalog: ArcSwap::from_pointee(Catalog::new()) }),
+            shared: Arc::new(Shared {
+                dir: dir.into(),
+                loader,
+                catalog: ArcSwap::from_pointee(Catalog::new()),
+            }),
         }
     }
 

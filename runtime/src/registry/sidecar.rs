@@ -91,9 +91,8 @@ impl Sidecar {
         let mut dirs = Vec::new();
         for (guest, host) in &self.dirs {
             let host = plugin_dir.join(host);
-            let host = host
-                .canonicalize()
-                .map_err(|e| format!("dirs.{guest:?} = {}: {e}", host.display()))?;
+            let host =
+                host.canonicalize().map_err(|e| format!("dirs.{guest:?} = {}: {e}", host.display()))?;
             if !host.is_dir() {
                 return Err(format!("dirs.{guest:?} = {}: not a directory", host.display()));
             }
