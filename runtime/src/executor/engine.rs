@@ -50,16 +50,24 @@ pub(crate) fn build(settings: &EngineSettings) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
+/// How long the ticker keeps ticking after the last run ends, so back-to-back
+/// runs do not pay a thread wake-up each.
+const IDLE_BEFORE_PARKING: Duration = Duration::from_millis(200);
+
 /// Increments the engine's epoch every [`TICK`] on an absolute schedule (so
-/// sleep overshoot does not accumulate), but only while some run holds a
-/// [`TickGuard`]: an idle process does not wake up a thousand times a second.
+/// sleep overshoot does not accumulate), but only while runs are in flight
+/// (or were, within [`IDLE_BEFORE_PARKING`]): an idle process does not wake
+/// up a thousand times a second.
 pub(crate) struct EpochTicker {
     shared: Arc<TickerShared>,
     thread: Thread,
 }
 
 struct TickerShared {
+    /// Runs holding a [`TickGuard`].
     active: AtomicUsize,
+    /// The ticker thread is parked (or about to park) and needs a wake-up.
+    parked: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -68,7 +76,11 @@ pub(crate) struct TickGuard<'a>(&'a EpochTicker);
 
 impl EpochTicker {
     pub(crate) fn start(engine: Engine) -> Self {
-        let shared = Arc::new(TickerShared { active: AtomicUsize::new(0), stop: AtomicBool::new(false) });
+        let shared = Arc::new(TickerShared {
+            active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        });
         let s = shared.clone();
         let handle = thread::Builder::new()
             .name("taskbox-epoch".into())
@@ -78,7 +90,8 @@ impl EpochTicker {
     }
 
     pub(crate) fn hold(&self) -> TickGuard<'_> {
-        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0 {
+        self.shared.active.fetch_add(1, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
         TickGuard(self)
@@ -87,26 +100,36 @@ impl EpochTicker {
 
 impl Drop for TickGuard<'_> {
     fn drop(&mut self) {
-        self.0.shared.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::SeqCst);
         self.thread.unpark();
     }
 }
 
 fn tick_loop(engine: &Engine, shared: &TickerShared) {
     let mut next = Instant::now() + TICK;
-    while !shared.stop.load(Ordering::Acquire) {
-        if shared.active.load(Ordering::Acquire) == 0 {
-            thread::park();
-            next = Instant::now() + TICK;
+    let mut last_busy = Instant::now();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if shared.active.load(Ordering::SeqCst) > 0 {
+            last_busy = now;
+        } else if now - last_busy > IDLE_BEFORE_PARKING {
+            // Announce the park first, then re-check: a run that started in
+            // between either is seen here or sees `parked` and unparks us.
+            shared.parked.store(true, Ordering::SeqCst);
+            if shared.active.load(Ordering::SeqCst) == 0 && !shared.stop.load(Ordering::SeqCst) {
+                thread::park();
+            }
+            shared.parked.store(false, Ordering::SeqCst);
+            last_busy = Instant::now();
+            next = last_busy + TICK;
             continue;
         }
-        let now = Instant::now();
         if next > now {
             thread::sleep(next - now);
         } else if now - next > 10 * TICK {
