@@ -14,6 +14,7 @@ mod outcome;
 mod prepare;
 mod run;
 mod state;
+mod verdict;
 
 pub use engine::EngineSettings;
 pub use outcome::{Limits, Outcome, RunContext, RunRequest};

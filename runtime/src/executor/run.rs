@@ -2,11 +2,11 @@
 
 use chrono::Utc;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::bindings::Context;
 use super::capture::Capture;
@@ -14,9 +14,8 @@ use super::engine::TICK;
 use super::outcome::result_json;
 use super::prepare::Linked;
 use super::state::{MemoryCap, RunState};
+use super::verdict::{Captured, Ended, verdict};
 use super::{Executor, Outcome, Prepared, RunRequest};
-
-const COMMAND_FAILED: &str = "the command exited with a failure status (its WASI exit carried no code)";
 
 /// How often a long CPU-bound run hands its thread back to the async runtime.
 const YIELD_EVERY_TICKS: u64 = 10;
@@ -45,14 +44,6 @@ pub struct Runnable {
     pub grants: Grants,
 }
 
-/// How the call itself ended, before it is judged.
-enum Ended {
-    Returned(Result<String, String>),
-    CommandExited(Result<(), ()>),
-    Error(wasmtime::Error),
-    TimedOut,
-}
-
 impl Executor {
     /// Runs `plugin` once. Every failure, including a trap, a timeout, a
     /// memory-cap breach or a host-side error, is an unsuccessful outcome.
@@ -65,7 +56,7 @@ impl Executor {
         let stderr = Capture::new(limits.max_output_bytes);
         let log = Capture::new(limits.max_output_bytes);
 
-        let (ended, refused) = match self.build_wasi(plugin, &req, &stdout, &stderr) {
+        let (ended, memory_refused) = match self.build_wasi(plugin, &req, &stdout, &stderr) {
             Ok(wasi) => {
                 let state = RunState {
                     wasi,
@@ -75,56 +66,21 @@ impl Executor {
                 };
                 let mut store = Store::new(self.engine(), state);
                 store.limiter(|s| &mut s.memory);
-                let deadline = start + limits.timeout;
-                store.set_epoch_deadline(ticks_until(deadline).min(YIELD_EVERY_TICKS));
-                store.epoch_deadline_callback(move |_| {
-                    let left = ticks_until(deadline);
-                    Ok(if left == 0 {
-                        UpdateDeadline::Interrupt
-                    } else {
-                        UpdateDeadline::Yield(left.min(YIELD_EVERY_TICKS))
-                    })
-                });
+                set_deadline(&mut store, start + limits.timeout);
                 let _ticking = self.shared.ticker.hold();
                 let call = call(&plugin.prepared, &mut store, &req, &plugin.task_type);
-                let ended = match tokio::time::timeout(limits.timeout, call).await {
-                    Ok(ended) => ended,
-                    Err(_) => Ended::TimedOut,
-                };
-                let refused = store.data().memory.refused;
-                (ended, refused)
+                // The epoch stops a guest that computes; this stops one that
+                // waits in a host call (a sleep, a read).
+                let ended = tokio::time::timeout(limits.timeout, call).await.unwrap_or(Ended::TimedOut);
+                (ended, store.data().memory.refused)
             }
             Err(e) => (Ended::Error(e), None),
         };
         let elapsed = start.elapsed();
-        let (stdout, stdout_cut) = stdout.take();
-        let (stderr, stderr_cut) = stderr.take();
-        let (log, log_cut) = log.take();
-
-        let mut verdict = judge(ended, refused, &limits, elapsed, &stderr);
-        // A command's stdout is its result; a task's stdout is only logs.
-        let mut logs = Section::default();
-        logs.add("log", &log, log_cut);
-        if plugin.prepared.shape() == super::Shape::Command {
-            if verdict.is_ok() {
-                verdict = if stdout_cut > 0 {
-                    Err(too_large(stdout.len() as u64 + stdout_cut, &limits))
-                } else {
-                    Ok(stdout.clone())
-                };
-            }
-            if verdict.is_err() {
-                logs.add("stdout", &stdout, stdout_cut);
-            }
-        } else {
-            logs.add("stdout", &stdout, stdout_cut);
-        }
-        logs.add("stderr", &stderr, stderr_cut);
-
+        let captured =
+            Captured { stdout: stdout.take(), stderr: stderr.take(), log: log.take(), memory_refused };
+        let (verdict, logs) = verdict(plugin.prepared.shape(), ended, captured, &limits, elapsed);
         let (is_success, result, error_message) = match verdict {
-            Ok(text) if text.len() > limits.max_output_bytes => {
-                (false, None, Some(too_large(text.len() as u64, &limits)))
-            }
             Ok(text) => (true, Some(result_json(&text)), None),
             Err(message) => (false, None, Some(message)),
         };
@@ -132,7 +88,7 @@ impl Executor {
             is_success,
             result,
             error_message,
-            logs: logs.0,
+            logs,
             started_at,
             completed_at: Utc::now(),
             duration_seconds: elapsed.as_secs_f64(),
@@ -171,6 +127,20 @@ impl Executor {
     }
 }
 
+/// Interrupts the guest at `deadline`, and has it yield to the async runtime
+/// every [`YIELD_EVERY_TICKS`] until then so long CPU-bound runs share threads.
+fn set_deadline(store: &mut Store<RunState>, deadline: Instant) {
+    store.set_epoch_deadline(ticks_until(deadline).min(YIELD_EVERY_TICKS));
+    store.epoch_deadline_callback(move |_| {
+        let left = ticks_until(deadline);
+        Ok(if left == 0 {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(left.min(YIELD_EVERY_TICKS))
+        })
+    });
+}
+
 async fn call(prepared: &Prepared, store: &mut Store<RunState>, req: &RunRequest, task_type: &str) -> Ended {
     match &prepared.0 {
         Linked::Task(pre) => {
@@ -203,94 +173,10 @@ async fn call(prepared: &Prepared, store: &mut Store<RunState>, req: &RunRequest
     }
 }
 
-/// Turns how the call ended into the result text or the failure message.
-fn judge(
-    ended: Ended,
-    memory_refused: Option<usize>,
-    limits: &super::Limits,
-    elapsed: Duration,
-    stderr: &str,
-) -> Result<String, String> {
-    let timed_out =
-        || format!("timed out after {:.3}s (deadline {:?})", elapsed.as_secs_f64(), limits.timeout);
-    match ended {
-        Ended::Returned(Ok(text)) => Ok(text),
-        Ended::Returned(Err(message)) => Err(message),
-        Ended::CommandExited(Ok(())) => Ok(String::new()),
-        Ended::CommandExited(Err(())) => Err(COMMAND_FAILED.into()),
-        Ended::TimedOut => Err(timed_out()),
-        Ended::Error(e) => {
-            if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                return match exit.0 {
-                    0 => Ok(String::new()),
-                    // `wasi:cli/exit.exit(err)` arrives as 1; `exit-with-code` keeps the code.
-                    1 => Err(COMMAND_FAILED.into()),
-                    code => Err(format!("the command exited with code {code}")),
-                };
-            }
-            let trap = e.downcast_ref::<Trap>().copied();
-            if trap == Some(Trap::Interrupt) {
-                return Err(timed_out());
-            }
-            if let Some(asked) = memory_refused {
-                return Err(format!(
-                    "exceeded the memory limit of {} MiB (asked for {} MiB in all)",
-                    limits.memory_bytes >> 20,
-                    asked.div_ceil(1 << 20)
-                ));
-            }
-            Err(match trap {
-                Some(Trap::StackOverflow) => "stack overflow: the guest's call stack is exhausted".to_owned(),
-                Some(trap) => match panic_message(stderr) {
-                    Some(panic) => format!("the guest panicked: {panic}"),
-                    None => format!("the guest trapped: {trap}"),
-                },
-                None => format!("{e:#}"),
-            })
-        }
-    }
-}
-
-/// The message of a Rust guest's panic, from what it printed on stderr.
-fn panic_message(stderr: &str) -> Option<String> {
-    let at = stderr.find("panicked at ")?;
-    let mut lines = stderr[at..].lines();
-    let location = lines.next()?.trim_end_matches(':');
-    let message = lines.next().unwrap_or("").trim();
-    Some(format!("{message} ({location})"))
-}
-
-fn too_large(bytes: u64, limits: &super::Limits) -> String {
-    format!(
-        "the result is {} bytes, over the limit of {} KiB (max_output_kb)",
-        bytes,
-        limits.max_output_bytes >> 10
-    )
-}
-
 /// Whole ticks left before `deadline`, rounded up.
 fn ticks_until(deadline: Instant) -> u64 {
     let left = deadline.saturating_duration_since(Instant::now());
     left.as_nanos().div_ceil(TICK.as_nanos()) as u64
-}
-
-/// Logs assembled from the run's streams, each under a heading.
-#[derive(Default)]
-struct Section(String);
-
-impl Section {
-    fn add(&mut self, name: &str, text: &str, cut: u64) {
-        if text.is_empty() && cut == 0 {
-            return;
-        }
-        if !self.0.is_empty() && !self.0.ends_with('\n') {
-            self.0.push('\n');
-        }
-        self.0.push_str(&format!("--- {name} ---\n{text}"));
-        if cut > 0 {
-            self.0.push_str(&format!("\n[... {cut} more bytes of {name} cut]"));
-        }
-    }
 }
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
