@@ -8,8 +8,13 @@
 //!   caching and publishing components from the plugin directory.
 //! - [`executor`] — the executor: one execution in a fresh sandboxed
 //!   instance, turned into an [`executor::Outcome`].
+//! - [`store`] — the config store: task configs and execution records in SQL.
+//! - [`schedule`] — schedule specs (cron, date, manual), the status machine
+//!   and history events.
 //! - [`cli`] — the `taskbox` command line.
 
 pub mod cli;
 pub mod executor;
 pub mod registry;
+pub mod schedule;
+pub mod store;

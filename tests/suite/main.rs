@@ -6,3 +6,5 @@ mod cli;
 mod helpers;
 mod registry;
 mod sandbox;
+mod services;
+mod store;

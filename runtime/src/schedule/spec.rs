@@ -1,0 +1,232 @@
+//! Schedule specs: parsing a config's `schedule_config` and computing fire
+//! times. Pure: no clock reads, no I/O.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use serde_json::Value;
+use std::str::FromStr;
+
+use crate::store::SchedulerType;
+
+/// When a config fires by itself.
+#[derive(Debug, Clone)]
+pub enum ScheduleSpec {
+    Cron { cron: Box<Cron>, timezone: Tz },
+    Date(DateTime<Utc>),
+    Manual,
+}
+
+/// A `schedule_config` that cannot be used; names the offending field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("schedule_config.{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError { field: field.to_owned(), message: message.into() }
+}
+
+const SPLIT_FIELDS: [&str; 6] = ["second", "minute", "hour", "day", "month", "day_of_week"];
+
+impl ScheduleSpec {
+    /// Parses `config` for `scheduler_type`. Unknown keys are errors.
+    pub fn parse(scheduler_type: SchedulerType, config: &Value) -> Result<Self, SpecError> {
+        let empty = serde_json::Map::new();
+        let map = match config {
+            Value::Object(map) => map,
+            Value::Null => &empty,
+            _ => return Err(err("", "must be a JSON object")),
+        };
+        let allowed: &[&str] = match scheduler_type {
+            SchedulerType::Cron => {
+                &["cron_expression", "timezone", "second", "minute", "hour", "day", "month", "day_of_week"]
+            }
+            SchedulerType::Date => &["run_date"],
+            SchedulerType::Manual => &[],
+        };
+        if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(err(key, format!("unknown field for a {scheduler_type} schedule")));
+        }
+        match scheduler_type {
+            SchedulerType::Manual => Ok(ScheduleSpec::Manual),
+            SchedulerType::Date => {
+                let text = map.get("run_date").ok_or_else(|| err("run_date", "is required"))?;
+                let text = text.as_str().ok_or_else(|| err("run_date", "must be an RFC 3339 string"))?;
+                let at = DateTime::parse_from_rfc3339(text)
+                    .map_err(|e| err("run_date", format!("{text:?} is not an RFC 3339 time: {e}")))?;
+                Ok(ScheduleSpec::Date(at.with_timezone(&Utc)))
+            }
+            SchedulerType::Cron => {
+                let timezone = match map.get("timezone") {
+                    None => Tz::UTC,
+                    Some(Value::String(name)) => Tz::from_str(name)
+                        .map_err(|_| err("timezone", format!("unknown IANA time zone {name:?}")))?,
+                    Some(_) => return Err(err("timezone", "must be a string")),
+                };
+                let (field, expression) = cron_expression(map)?;
+                let cron = Cron::from_str(&expression)
+                    .map_err(|e| err(field, format!("invalid cron expression {expression:?}: {e}")))?;
+                Ok(ScheduleSpec::Cron { cron: Box::new(cron), timezone })
+            }
+        }
+    }
+
+    /// The first fire time strictly after `after`, if any.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            ScheduleSpec::Cron { cron, timezone } => {
+                let local = after.with_timezone(timezone);
+                cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
+            }
+            ScheduleSpec::Date(at) => (*at > after).then_some(*at),
+            ScheduleSpec::Manual => None,
+        }
+    }
+
+    /// The first fire time for a schedule registered at `now`. A date in the
+    /// past is still returned: it is due at once (misfire rules apply).
+    pub fn first_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            ScheduleSpec::Date(at) => Some(*at),
+            _ => self.next_after(now),
+        }
+    }
+
+    pub fn is_recurring(&self) -> bool {
+        matches!(self, ScheduleSpec::Cron { .. })
+    }
+}
+
+/// The cron expression: `cron_expression`, or built from the seed's split
+/// fields (missing ones are `*`; `second` defaults to `0`).
+fn cron_expression(map: &serde_json::Map<String, Value>) -> Result<(&'static str, String), SpecError> {
+    let split: Vec<&str> = SPLIT_FIELDS.iter().copied().filter(|f| map.contains_key(*f)).collect();
+    match (map.get("cron_expression"), split.is_empty()) {
+        (Some(_), false) => {
+            Err(err("cron_expression", "give either cron_expression or the split fields, not both"))
+        }
+        (Some(Value::String(expr)), true) => {
+            let fields = expr.split_whitespace().count();
+            if !(5..=6).contains(&fields) {
+                return Err(err(
+                    "cron_expression",
+                    format!("{expr:?} has {fields} fields; expected 5 (minute…) or 6 (second minute…)"),
+                ));
+            }
+            Ok(("cron_expression", expr.clone()))
+        }
+        (Some(_), true) => Err(err("cron_expression", "must be a string")),
+        (None, true) => Err(err("cron_expression", "is required (or the split fields minute, hour, …)")),
+        (None, false) => {
+            let mut parts = Vec::new();
+            for field in SPLIT_FIELDS {
+                let part = match map.get(field) {
+                    None if field == "second" => "0".to_owned(),
+                    None => "*".to_owned(),
+                    Some(Value::String(s)) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
+                        s.clone()
+                    }
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(_) => return Err(err(field, "must be a cron field such as \"*/5\" or a number")),
+                };
+                parts.push(part);
+            }
+            Ok(("minute", parts.join(" ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn cron(config: Value) -> ScheduleSpec {
+        ScheduleSpec::parse(SchedulerType::Cron, &config).unwrap()
+    }
+
+    #[test]
+    fn five_fields_fire_on_the_minute() {
+        let spec = cron(json!({"cron_expression": "*/5 * * * *"}));
+        assert_eq!(spec.next_after(at("2026-03-01T10:02:30Z")), Some(at("2026-03-01T10:05:00Z")));
+    }
+
+    #[test]
+    fn six_fields_have_seconds() {
+        let spec = cron(json!({"cron_expression": "*/10 * * * * *"}));
+        assert_eq!(spec.next_after(at("2026-03-01T10:02:30Z")), Some(at("2026-03-01T10:02:40Z")));
+        let every = cron(json!({"cron_expression": "* * * * * *"}));
+        assert_eq!(every.next_after(at("2026-03-01T10:02:30.5Z")), Some(at("2026-03-01T10:02:31Z")));
+    }
+
+    #[test]
+    fn weekdays_are_posix_monday_is_one() {
+        let spec = cron(json!({"cron_expression": "0 9 * * 1"}));
+        // 2026-03-01 is a Sunday.
+        assert_eq!(spec.next_after(at("2026-03-01T00:00:00Z")), Some(at("2026-03-02T09:00:00Z")));
+    }
+
+    #[test]
+    fn split_fields_build_an_expression() {
+        let spec = cron(json!({"minute": "30", "hour": 2}));
+        assert_eq!(spec.next_after(at("2026-03-01T00:00:00Z")), Some(at("2026-03-01T02:30:00Z")));
+    }
+
+    #[test]
+    fn a_timezone_shifts_the_schedule() {
+        let spec = cron(json!({"cron_expression": "0 9 * * *", "timezone": "Europe/Berlin"}));
+        assert_eq!(spec.next_after(at("2026-01-10T00:00:00Z")), Some(at("2026-01-10T08:00:00Z")));
+        assert_eq!(spec.next_after(at("2026-07-10T00:00:00Z")), Some(at("2026-07-10T07:00:00Z")));
+    }
+
+    #[test]
+    fn daily_runs_stay_at_local_time_across_a_dst_change() {
+        // New York springs forward on 2026-03-08 (02:00 → 03:00).
+        let spec = cron(json!({"cron_expression": "30 1 * * *", "timezone": "America/New_York"}));
+        let before = spec.next_after(at("2026-03-07T12:00:00Z")).unwrap();
+        let after = spec.next_after(before).unwrap();
+        assert_eq!(before, at("2026-03-08T06:30:00Z")); // 01:30 EST
+        assert_eq!(after, at("2026-03-09T05:30:00Z")); // 01:30 EDT: 23 hours later
+    }
+
+    #[test]
+    fn a_time_skipped_by_dst_is_not_fired_twice_nor_lost_forever() {
+        // 02:30 does not exist on 2026-03-08 in New York.
+        let spec = cron(json!({"cron_expression": "30 2 * * *", "timezone": "America/New_York"}));
+        let first = spec.next_after(at("2026-03-07T12:00:00Z")).unwrap();
+        let second = spec.next_after(first).unwrap();
+        assert!(first < second);
+        assert_eq!(second, at("2026-03-09T06:30:00Z"));
+    }
+
+    #[test]
+    fn dates_fire_once() {
+        let spec =
+            ScheduleSpec::parse(SchedulerType::Date, &json!({"run_date": "2026-05-01T12:00:00+02:00"}))
+                .unwrap();
+        assert_eq!(spec.first_fire(at("2026-06-01T00:00:00Z")), Some(at("2026-05-01T10:00:00Z")));
+        assert_eq!(spec.next_after(at("2026-05-01T10:00:00Z")), None);
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let bad = |t, v: Value| ScheduleSpec::parse(t, &v).unwrap_err().field;
+        assert_eq!(bad(SchedulerType::Cron, json!({"cron_expression": "61 * * * *"})), "cron_expression");
+        assert_eq!(bad(SchedulerType::Cron, json!({"cron_expression": "* * *"})), "cron_expression");
+        assert_eq!(bad(SchedulerType::Cron, json!({})), "cron_expression");
+        assert_eq!(
+            bad(SchedulerType::Cron, json!({"cron_expression": "* * * * *", "timezone": "Mars/Base"})),
+            "timezone"
+        );
+        assert_eq!(bad(SchedulerType::Cron, json!({"cron_expression": "* * * * *", "every": 5})), "every");
+        assert_eq!(bad(SchedulerType::Date, json!({"run_date": "tomorrow"})), "run_date");
+        assert_eq!(bad(SchedulerType::Manual, json!({"run_date": "2026-01-01T00:00:00Z"})), "run_date");
+    }
+}

@@ -1,0 +1,217 @@
+//! The records the config store keeps: task configs and execution records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// When a config runs by itself (the seed's `SchedulerType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerType {
+    Cron,
+    Date,
+    Manual,
+}
+
+/// What to do with a tick while a run of the same config is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Concurrency {
+    #[default]
+    Allow,
+    Forbid,
+}
+
+/// What started an execution attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Cron,
+    Date,
+    Manual,
+    Retry,
+}
+
+macro_rules! text_enum {
+    ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($ty))),
+                }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(SchedulerType { Cron = "cron", Date = "date", Manual = "manual" });
+text_enum!(Concurrency { Allow = "allow", Forbid = "forbid" });
+text_enum!(Trigger { Cron = "cron", Date = "date", Manual = "manual", Retry = "retry" });
+
+/// A task config: the static definition of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskConfig {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub task_type: String,
+    pub scheduler_type: SchedulerType,
+    pub schedule_config: serde_json::Value,
+    pub parameters: serde_json::Value,
+    pub max_retries: i32,
+    /// `None`: the plugin's sidecar default, then the global default.
+    pub timeout_seconds: Option<f64>,
+    pub priority: i32,
+    pub misfire_grace_seconds: i32,
+    pub concurrency: Concurrency,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The fields a client sets when creating a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConfig {
+    pub name: String,
+    pub description: String,
+    pub task_type: String,
+    pub scheduler_type: SchedulerType,
+    pub schedule_config: serde_json::Value,
+    pub parameters: serde_json::Value,
+    pub max_retries: i32,
+    pub timeout_seconds: Option<f64>,
+    pub priority: i32,
+    pub misfire_grace_seconds: i32,
+    pub concurrency: Concurrency,
+}
+
+impl NewConfig {
+    /// A manual config with defaults, for tests and examples.
+    pub fn manual(name: &str, task_type: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            description: String::new(),
+            task_type: task_type.to_owned(),
+            scheduler_type: SchedulerType::Manual,
+            schedule_config: serde_json::json!({}),
+            parameters: serde_json::json!({}),
+            max_retries: 0,
+            timeout_seconds: None,
+            priority: 0,
+            misfire_grace_seconds: 60,
+            concurrency: Concurrency::Allow,
+        }
+    }
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub task_type: Option<String>,
+    pub scheduler_type: Option<SchedulerType>,
+    pub schedule_config: Option<serde_json::Value>,
+    pub parameters: Option<serde_json::Value>,
+    pub max_retries: Option<i32>,
+    /// `Some(None)` clears the timeout back to the defaults.
+    pub timeout_seconds: Option<Option<f64>>,
+    pub priority: Option<i32>,
+    pub misfire_grace_seconds: Option<i32>,
+    pub concurrency: Option<Concurrency>,
+}
+
+impl ConfigPatch {
+    /// The config with this patch applied (without touching timestamps).
+    pub fn apply(&self, mut c: TaskConfig) -> TaskConfig {
+        macro_rules! set {
+            ($($f:ident),+) => { $(if let Some(v) = &self.$f { c.$f = v.clone(); })+ };
+        }
+        set!(name, description, task_type, scheduler_type, schedule_config, parameters);
+        set!(max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency);
+        c
+    }
+}
+
+/// Filters for listing configs; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFilter {
+    pub task_type: Option<String>,
+    pub scheduler_type: Option<SchedulerType>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self { limit: 50, offset: 0 }
+    }
+}
+
+/// One attempt of one execution, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub config_id: Option<Uuid>,
+    pub execution_id: Uuid,
+    pub attempt: i32,
+    pub trigger: Trigger,
+    pub task_type: String,
+    pub scheduled_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub duration_seconds: f64,
+    pub is_success: bool,
+    pub result: Option<serde_json::Value>,
+    pub error_message: Option<String>,
+    pub logs: String,
+    pub plugin_digest: Option<String>,
+    pub worker: String,
+}
+
+/// A stored record with its row id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredExecution {
+    pub id: i64,
+    #[serde(flatten)]
+    pub record: ExecutionRecord,
+}
+
+/// Filters for listing executions; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub config_id: Option<Uuid>,
+    pub is_success: Option<bool>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Execution statistics for one config or for all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionStats {
+    pub total: i64,
+    pub successes: i64,
+    pub failures: i64,
+    /// successes / total, 0 when there are none.
+    pub success_rate: f64,
+    pub avg_duration_seconds: Option<f64>,
+    pub p95_duration_seconds: Option<f64>,
+    pub last_run_at: Option<DateTime<Utc>>,
+}
