@@ -9,12 +9,20 @@
 //! - [`executor`] — the executor: one execution in a fresh sandboxed
 //!   instance, turned into an [`executor::Outcome`].
 //! - [`store`] — the config store: task configs and execution records in SQL.
-//! - [`schedule`] — schedule specs (cron, date, manual), the status machine
-//!   and history events.
+//! - [`schedule`] — schedule specs (cron, date, manual), the status machine,
+//!   history events, and the [`schedule::backend::ScheduleBackend`] contract
+//!   (schedule core + schedule state).
+//! - [`scheduler`] — the scheduler service: schedule actions as atomic
+//!   steps, the fire loop, startup reconciliation.
+//! - [`queue`] — the execution queue contract, as workers see it.
+//! - [`redis_backend`] — schedule core, state and queue on Redis.
 //! - [`cli`] — the `taskbox` command line.
 
 pub mod cli;
 pub mod executor;
+pub mod queue;
+pub mod redis_backend;
 pub mod registry;
 pub mod schedule;
+pub mod scheduler;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Schedules: the specs that say when a config fires, the status machine,
 //! and the history events the schedule backend keeps.
 
+pub mod backend;
 mod spec;
 mod status;
 

@@ -1,0 +1,94 @@
+//! The execution queue: what a worker takes runs from, and how it hands them
+//! back. Runs are put on the queue by the schedule backend (firing, run-now)
+//! in the same atomic step that records why; this trait is the consumer side.
+//!
+//! At-least-once: a run stays pending until [`Queue::settle`] is called,
+//! which callers do only after its record is committed; runs held by a
+//! worker that stopped heart-beating are handed to another by
+//! [`Queue::reclaim`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::schedule::backend::{BackendError, Job};
+use crate::store::Trigger;
+
+/// One attempt of one execution, waiting to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRun {
+    pub execution_id: Uuid,
+    pub attempt: u32,
+    pub trigger: Trigger,
+    pub scheduled_at: DateTime<Utc>,
+    pub job: Job,
+}
+
+/// Priority bands: higher bands are taken first when workers are saturated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Band {
+    High,
+    Normal,
+    Low,
+}
+
+impl Band {
+    /// Highest first.
+    pub const ALL: [Band; 3] = [Band::High, Band::Normal, Band::Low];
+
+    pub fn of(priority: i32) -> Band {
+        match priority {
+            p if p > 0 => Band::High,
+            0 => Band::Normal,
+            _ => Band::Low,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::High => "high",
+            Band::Normal => "normal",
+            Band::Low => "low",
+        }
+    }
+}
+
+/// A run handed to a worker.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub band: Band,
+    /// The backend's handle for acknowledging it.
+    pub handle: String,
+    /// How many times it has been handed out (more than 1 after a reclaim).
+    pub deliveries: u64,
+    pub run: QueuedRun,
+}
+
+/// A finished delivery: acknowledge it, and maybe park its next attempt.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub band: Band,
+    pub handle: String,
+    pub config_id: Uuid,
+    /// The next attempt and when it may run.
+    pub retry: Option<(QueuedRun, DateTime<Utc>)>,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Takes up to `max` runs, highest band first, waiting up to `wait` if
+    /// there are none.
+    async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError>;
+    /// Acknowledges finished runs; call only after their records are committed.
+    async fn settle(&self, done: Vec<Settle>) -> Result<(), BackendError>;
+    /// Says `consumer` is alive for the next `ttl`.
+    async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError>;
+    /// Takes over up to `max` runs held by consumers whose heartbeat expired.
+    async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError>;
+    /// Moves parked retries whose time has come onto the queue.
+    async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError>;
+    /// Runs waiting or in progress.
+    async fn depth(&self) -> Result<u64, BackendError>;
+}

@@ -1,0 +1,45 @@
+-- Settles due entries, each atomically: only if still due at the expected
+-- time and active, enqueue its run (unless it overlaps a run in flight and
+-- overlap is forbidden), move it to its next due time or end it.
+-- ARGV: prefix, now (RFC 3339), history cap, history ttl, then per entry 7:
+--   id, expected due ms, next due ms or '', queue band or '' (no run),
+--   run JSON, forbid overlap '0'|'1', event JSON.
+-- Returns per entry: 1 enqueued, 2 skipped, 0 lost.
+local now, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local results = {}
+local n = (#ARGV - 4) / 7
+for i = 0, n - 1 do
+  local b = 4 + i * 7
+  local id, due, nxt, band, run, forbid, event =
+    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
+  local score = redis.call('ZSCORE', key('due'), id)
+  local result = 0
+  if score and tonumber(score) == tonumber(due) and redis.call('HGET', key('status'), id) == 'active' then
+    result = 2
+    if band ~= '' then
+      local inflight = tonumber(redis.call('HGET', key('inflight'), id) or '0')
+      if forbid == '1' and inflight > 0 then
+        event = event_json(now, 'skipped', 'a run is still in flight (concurrency = forbid)', 'active')
+        redis.call('HINCRBY', key('meta', id), 'skips', 1)
+      else
+        redis.call('XADD', key('queue', band), '*', 'run', run)
+        redis.call('HINCRBY', key('inflight'), id, 1)
+        redis.call('HINCRBY', key('meta', id), 'fires', 1)
+        redis.call('HSET', key('meta', id), 'last_fired_at', now)
+        result = 1
+      end
+    else
+      redis.call('HINCRBY', key('meta', id), 'misfires', 1)
+    end
+    push_history(id, event, cap, ttl)
+    if nxt ~= '' then
+      redis.call('ZADD', key('due'), nxt, id)
+    else
+      redis.call('ZREM', key('due'), id)
+      set_status(id, 'inactive')
+      push_history(id, event_json(now, 'completed', 'the date schedule has fired; now inactive', 'inactive'), cap, ttl)
+    end
+  end
+  results[#results + 1] = result
+end
+return results

@@ -1,0 +1,143 @@
+//! The `redis` backend: schedule core, schedule state and the execution
+//! queue on one Redis, for any number of taskbox processes.
+//!
+//! Owns the key layout (every key starts with the configured prefix) and the
+//! Lua scripts that make each multi-key change atomic. Never decides *when*
+//! something fires or *whether* an action is allowed: callers compute fire
+//! times and pass the statuses an action may start from.
+//!
+//! Keys (after the prefix): `status` (hash id → status), `status_counts`
+//! (hash status → n), `jobs` (hash id → job JSON), `due` (sorted set id by
+//! next fire ms), `history:<id>` (list, capped, with a TTL), `meta:<id>`
+//! (hash), `inflight` (hash id → runs queued or running), `queue:<band>`
+//! (streams, consumer group `workers`), `retries` (sorted set by due ms),
+//! `worker:<name>` (heartbeats), and the pub/sub channel `wake`.
+
+mod queue;
+mod schedule;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Client, Script};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+use crate::schedule::backend::BackendError;
+
+/// History events kept per config, and for how long.
+pub const HISTORY_CAP: usize = 100;
+pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The consumer group every worker reads the queues through.
+const GROUP: &str = "workers";
+
+macro_rules! script {
+    ($file:literal) => {
+        LazyLock::new(|| Script::new(concat!(include_str!("lua/common.lua"), include_str!(concat!("lua/", $file)))))
+    };
+}
+
+static TRANSITION: LazyLock<Script> = script!("transition.lua");
+static FORGET: LazyLock<Script> = script!("forget.lua");
+static FIRE: LazyLock<Script> = script!("fire.lua");
+static ENQUEUE: LazyLock<Script> = script!("enqueue.lua");
+static SETTLE: LazyLock<Script> = script!("settle.lua");
+static PROMOTE: LazyLock<Script> = script!("promote.lua");
+
+/// Cheap-to-clone handle on one Redis.
+#[derive(Clone)]
+pub struct RedisBackend {
+    prefix: Arc<str>,
+    /// Multiplexed, reconnecting: shared by every short command.
+    conn: ConnectionManager,
+    /// Its own connection for blocking queue reads, which would otherwise
+    /// hold up every command behind them.
+    blocking: ConnectionManager,
+    changes: Arc<Notify>,
+}
+
+impl From<redis::RedisError> for BackendError {
+    fn from(e: redis::RedisError) -> Self {
+        BackendError::Unavailable(e.to_string())
+    }
+}
+
+impl RedisBackend {
+    /// Connects (failing if Redis cannot be reached now) and starts listening
+    /// for schedule changes made by any process.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
+        let client = Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_secs(2));
+        let conn = client.get_connection_manager_with_config(config.clone()).await?;
+        let blocking = client
+            .get_connection_manager_with_config(config.set_response_timeout(Some(Duration::from_secs(10))))
+            .await?;
+        let backend = Self { prefix: prefix.into(), conn, blocking, changes: Arc::new(Notify::new()) };
+        backend.create_groups().await?;
+        tokio::spawn(listen_for_changes(client, backend.key("wake"), Arc::downgrade(&backend.changes)));
+        Ok(backend)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Woken whenever any process changes a schedule.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changes.clone()
+    }
+
+    async fn create_groups(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        for band in crate::queue::Band::ALL {
+            let stream = self.key(&format!("queue:{}", band.as_str()));
+            let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, GROUP, "0").await;
+            match created {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Is Redis reachable?
+    pub async fn ping(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}
+
+/// Subscribes to the `wake` channel and notifies on every message; resubscribes
+/// after a lost connection. Ends when the backend is dropped.
+async fn listen_for_changes(client: Client, channel: String, changes: std::sync::Weak<Notify>) {
+    use futures::StreamExt;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if changes.strong_count() == 0 {
+            return;
+        }
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                if pubsub.subscribe(&channel).await.is_ok() {
+                    backoff = Duration::from_millis(100);
+                    // A reconnect may have missed changes: wake the loop once.
+                    if let Some(n) = changes.upgrade() {
+                        n.notify_one();
+                    }
+                    let mut messages = pubsub.on_message();
+                    while messages.next().await.is_some() {
+                        match changes.upgrade() {
+                            Some(n) => n.notify_one(),
+                            None => return,
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "schedule change listener cannot reach Redis; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

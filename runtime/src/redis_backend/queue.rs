@@ -1,0 +1,150 @@
+//! [`Queue`] on Redis Streams: one stream per priority band, read through
+//! the `workers` consumer group; acknowledged (and deleted) only by
+//! [`Queue::settle`], after the caller committed the record.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use redis::streams::{StreamId, StreamPendingCountReply, StreamReadOptions, StreamReadReply};
+use std::time::Duration;
+
+use super::{GROUP, PROMOTE, RedisBackend, SETTLE};
+use crate::queue::{Band, Delivery, Queue, QueuedRun, Settle};
+use crate::schedule::backend::BackendError;
+
+impl RedisBackend {
+    fn stream(&self, band: Band) -> String {
+        self.key(&format!("queue:{}", band.as_str()))
+    }
+
+    fn band_of_stream(&self, stream: &str) -> Option<Band> {
+        Band::ALL.into_iter().find(|b| self.stream(*b) == stream)
+    }
+
+    /// Turns stream entries into deliveries; entries that cannot be read are
+    /// acknowledged and dropped with an error in the log (they can never run).
+    async fn deliveries(&self, band: Band, ids: Vec<StreamId>, deliveries: u64) -> Vec<Delivery> {
+        let mut out = Vec::with_capacity(ids.len());
+        for entry in ids {
+            let parsed = entry
+                .get::<String>("run")
+                .ok_or_else(|| "no `run` field".to_owned())
+                .and_then(|raw| serde_json::from_str::<QueuedRun>(&raw).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(run) => out.push(Delivery { band, handle: entry.id, deliveries, run }),
+                Err(e) => {
+                    tracing::error!(stream = %self.stream(band), id = %entry.id, error = %e, "dropping unreadable queue entry");
+                    let _: Result<(), _> = self.conn.clone().xack(self.stream(band), GROUP, &[&entry.id]).await;
+                }
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Queue for RedisBackend {
+    async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.blocking.clone();
+        let mut taken = Vec::new();
+        // Highest band first, without blocking.
+        for band in Band::ALL {
+            let want = max - taken.len();
+            if want == 0 {
+                break;
+            }
+            let opts = StreamReadOptions::default().group(GROUP, consumer).count(want);
+            let reply: Option<StreamReadReply> = conn.xread_options(&[self.stream(band)], &[">"], &opts).await?;
+            for key in reply.map(|r| r.keys).unwrap_or_default() {
+                taken.extend(self.deliveries(band, key.ids, 1).await);
+            }
+        }
+        if !taken.is_empty() || wait.is_zero() {
+            return Ok(taken);
+        }
+        // Nothing anywhere: block on all bands at once.
+        let streams: Vec<String> = Band::ALL.iter().map(|b| self.stream(*b)).collect();
+        let opts = StreamReadOptions::default().group(GROUP, consumer).count(max).block(wait.as_millis() as usize);
+        let reply: Option<StreamReadReply> = conn.xread_options(&streams, &[">", ">", ">"], &opts).await?;
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            if let Some(band) = self.band_of_stream(&key.key) {
+                taken.extend(self.deliveries(band, key.ids, 1).await);
+            }
+        }
+        taken.sort_by_key(|d| d.band);
+        Ok(taken)
+    }
+
+    async fn settle(&self, done: Vec<Settle>) -> Result<(), BackendError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = SETTLE.prepare_invoke();
+        invocation.arg(&*self.prefix).arg(GROUP);
+        for s in &done {
+            let (band, run, at) = match &s.retry {
+                Some((run, at)) => (
+                    Band::of(run.job.priority).as_str(),
+                    serde_json::to_string(run).expect("runs serialise"),
+                    at.timestamp_millis().to_string(),
+                ),
+                None => ("", String::new(), String::new()),
+            };
+            invocation.arg(s.band.as_str()).arg(&s.handle).arg(s.config_id.to_string()).arg(band).arg(run).arg(at);
+        }
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError> {
+        let key = self.key(&format!("worker:{consumer}"));
+        let _: () = self.conn.clone().pset_ex(key, 1, ttl.as_millis() as u64).await?;
+        Ok(())
+    }
+
+    async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError> {
+        let mut conn = self.conn.clone();
+        let mut taken = Vec::new();
+        for band in Band::ALL {
+            let stream = self.stream(band);
+            let pending: StreamPendingCountReply = conn.xpending_count(&stream, GROUP, "-", "+", max).await?;
+            for p in pending.ids {
+                if p.consumer == consumer || taken.len() >= max {
+                    continue;
+                }
+                let alive: bool = conn.exists(self.key(&format!("worker:{}", p.consumer))).await?;
+                if alive {
+                    continue;
+                }
+                let claimed: redis::streams::StreamClaimReply =
+                    conn.xclaim(&stream, GROUP, consumer, 0, &[&p.id]).await?;
+                let deliveries = p.times_delivered as u64 + 1;
+                tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
+                taken.extend(self.deliveries(band, claimed.ids, deliveries).await);
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {
+        let moved: i64 = PROMOTE
+            .arg(&*self.prefix)
+            .arg(now.timestamp_millis())
+            .arg(1000)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(moved as usize)
+    }
+
+    async fn depth(&self) -> Result<u64, BackendError> {
+        let mut pipe = redis::pipe();
+        for band in Band::ALL {
+            pipe.xlen(self.stream(band));
+        }
+        let lens: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(lens.iter().sum())
+    }
+}

@@ -1,0 +1,101 @@
+//! The fire loop: sleeps until the earliest due entry (or until any process
+//! changes a schedule), then settles every due entry in one atomic step
+//! each. Several loops on one backend never fire the same tick twice: each
+//! settle is a compare-and-set on the entry's due time.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use crate::queue::QueuedRun;
+use crate::schedule::backend::{BackendError, Fire, Fired, Job, ScheduleBackend};
+use crate::schedule::{HistoryEvent, Status};
+use crate::store::{Concurrency, SchedulerType, Trigger};
+
+/// Due entries settled per backend round trip.
+const BATCH: usize = 1000;
+/// Longest sleep with nothing due: a safety net, not a poll.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown` turns true. Never returns early: backend errors are
+/// logged and retried with backoff.
+#[tracing::instrument(skip_all, name = "fire_loop")]
+pub async fn fire_loop(backend: Arc<dyn ScheduleBackend>, changes: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    while !*shutdown.borrow() {
+        let wait = match fire_due(backend.as_ref()).await {
+            Ok(wait) => {
+                backoff = Duration::from_millis(100);
+                wait
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot fire due schedules");
+                let wait = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                wait
+            }
+        };
+        if wait.is_zero() {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = changes.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Settles what is due now; returns how long to sleep before the next due entry.
+async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, BackendError> {
+    let now = Utc::now();
+    let due = backend.due(now, BATCH).await?;
+    if !due.is_empty() {
+        let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
+        let jobs = backend.jobs(&ids).await?;
+        let fires: Vec<Fire> = due.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, Utc::now())).collect();
+        let results = backend.fire(fires).await?;
+        let fired = results.iter().filter(|r| **r == Fired::Enqueued).count();
+        tracing::debug!(due = due.len(), fired, "settled due schedules");
+        if due.len() == BATCH {
+            return Ok(Duration::ZERO);
+        }
+    }
+    Ok(match backend.earliest_due().await? {
+        Some(at) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_IDLE),
+        None => MAX_IDLE,
+    })
+}
+
+/// What to do with one due entry: run it (or not, if it misfired beyond its
+/// grace), and when it is due next.
+fn plan(config_id: Uuid, due: DateTime<Utc>, job: Option<Job>, now: DateTime<Utc>) -> Fire {
+    let lost = |message: String| Fire {
+        config_id,
+        due,
+        next: None,
+        run: None,
+        forbid_overlap: false,
+        event: HistoryEvent::new("error", message, Some(Status::Inactive)),
+    };
+    let Some(job) = job else { return lost("the schedule entry has no job; unscheduled".into()) };
+    let spec = match job.spec() {
+        Ok(spec) => spec,
+        Err(e) => return lost(format!("the schedule no longer parses ({e}); unscheduled")),
+    };
+    let next = if spec.is_recurring() { spec.next_after(now.max(due)) } else { None };
+    let late = (now - due).to_std().unwrap_or_default();
+    let grace = Duration::from_secs(job.misfire_grace_seconds.max(0) as u64);
+    let (run, event) = if late > grace {
+        let message = format!("missed the run due {due} by {:.1}s (grace {}s); skipped", late.as_secs_f64(), grace.as_secs());
+        (None, HistoryEvent::new("misfired", message, Some(Status::Active)))
+    } else {
+        let trigger = if job.scheduler_type == SchedulerType::Date { Trigger::Date } else { Trigger::Cron };
+        let run = QueuedRun { execution_id: Uuid::new_v4(), attempt: 1, trigger, scheduled_at: due, job: job.clone() };
+        let message = format!("run {} queued for {due}", run.execution_id);
+        (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))
+    };
+    Fire { config_id, due, next, run, forbid_overlap: job.concurrency == Concurrency::Forbid, event }
+}

@@ -1,0 +1,163 @@
+//! Schedule actions (start, stop, pause, resume, reload, run-now) and the
+//! merged view of a config's schedule.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::queue::QueuedRun;
+use crate::schedule::backend::{BackendError, EntryChange, Job, ScheduleBackend, Transitioned};
+use crate::schedule::{Action, HistoryEvent, SpecError, Status, TransitionError};
+use crate::store::{ConfigStore, SchedulerType, StoreError, TaskConfig, Trigger};
+
+/// Why an action could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no task config with id {0}")]
+    NotFound(Uuid),
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// An action that was carried out.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionDone {
+    pub config_id: Uuid,
+    pub action: Action,
+    pub schedule_status: Status,
+    pub message: String,
+}
+
+/// A config's schedule as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleView {
+    pub schedule_status: Status,
+    pub is_scheduled: bool,
+    /// Status and due entry agree; must always be true.
+    pub status_consistent: bool,
+    pub next_run: Option<DateTime<Utc>>,
+    pub recent_history: Vec<HistoryEvent>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Cheap-to-clone handle on the scheduler service.
+#[derive(Clone)]
+pub struct SchedulerService {
+    pub(super) store: Arc<dyn ConfigStore>,
+    pub(super) backend: Arc<dyn ScheduleBackend>,
+}
+
+impl SchedulerService {
+    pub fn new(store: Arc<dyn ConfigStore>, backend: Arc<dyn ScheduleBackend>) -> Self {
+        Self { store, backend }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn ScheduleBackend> {
+        &self.backend
+    }
+
+    async fn config(&self, id: Uuid) -> Result<TaskConfig, ServiceError> {
+        self.store.get_config(id).await?.ok_or(ServiceError::NotFound(id))
+    }
+
+    /// Carries out `action` on the config's schedule, atomically.
+    pub async fn act(&self, config_id: Uuid, action: Action) -> Result<ActionDone, ServiceError> {
+        let config = self.config(config_id).await?;
+        let job = Job::of(&config);
+        let spec = job.spec()?;
+        let now = Utc::now();
+        let (allowed, to) = action.rule();
+        // Reload keeps the status, so its entry depends on the current one:
+        // compare-and-set on that status and try again if it moved.
+        for _ in 0..3 {
+            let (allowed, to, entry, message) = match action {
+                Action::Start => (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule started"),
+                Action::Resume => (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule resumed"),
+                Action::Pause => (allowed.to_vec(), to, schedule(&job, None), "schedule paused"),
+                Action::Stop => (allowed.to_vec(), to, EntryChange::Remove, "schedule stopped"),
+                Action::Reload => {
+                    let current = self.backend.info(config_id).await?.status.unwrap_or(Status::Inactive);
+                    let next = (current == Status::Active).then(|| spec.first_fire(now)).flatten();
+                    (vec![current], None, schedule(&job, next), "schedule reloaded from the config")
+                }
+            };
+            let event_status = to.or(allowed.first().copied());
+            let event = HistoryEvent::new(past_tense(action), message, event_status);
+            match self.backend.transition(config_id, &allowed, to, entry, event).await? {
+                Transitioned::From(before) => {
+                    let after = to.unwrap_or(before);
+                    return Ok(ActionDone { config_id, action, schedule_status: after, message: message.into() });
+                }
+                Transitioned::Refused(current) if action != Action::Reload => {
+                    return Err(TransitionError { action: action.as_str(), current }.into());
+                }
+                Transitioned::Refused(_) => continue,
+            }
+        }
+        let current = self.backend.info(config_id).await?.status.unwrap_or(Status::Inactive);
+        Err(TransitionError { action: action.as_str(), current }.into())
+    }
+
+    /// Queues one run of the config now, whatever its scheduler type.
+    pub async fn run_now(&self, config_id: Uuid) -> Result<Uuid, ServiceError> {
+        let config = self.config(config_id).await?;
+        let run = QueuedRun {
+            execution_id: Uuid::new_v4(),
+            attempt: 1,
+            trigger: Trigger::Manual,
+            scheduled_at: Utc::now(),
+            job: Job::of(&config),
+        };
+        let execution_id = run.execution_id;
+        let event = HistoryEvent::new("run_requested", format!("manual run {execution_id} queued"), None);
+        self.backend.enqueue(run, event).await?;
+        Ok(execution_id)
+    }
+
+    /// Removes the config's schedule entirely (its config is being deleted).
+    pub async fn forget(&self, config_id: Uuid) -> Result<(), ServiceError> {
+        Ok(self.backend.forget(config_id).await?)
+    }
+
+    /// Status, entry, history and metadata, merged.
+    pub async fn view(&self, config: &TaskConfig, history: usize) -> Result<ScheduleView, ServiceError> {
+        let info = self.backend.info(config.id).await?;
+        let status = info.status.unwrap_or(Status::Inactive);
+        let is_scheduled = info.next_run.is_some();
+        let status_consistent = match (status, config.scheduler_type) {
+            (Status::Active, SchedulerType::Manual) => !is_scheduled,
+            (Status::Active, _) => is_scheduled,
+            _ => !is_scheduled,
+        };
+        Ok(ScheduleView {
+            schedule_status: status,
+            is_scheduled,
+            status_consistent,
+            next_run: info.next_run,
+            recent_history: self.backend.history(config.id, history).await?,
+            metadata: info.metadata,
+        })
+    }
+}
+
+fn schedule(job: &Job, next_run: Option<DateTime<Utc>>) -> EntryChange {
+    EntryChange::Set { job: job.clone(), next_run }
+}
+
+fn past_tense(action: Action) -> &'static str {
+    match action {
+        Action::Start => "started",
+        Action::Stop => "stopped",
+        Action::Pause => "paused",
+        Action::Resume => "resumed",
+        Action::Reload => "reloaded",
+    }
+}
