@@ -6,5 +6,6 @@ mod cli;
 mod helpers;
 mod registry;
 mod sandbox;
+mod scheduler;
 mod services;
 mod store;

@@ -51,3 +51,43 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+pub fn redis_url() -> String {
+    std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A unique key prefix on the test Redis; its keys are deleted when dropped.
+pub struct TestRedis {
+    pub prefix: String,
+    pub backend: taskbox::redis_backend::RedisBackend,
+}
+
+impl TestRedis {
+    pub async fn new() -> Self {
+        let prefix = format!("taskbox-test:{}:", uuid::Uuid::new_v4().simple());
+        let backend = taskbox::redis_backend::RedisBackend::connect(&redis_url(), &prefix)
+            .await
+            .expect("Redis is reachable");
+        Self { prefix, backend }
+    }
+
+    /// Another connection (another "process") on the same keys.
+    pub async fn another(&self) -> taskbox::redis_backend::RedisBackend {
+        taskbox::redis_backend::RedisBackend::connect(&redis_url(), &self.prefix).await.unwrap()
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let pattern = format!("{}*", self.prefix);
+        let _ = std::thread::spawn(move || {
+            let Ok(client) = redis::Client::open(redis_url()) else { return };
+            let Ok(mut conn) = client.get_connection() else { return };
+            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn).unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        })
+        .join();
+    }
+}

@@ -32,7 +32,9 @@ const GROUP: &str = "workers";
 
 macro_rules! script {
     ($file:literal) => {
-        LazyLock::new(|| Script::new(concat!(include_str!("lua/common.lua"), include_str!(concat!("lua/", $file)))))
+        LazyLock::new(|| {
+            Script::new(concat!(include_str!("lua/common.lua"), include_str!(concat!("lua/", $file))))
+        })
     };
 }
 

@@ -34,7 +34,8 @@ impl RedisBackend {
                 Ok(run) => out.push(Delivery { band, handle: entry.id, deliveries, run }),
                 Err(e) => {
                     tracing::error!(stream = %self.stream(band), id = %entry.id, error = %e, "dropping unreadable queue entry");
-                    let _: Result<(), _> = self.conn.clone().xack(self.stream(band), GROUP, &[&entry.id]).await;
+                    let _: Result<(), _> =
+                        self.conn.clone().xack(self.stream(band), GROUP, &[&entry.id]).await;
                 }
             }
         }
@@ -57,7 +58,8 @@ impl Queue for RedisBackend {
                 break;
             }
             let opts = StreamReadOptions::default().group(GROUP, consumer).count(want);
-            let reply: Option<StreamReadReply> = conn.xread_options(&[self.stream(band)], &[">"], &opts).await?;
+            let reply: Option<StreamReadReply> =
+                conn.xread_options(&[self.stream(band)], &[">"], &opts).await?;
             for key in reply.map(|r| r.keys).unwrap_or_default() {
                 taken.extend(self.deliveries(band, key.ids, 1).await);
             }
@@ -67,7 +69,8 @@ impl Queue for RedisBackend {
         }
         // Nothing anywhere: block on all bands at once.
         let streams: Vec<String> = Band::ALL.iter().map(|b| self.stream(*b)).collect();
-        let opts = StreamReadOptions::default().group(GROUP, consumer).count(max).block(wait.as_millis() as usize);
+        let opts =
+            StreamReadOptions::default().group(GROUP, consumer).count(max).block(wait.as_millis() as usize);
         let reply: Option<StreamReadReply> = conn.xread_options(&streams, &[">", ">", ">"], &opts).await?;
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             if let Some(band) = self.band_of_stream(&key.key) {
@@ -93,7 +96,13 @@ impl Queue for RedisBackend {
                 ),
                 None => ("", String::new(), String::new()),
             };
-            invocation.arg(s.band.as_str()).arg(&s.handle).arg(s.config_id.to_string()).arg(band).arg(run).arg(at);
+            invocation
+                .arg(s.band.as_str())
+                .arg(&s.handle)
+                .arg(s.config_id.to_string())
+                .arg(band)
+                .arg(run)
+                .arg(at);
         }
         let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(())

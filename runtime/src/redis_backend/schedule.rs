@@ -79,18 +79,24 @@ impl ScheduleBackend for RedisBackend {
 
     async fn info(&self, config_id: Uuid) -> Result<ScheduleInfo, BackendError> {
         let id = config_id.to_string();
-        let (status, job, due, metadata): (Option<String>, Option<String>, Option<f64>, HashMap<String, String>) =
-            redis::pipe()
-                .hget(self.key("status"), &id)
-                .hget(self.key("jobs"), &id)
-                .zscore(self.key("due"), &id)
-                .hgetall(self.key(&format!("meta:{id}")))
-                .query_async(&mut self.conn.clone())
-                .await?;
+        let (status, job, due, metadata): (
+            Option<String>,
+            Option<String>,
+            Option<f64>,
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .hget(self.key("status"), &id)
+            .hget(self.key("jobs"), &id)
+            .zscore(self.key("due"), &id)
+            .hgetall(self.key(&format!("meta:{id}")))
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(ScheduleInfo {
             status: status.as_deref().map(parse_status).transpose()?,
             job: job
-                .map(|j| serde_json::from_str(&j).map_err(|e| BackendError::Corrupt(format!("job of {id}: {e}"))))
+                .map(|j| {
+                    serde_json::from_str(&j).map_err(|e| BackendError::Corrupt(format!("job of {id}: {e}")))
+                })
                 .transpose()?,
             next_run: due.map(from_ms),
             metadata: metadata.into_iter().collect(),
@@ -114,7 +120,9 @@ impl ScheduleBackend for RedisBackend {
         let key = self.key(&format!("history:{config_id}"));
         let raw: Vec<String> = self.conn.clone().lrange(key, 0, limit as isize - 1).await?;
         raw.iter()
-            .map(|e| serde_json::from_str(e).map_err(|e| BackendError::Corrupt(format!("history event: {e}"))))
+            .map(|e| {
+                serde_json::from_str(e).map_err(|e| BackendError::Corrupt(format!("history event: {e}")))
+            })
             .collect()
     }
 
@@ -142,7 +150,11 @@ impl ScheduleBackend for RedisBackend {
             .collect()
     }
 
-    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
+    async fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
         let due: Vec<(String, f64)> = self
             .conn
             .clone()
@@ -174,7 +186,8 @@ impl ScheduleBackend for RedisBackend {
                 .arg(band)
                 .arg(run)
                 .arg(if f.forbid_overlap { "1" } else { "0" })
-                .arg(json(&f.event));
+                .arg(json(&f.event))
+                .arg(f.ending.as_str());
         }
         let results: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(results

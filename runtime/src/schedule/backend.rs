@@ -29,7 +29,10 @@ pub enum EntryChange {
     /// Drop the entry and its due time.
     Remove,
     /// Store the entry; `next_run: None` keeps it out of the due index.
-    Set { job: Job, next_run: Option<DateTime<Utc>> },
+    Set {
+        job: Job,
+        next_run: Option<DateTime<Utc>>,
+    },
 }
 
 /// A snapshot of what the scheduler needs to fire a config and a worker
@@ -86,8 +89,10 @@ pub struct Fire {
     pub config_id: Uuid,
     /// Compare-and-set: only if the entry is still due at exactly this time.
     pub due: DateTime<Utc>,
-    /// The next due time; `None` ends the schedule (`inactive`, `completed`).
+    /// The next due time; `None` ends the schedule in `ending`.
     pub next: Option<DateTime<Utc>>,
+    /// `Inactive` (with a `completed` event) or `Error`.
+    pub ending: Status,
     /// Enqueue this run, unless `None` (a misfire outside the grace period).
     pub run: Option<QueuedRun>,
     /// Skip the run if one of this config is in flight (`concurrency = forbid`).
@@ -144,7 +149,8 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     /// The entries' jobs, in the order of `ids`.
     async fn jobs(&self, ids: &[Uuid]) -> Result<Vec<Option<Job>>, BackendError>;
     /// Entries due at or before `now`, earliest first, at most `limit`.
-    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError>;
+    async fn due(&self, now: DateTime<Utc>, limit: usize)
+    -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError>;
     /// The earliest due time, if anything is scheduled.
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError>;
     /// Settles due entries; each one atomically.

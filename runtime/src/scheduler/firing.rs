@@ -22,7 +22,11 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 /// Runs until `shutdown` turns true. Never returns early: backend errors are
 /// logged and retried with backoff.
 #[tracing::instrument(skip_all, name = "fire_loop")]
-pub async fn fire_loop(backend: Arc<dyn ScheduleBackend>, changes: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+pub async fn fire_loop(
+    backend: Arc<dyn ScheduleBackend>,
+    changes: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(100);
     while !*shutdown.borrow() {
         let wait = match fire_due(backend.as_ref()).await {
@@ -49,13 +53,14 @@ pub async fn fire_loop(backend: Arc<dyn ScheduleBackend>, changes: Arc<Notify>, 
 }
 
 /// Settles what is due now; returns how long to sleep before the next due entry.
-async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, BackendError> {
+pub async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, BackendError> {
     let now = Utc::now();
     let due = backend.due(now, BATCH).await?;
     if !due.is_empty() {
         let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
         let jobs = backend.jobs(&ids).await?;
-        let fires: Vec<Fire> = due.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, Utc::now())).collect();
+        let fires: Vec<Fire> =
+            due.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, Utc::now())).collect();
         let results = backend.fire(fires).await?;
         let fired = results.iter().filter(|r| **r == Fired::Enqueued).count();
         tracing::debug!(due = due.len(), fired, "settled due schedules");
@@ -76,9 +81,10 @@ fn plan(config_id: Uuid, due: DateTime<Utc>, job: Option<Job>, now: DateTime<Utc
         config_id,
         due,
         next: None,
+        ending: Status::Error,
         run: None,
         forbid_overlap: false,
-        event: HistoryEvent::new("error", message, Some(Status::Inactive)),
+        event: HistoryEvent::new("error", message, Some(Status::Error)),
     };
     let Some(job) = job else { return lost("the schedule entry has no job; unscheduled".into()) };
     let spec = match job.spec() {
@@ -89,13 +95,24 @@ fn plan(config_id: Uuid, due: DateTime<Utc>, job: Option<Job>, now: DateTime<Utc
     let late = (now - due).to_std().unwrap_or_default();
     let grace = Duration::from_secs(job.misfire_grace_seconds.max(0) as u64);
     let (run, event) = if late > grace {
-        let message = format!("missed the run due {due} by {:.1}s (grace {}s); skipped", late.as_secs_f64(), grace.as_secs());
+        let message = format!(
+            "missed the run due {due} by {:.1}s (grace {}s); skipped",
+            late.as_secs_f64(),
+            grace.as_secs()
+        );
         (None, HistoryEvent::new("misfired", message, Some(Status::Active)))
     } else {
         let trigger = if job.scheduler_type == SchedulerType::Date { Trigger::Date } else { Trigger::Cron };
-        let run = QueuedRun { execution_id: Uuid::new_v4(), attempt: 1, trigger, scheduled_at: due, job: job.clone() };
+        let run = QueuedRun {
+            execution_id: Uuid::new_v4(),
+            attempt: 1,
+            trigger,
+            scheduled_at: due,
+            job: job.clone(),
+        };
         let message = format!("run {} queued for {due}", run.execution_id);
         (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))
     };
-    Fire { config_id, due, next, run, forbid_overlap: job.concurrency == Concurrency::Forbid, event }
+    let forbid_overlap = job.concurrency == Concurrency::Forbid;
+    Fire { config_id, due, next, ending: Status::Inactive, run, forbid_overlap, event }
 }

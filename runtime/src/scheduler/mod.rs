@@ -8,6 +8,6 @@ mod firing;
 mod reconcile;
 mod service;
 
-pub use firing::fire_loop;
+pub use firing::{fire_due, fire_loop};
 pub use reconcile::Reconciled;
 pub use service::{ActionDone, ScheduleView, SchedulerService, ServiceError};

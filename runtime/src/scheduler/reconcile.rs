@@ -32,7 +32,9 @@ impl SchedulerService {
             match statuses.get(&config.id) {
                 None => match self.act(config.id, Action::Start).await {
                     Ok(_) => done.started += 1,
-                    Err(e) => tracing::warn!(config = %config.id, error = %e, "cannot start config at startup"),
+                    Err(e) => {
+                        tracing::warn!(config = %config.id, error = %e, "cannot start config at startup")
+                    }
                 },
                 Some(Status::Active) if !due.contains_key(&config.id) => {
                     let job = Job::of(config);
@@ -46,7 +48,11 @@ impl SchedulerService {
                     if next.is_none() {
                         continue;
                     }
-                    let event = HistoryEvent::new("repaired", "due entry was missing; re-registered", Some(Status::Active));
+                    let event = HistoryEvent::new(
+                        "repaired",
+                        "due entry was missing; re-registered",
+                        Some(Status::Active),
+                    );
                     let entry = EntryChange::Set { job, next_run: next };
                     self.backend.transition(config.id, &[Status::Active], None, entry, event).await?;
                     done.repaired += 1;

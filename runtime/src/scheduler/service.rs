@@ -79,8 +79,12 @@ impl SchedulerService {
         // compare-and-set on that status and try again if it moved.
         for _ in 0..3 {
             let (allowed, to, entry, message) = match action {
-                Action::Start => (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule started"),
-                Action::Resume => (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule resumed"),
+                Action::Start => {
+                    (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule started")
+                }
+                Action::Resume => {
+                    (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule resumed")
+                }
                 Action::Pause => (allowed.to_vec(), to, schedule(&job, None), "schedule paused"),
                 Action::Stop => (allowed.to_vec(), to, EntryChange::Remove, "schedule stopped"),
                 Action::Reload => {
@@ -94,7 +98,12 @@ impl SchedulerService {
             match self.backend.transition(config_id, &allowed, to, entry, event).await? {
                 Transitioned::From(before) => {
                     let after = to.unwrap_or(before);
-                    return Ok(ActionDone { config_id, action, schedule_status: after, message: message.into() });
+                    return Ok(ActionDone {
+                        config_id,
+                        action,
+                        schedule_status: after,
+                        message: message.into(),
+                    });
                 }
                 Transitioned::Refused(current) if action != Action::Reload => {
                     return Err(TransitionError { action: action.as_str(), current }.into());

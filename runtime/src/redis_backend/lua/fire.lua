@@ -1,17 +1,18 @@
 -- Settles due entries, each atomically: only if still due at the expected
 -- time and active, enqueue its run (unless it overlaps a run in flight and
 -- overlap is forbidden), move it to its next due time or end it.
--- ARGV: prefix, now (RFC 3339), history cap, history ttl, then per entry 7:
+-- ARGV: prefix, now (RFC 3339), history cap, history ttl, then per entry 8:
 --   id, expected due ms, next due ms or '', queue band or '' (no run),
---   run JSON, forbid overlap '0'|'1', event JSON.
+--   run JSON, forbid overlap '0'|'1', event JSON, and the status to end in
+--   when there is no next due time ('inactive' or 'error').
 -- Returns per entry: 1 enqueued, 2 skipped, 0 lost.
 local now, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local results = {}
-local n = (#ARGV - 4) / 7
+local n = (#ARGV - 4) / 8
 for i = 0, n - 1 do
-  local b = 4 + i * 7
-  local id, due, nxt, band, run, forbid, event =
-    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
+  local b = 4 + i * 8
+  local id, due, nxt, band, run, forbid, event, ending =
+    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local score = redis.call('ZSCORE', key('due'), id)
   local result = 0
   if score and tonumber(score) == tonumber(due) and redis.call('HGET', key('status'), id) == 'active' then
@@ -36,8 +37,10 @@ for i = 0, n - 1 do
       redis.call('ZADD', key('due'), nxt, id)
     else
       redis.call('ZREM', key('due'), id)
-      set_status(id, 'inactive')
-      push_history(id, event_json(now, 'completed', 'the date schedule has fired; now inactive', 'inactive'), cap, ttl)
+      set_status(id, ending)
+      if ending == 'inactive' then
+        push_history(id, event_json(now, 'completed', 'the schedule has no more fire times; now inactive', 'inactive'), cap, ttl)
+      end
     end
   end
   results[#results + 1] = result
