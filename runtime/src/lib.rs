@@ -15,7 +15,10 @@
 //! - [`scheduler`] — the scheduler service: schedule actions as atomic
 //!   steps, the fire loop, startup reconciliation.
 //! - [`queue`] — the execution queue contract, as workers see it.
+//! - [`worker`] — takes runs off the queue, runs them, records, acknowledges.
 //! - [`redis_backend`] — schedule core, state and queue on Redis.
+//! - [`settings`] — typed settings: defaults, `taskbox.toml`, `TASKBOX_*`.
+//! - [`serve`] — `taskbox serve`: the loops of this process's roles.
 //! - [`cli`] — the `taskbox` command line.
 
 pub mod cli;
@@ -25,4 +28,7 @@ pub mod redis_backend;
 pub mod registry;
 pub mod schedule;
 pub mod scheduler;
+pub mod serve;
+pub mod settings;
 pub mod store;
+pub mod worker;

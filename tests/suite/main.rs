@@ -9,3 +9,4 @@ mod sandbox;
 mod scheduler;
 mod services;
 mod store;
+mod worker;

@@ -15,6 +15,8 @@ pub fn admin_database_url() -> String {
 /// A database of its own, migrated, dropped when the test ends.
 pub struct TestDb {
     pub name: String,
+    /// For processes of their own (`taskbox serve`).
+    pub url: String,
     pub store: PgStore,
 }
 
@@ -30,7 +32,7 @@ impl TestDb {
         };
         let store = PgStore::connect_lazy(&url).unwrap();
         store.migrate().await.expect("migrations apply");
-        Self { name, store }
+        Self { name, url, store }
     }
 }
 

@@ -25,6 +25,18 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Run the scheduler and workers (settings: TASKBOX_* variables over
+    /// taskbox.toml; see README).
+    Serve(ConfigFileArgs),
+    /// Create or update the database schema, then exit.
+    Migrate(ConfigFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigFileArgs {
+    /// The settings file (optional; TASKBOX_* variables override it).
+    #[arg(long, default_value = "taskbox.toml")]
+    config: PathBuf,
 }
 
 /// Where plugins and compiled artifacts live (shared by the commands).
@@ -60,7 +72,8 @@ pub(crate) mod exit {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Long-running commands say what they do; one-shot ones keep stderr quiet.
+    init_tracing(if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
@@ -69,13 +82,15 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Plugin(cmd) => plugin::run(cmd).await,
+            Command::Serve(args) => serve(args).await,
+            Command::Migrate(args) => migrate(args).await,
         }
     })
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -88,4 +103,34 @@ pub(crate) fn executor() -> Result<Executor, ExitCode> {
 pub(crate) fn fail(reason: impl std::fmt::Display) -> ExitCode {
     eprintln!("taskbox: {reason}");
     ExitCode::from(exit::UNUSABLE)
+}
+
+async fn serve(args: ConfigFileArgs) -> ExitCode {
+    let settings = match crate::settings::Settings::load(&args.config) {
+        Ok(settings) => settings,
+        Err(e) => return fail(e),
+    };
+    match crate::serve::serve(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn migrate(args: ConfigFileArgs) -> ExitCode {
+    use crate::store::ConfigStore;
+    let settings = match crate::settings::Settings::load(&args.config) {
+        Ok(settings) => settings,
+        Err(e) => return fail(e),
+    };
+    let store = match crate::store::PgStore::connect_lazy(&settings.database_url) {
+        Ok(store) => store,
+        Err(e) => return fail(e),
+    };
+    match store.migrate().await {
+        Ok(()) => {
+            eprintln!("taskbox: the database schema is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }

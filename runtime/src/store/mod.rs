@@ -77,6 +77,12 @@ pub trait ConfigStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<(Vec<StoredExecution>, u64), StoreError>;
     async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError>;
+    /// The record of one attempt, if it was committed.
+    async fn find_attempt(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+    ) -> Result<Option<StoredExecution>, StoreError>;
     /// Statistics for one config, or all configs with `None`.
     async fn execution_stats(
         &self,

@@ -288,6 +288,20 @@ impl ConfigStore for PgStore {
         row.as_ref().map(execution_from_row).transpose()
     }
 
+    async fn find_attempt(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+    ) -> Result<Option<StoredExecution>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            execution_columns!(),
+            " FROM task_executions WHERE execution_id = $1 AND attempt = $2"
+        );
+        let row = sqlx::query(sql).bind(execution_id).bind(attempt).fetch_optional(&self.pool).await?;
+        row.as_ref().map(execution_from_row).transpose()
+    }
+
     async fn execution_stats(
         &self,
         config_id: Option<Uuid>,

@@ -1,0 +1,141 @@
+//! `taskbox serve`: builds the parts named by the settings and runs the
+//! loops of this process's roles until SIGTERM or SIGINT.
+//!
+//! Owns start-up order and shutdown, nothing else: every loop it starts
+//! belongs to its own module. Services that are down at start are waited
+//! for (logged, with backoff); the process does not exit because of them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+use crate::executor::{EngineSettings, Executor};
+use crate::redis_backend::RedisBackend;
+use crate::registry::{ArtifactCache, Loader, Registry};
+use crate::scheduler::{SchedulerService, fire_loop};
+use crate::settings::{Role, Settings, redact};
+use crate::store::{ConfigStore, PgStore};
+use crate::worker::{BASE_BACKOFF, Worker};
+
+/// Why `serve` could not start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "TASKBOX_DATABASE_URL={0}: only PostgreSQL is supported so far (the embedded SQLite + local \
+         deployment is not built yet); set TASKBOX_DATABASE_URL=postgres://… and TASKBOX_REDIS_URL=redis://…"
+    )]
+    UnsupportedDatabase(String),
+    #[error("TASKBOX_REDIS_URL is not set: the local backend is not built yet, so serve needs Redis")]
+    NoRedis,
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Retries `attempt` with backoff until it succeeds or `shutdown` is set.
+async fn until_ready<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    shutdown: &watch::Receiver<bool>,
+    mut attempt: impl FnMut() -> F,
+) -> Option<T> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match attempt().await {
+            Ok(value) => return Some(value),
+            Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "{what} is not ready"),
+        }
+        if *shutdown.borrow() {
+            return None;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Runs the server until a signal; returns when every loop has stopped.
+pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    if !settings.database_url.starts_with("postgres://")
+        && !settings.database_url.starts_with("postgresql://")
+    {
+        return Err(ServeError::UnsupportedDatabase(redact(&settings.database_url)));
+    }
+    let redis_url = settings.redis_url.clone().ok_or(ServeError::NoRedis)?;
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new work is taken; runs in flight finish");
+        let _ = stop.send(true);
+    });
+
+    let store =
+        PgStore::connect_lazy(&settings.database_url).map_err(|e| ServeError::Setup(e.to_string()))?;
+    if until_ready("the database", &shutdown, || store.migrate()).await.is_none() {
+        return Ok(());
+    }
+    let store: Arc<dyn ConfigStore> = Arc::new(store);
+    let executor = Executor::new(EngineSettings::default()).map_err(|e| ServeError::Setup(e.to_string()))?;
+    let cache = settings.cache_dir.clone().or_else(ArtifactCache::default_dir);
+    let registry = Registry::new(&settings.plugin_dir, Loader::new(executor.clone(), cache));
+    let catalog = registry
+        .scan()
+        .await
+        .map_err(|e| ServeError::Setup(format!("{}: {e}", settings.plugin_dir.display())))?;
+    let loaded: Vec<&str> =
+        catalog.values().filter(|e| e.plugin.is_some()).map(|e| e.info.name.as_str()).collect();
+    tracing::info!(
+        database = %redact(&settings.database_url),
+        backend = "redis",
+        redis = %redact(&redis_url),
+        prefix = %settings.redis_prefix,
+        roles = ?settings.roles,
+        plugins = ?loaded,
+        "taskbox serving"
+    );
+
+    let mut loops = tokio::task::JoinSet::new();
+    if settings.roles.contains(&Role::Scheduler) {
+        // The scheduler's Redis connection is its own.
+        let connect = || RedisBackend::connect(&redis_url, &settings.redis_prefix);
+        let Some(backend) = until_ready("Redis (scheduler)", &shutdown, connect).await else { return Ok(()) };
+        let service = SchedulerService::new(store.clone(), Arc::new(backend.clone()));
+        if let Some(done) = until_ready("reconciliation", &shutdown, || service.reconcile()).await {
+            tracing::info!(
+                started = done.started,
+                repaired = done.repaired,
+                forgotten = done.forgotten,
+                "reconciled schedules"
+            );
+        }
+        loops.spawn(fire_loop(Arc::new(backend.clone()), backend.changes(), shutdown.clone()));
+    }
+    if settings.roles.contains(&Role::Worker) {
+        let connect = || RedisBackend::connect(&redis_url, &settings.redis_prefix);
+        let Some(backend) = until_ready("Redis (worker)", &shutdown, connect).await else { return Ok(()) };
+        let worker = Worker {
+            name: Worker::default_name(),
+            queue: Arc::new(backend),
+            store: store.clone(),
+            registry: registry.clone(),
+            executor: executor.clone(),
+            concurrency: settings.worker_concurrency,
+            base_backoff: BASE_BACKOFF,
+        };
+        tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
+        loops.spawn(worker.run(shutdown.clone(), Duration::from_secs(settings.shutdown_grace_seconds)));
+    }
+    if settings.roles.contains(&Role::Api) {
+        tracing::warn!(bind = %settings.bind, "the HTTP API is not built yet; the api role does nothing");
+    }
+    while loops.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

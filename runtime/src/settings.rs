@@ -1,0 +1,207 @@
+//! Typed settings for `taskbox serve`: defaults that run on a fresh
+//! machine, then `taskbox.toml` (if present), then `TASKBOX_*` environment
+//! variables. Secrets are never shown by `Debug`.
+
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Which loops a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Api,
+    Scheduler,
+    Worker,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub plugin_dir: PathBuf,
+    pub cache_dir: Option<PathBuf>,
+    pub bind: SocketAddr,
+    pub admin_token: Option<String>,
+    pub roles: BTreeSet<Role>,
+    pub worker_concurrency: usize,
+    /// Seconds a stopping process waits for runs in flight.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self {
+            database_url: "sqlite://taskbox.db".into(),
+            redis_url: None,
+            redis_prefix: "taskbox:".into(),
+            plugin_dir: "./plugins".into(),
+            cache_dir: None,
+            bind: ([127, 0, 0, 1], 8080).into(),
+            admin_token: None,
+            roles: [Role::Api, Role::Scheduler, Role::Worker].into(),
+            worker_concurrency: cores * 4,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("plugin_dir", &self.plugin_dir)
+            .field("bind", &self.bind)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("roles", &self.roles)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .finish()
+    }
+}
+
+/// A URL with its password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    File(PathBuf, String),
+    #[error("{name}={value:?}: {message}")]
+    Env { name: String, value: String, message: String },
+}
+
+impl Settings {
+    /// Defaults, then the file at `file` (if it exists), then the environment.
+    pub fn load(file: &Path) -> Result<Self, SettingsError> {
+        let mut s = match std::fs::read_to_string(file) {
+            Ok(text) => {
+                toml::from_str(&text).map_err(|e| SettingsError::File(file.into(), e.message().into()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+            Err(e) => return Err(SettingsError::Read(file.into(), e)),
+        };
+        s.apply_env(|name| std::env::var(name).ok())?;
+        Ok(s)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
+        fn bad(name: &str, value: &str, message: impl Into<String>) -> SettingsError {
+            SettingsError::Env { name: name.into(), value: value.into(), message: message.into() }
+        }
+        if let Some(v) = var("TASKBOX_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = var("TASKBOX_REDIS_URL") {
+            self.redis_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("TASKBOX_REDIS_PREFIX") {
+            self.redis_prefix = v;
+        }
+        if let Some(v) = var("TASKBOX_PLUGIN_DIR") {
+            self.plugin_dir = v.into();
+        }
+        if let Some(v) = var("TASKBOX_CACHE_DIR") {
+            self.cache_dir = Some(v.into());
+        }
+        if let Some(v) = var("TASKBOX_BIND") {
+            self.bind = v.parse().map_err(|e| bad("TASKBOX_BIND", &v, format!("{e}")))?;
+        }
+        if let Some(v) = var("TASKBOX_ADMIN_TOKEN") {
+            self.admin_token = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("TASKBOX_ROLES") {
+            let mut roles = BTreeSet::new();
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let role = match part {
+                    "api" => Role::Api,
+                    "scheduler" => Role::Scheduler,
+                    "worker" => Role::Worker,
+                    other => {
+                        return Err(bad(
+                            "TASKBOX_ROLES",
+                            &v,
+                            format!("unknown role {other:?}; use api, scheduler, worker"),
+                        ));
+                    }
+                };
+                roles.insert(role);
+            }
+            if roles.is_empty() {
+                return Err(bad("TASKBOX_ROLES", &v, "name at least one role"));
+            }
+            self.roles = roles;
+        }
+        if let Some(v) = var("TASKBOX_WORKER_CONCURRENCY") {
+            self.worker_concurrency = match v.parse() {
+                Ok(n) if (1..=4096).contains(&n) => n,
+                _ => return Err(bad("TASKBOX_WORKER_CONCURRENCY", &v, "must be a number from 1 to 4096")),
+            };
+        }
+        if let Some(v) = var("TASKBOX_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds = v
+                .parse()
+                .map_err(|_| bad("TASKBOX_SHUTDOWN_GRACE_SECONDS", &v, "must be a number of seconds"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with_env(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Settings::default();
+        s.apply_env(|n| vars.get(n).cloned())?;
+        Ok(s)
+    }
+
+    #[test]
+    fn the_environment_overrides_defaults() {
+        let s =
+            with_env(&[("TASKBOX_ROLES", "worker, scheduler"), ("TASKBOX_WORKER_CONCURRENCY", "3")]).unwrap();
+        assert_eq!(s.roles, [Role::Scheduler, Role::Worker].into());
+        assert_eq!(s.worker_concurrency, 3);
+        assert_eq!(Settings::default().database_url, "sqlite://taskbox.db");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = with_env(&[("TASKBOX_ROLES", "api,cook")]).unwrap_err().to_string();
+        assert!(e.starts_with("TASKBOX_ROLES=\"api,cook\": unknown role \"cook\""), "{e}");
+        assert!(with_env(&[("TASKBOX_BIND", "nope")]).is_err());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let s = with_env(&[
+            ("TASKBOX_DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("TASKBOX_ADMIN_TOKEN", "tok"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("tok\""), "{shown}");
+    }
+}

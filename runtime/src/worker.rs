@@ -1,0 +1,259 @@
+//! The worker: takes runs off the queue, runs each in the executor with its
+//! config's limits, records the outcome in the config store, and only then
+//! acknowledges the run (parking its retry, if it failed and has retries
+//! left). It never decides when anything fires.
+//!
+//! Records are written in batches by one committer task; a run's permit is
+//! released as soon as it finishes, so a slow commit never idles the sandbox.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::executor::{Executor, Outcome, RunContext, RunRequest};
+use crate::queue::{Delivery, Queue, QueuedRun, Settle};
+use crate::registry::Registry;
+use crate::store::{ConfigStore, ExecutionRecord, Trigger};
+
+/// How long a worker counts as alive after its last heartbeat.
+const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// A run handed out this many times (its workers kept dying) is recorded
+/// as a failure instead of being run again.
+const MAX_DELIVERIES: u64 = 3;
+/// Records committed per database round trip, at most.
+const COMMIT_BATCH: usize = 512;
+/// First retry delay; doubled per attempt, capped at [`MAX_BACKOFF`].
+pub const BASE_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What a worker needs.
+#[derive(Clone)]
+pub struct Worker {
+    pub name: String,
+    pub queue: Arc<dyn Queue>,
+    pub store: Arc<dyn ConfigStore>,
+    pub registry: Registry,
+    pub executor: Executor,
+    /// Runs in flight at once.
+    pub concurrency: usize,
+    /// Delay before the first retry (doubled per attempt).
+    pub base_backoff: Duration,
+}
+
+/// A finished run on its way to the database and then the queue.
+struct Finished {
+    record: ExecutionRecord,
+    settle: Settle,
+}
+
+/// The delay before attempt `attempt + 1`.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF)
+}
+
+impl Worker {
+    /// A process-unique worker name: host, pid and a random suffix.
+    pub fn default_name() -> String {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        format!("{}-{}-{}", if host.is_empty() { "taskbox" } else { &host }, std::process::id(), &suffix[..8])
+    }
+
+    /// Runs until `shutdown` turns true, then stops taking work, finishes
+    /// the runs in flight (waiting at most `grace`) and commits them. Runs
+    /// it could not finish stay pending and are reclaimed by other workers
+    /// once its heartbeat expires.
+    #[tracing::instrument(skip_all, fields(worker = %self.name))]
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let (done_tx, done_rx) = mpsc::channel::<Finished>(self.concurrency * 4);
+        let committer = tokio::spawn(commit_loop(self.store.clone(), self.queue.clone(), done_rx));
+        let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
+        let mut backoff_on_error = Duration::from_millis(100);
+        let mut last_reclaim = tokio::time::Instant::now() - Duration::from_secs(60);
+
+        while !*shutdown.borrow() {
+            // Wait for a free slot before asking for work.
+            let free = match permits.clone().acquire_many_owned(1).await {
+                Ok(p) => {
+                    drop(p);
+                    permits.available_permits()
+                }
+                Err(_) => break,
+            };
+            let taken = async {
+                let _ = self.queue.promote_retries(Utc::now()).await?;
+                let mut taken = Vec::new();
+                if last_reclaim.elapsed() >= HEARTBEAT_EVERY {
+                    last_reclaim = tokio::time::Instant::now();
+                    taken = self.queue.reclaim(&self.name, free).await?;
+                }
+                if taken.is_empty() {
+                    taken = self.queue.claim(&self.name, free, Duration::from_millis(500)).await?;
+                }
+                Ok::<_, crate::schedule::backend::BackendError>(taken)
+            };
+            let taken = tokio::select! {
+                t = taken => t,
+                _ = shutdown.changed() => break,
+            };
+            match taken {
+                Ok(deliveries) => {
+                    backoff_on_error = Duration::from_millis(100);
+                    for delivery in deliveries {
+                        let permit = permits.clone().acquire_owned().await.expect("never closed");
+                        let worker = self.clone();
+                        let done_tx = done_tx.clone();
+                        tokio::spawn(async move {
+                            let finished = worker.run_one(delivery).await;
+                            drop(permit);
+                            let _ = done_tx.send(finished).await;
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff_on_error, "cannot take work from the queue");
+                    tokio::time::sleep(backoff_on_error).await;
+                    backoff_on_error = (backoff_on_error * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        // Finish what is in flight, then let the committer drain.
+        let all = self.concurrency as u32;
+        if tokio::time::timeout(grace, permits.acquire_many(all)).await.is_err() {
+            tracing::warn!("runs still in flight at shutdown are left for other workers to reclaim");
+        }
+        drop(done_tx);
+        let _ = committer.await;
+        heartbeat.abort();
+        // Expire our heartbeat now, so anything left is reclaimed at once.
+        let _ = self.queue.heartbeat(&self.name, Duration::from_millis(1)).await;
+    }
+
+    async fn run_one(&self, delivery: Delivery) -> Finished {
+        let Delivery { band, handle, deliveries, run } = delivery;
+        let mut settle = Settle { band, handle, config_id: run.job.config_id, retry: None };
+        let attempt = run.attempt as i32;
+        if deliveries > 1 {
+            // Reclaimed from a worker that stopped: if it got as far as the
+            // record, only the acknowledgement is missing.
+            if let Ok(Some(stored)) = self.store.find_attempt(run.execution_id, attempt).await {
+                settle.retry = self.retry_of(&run, stored.record.is_success);
+                return Finished { record: stored.record, settle };
+            }
+        }
+        let started_at = Utc::now();
+        let outcome = if deliveries > MAX_DELIVERIES {
+            lost(
+                format!("the workers running it stopped {} times; not run again", deliveries - 1),
+                started_at,
+            )
+        } else {
+            match self.registry.get(&run.job.task_type) {
+                Some(plugin) => {
+                    let timeout = run.job.timeout_seconds.map(Duration::from_secs_f64);
+                    let request = RunRequest {
+                        context: RunContext {
+                            config_id: run.job.config_id.to_string(),
+                            execution_id: run.execution_id.to_string(),
+                            attempt: run.attempt,
+                            scheduled_at: run.scheduled_at,
+                        },
+                        params: run.job.parameters.clone(),
+                        limits: plugin.limits(timeout, None),
+                    };
+                    self.executor.run(&plugin.runnable, request).await
+                }
+                None => lost(
+                    format!("unknown task type {:?}: no such plugin is loaded", run.job.task_type),
+                    started_at,
+                ),
+            }
+        };
+        settle.retry = self.retry_of(&run, outcome.is_success);
+        Finished { record: self.record(&run, outcome), settle }
+    }
+
+    /// The next attempt, if this one failed and retries are left.
+    fn retry_of(&self, run: &QueuedRun, succeeded: bool) -> Option<(QueuedRun, DateTime<Utc>)> {
+        if succeeded || run.attempt > run.job.max_retries.max(0) as u32 {
+            return None;
+        }
+        let at = Utc::now() + backoff(self.base_backoff, run.attempt);
+        let next = QueuedRun { attempt: run.attempt + 1, trigger: Trigger::Retry, ..run.clone() };
+        Some((next, at))
+    }
+
+    fn record(&self, run: &QueuedRun, o: Outcome) -> ExecutionRecord {
+        ExecutionRecord {
+            config_id: Some(run.job.config_id),
+            execution_id: run.execution_id,
+            attempt: run.attempt as i32,
+            trigger: run.trigger,
+            task_type: run.job.task_type.clone(),
+            scheduled_at: run.scheduled_at,
+            started_at: o.started_at,
+            completed_at: o.completed_at,
+            duration_seconds: o.duration_seconds,
+            is_success: o.is_success,
+            result: o.result,
+            error_message: o.error_message,
+            logs: o.logs,
+            plugin_digest: (!o.plugin_digest.is_empty()).then_some(o.plugin_digest),
+            worker: self.name.clone(),
+        }
+    }
+}
+
+/// An outcome for a run that never reached the sandbox.
+fn lost(message: String, started_at: DateTime<Utc>) -> Outcome {
+    Outcome {
+        is_success: false,
+        result: None,
+        error_message: Some(message),
+        logs: String::new(),
+        started_at,
+        completed_at: Utc::now(),
+        duration_seconds: 0.0,
+        plugin_digest: String::new(),
+    }
+}
+
+/// Commits finished runs in batches, then acknowledges them. A failed
+/// commit or acknowledgement is retried (with backoff) until it succeeds:
+/// nothing is acknowledged before its record is committed, and nothing
+/// committed is dropped.
+async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut done: mpsc::Receiver<Finished>) {
+    let mut batch = Vec::with_capacity(COMMIT_BATCH);
+    while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
+        let (records, settles): (Vec<_>, Vec<_>) = batch.drain(..).map(|f| (f.record, f.settle)).unzip();
+        let mut backoff = Duration::from_millis(100);
+        while let Err(e) = store.record_executions(&records).await {
+            tracing::warn!(error = %e, records = records.len(), retry_in = ?backoff, "cannot commit execution records");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        let mut backoff = Duration::from_millis(100);
+        while let Err(e) = queue.settle(settles.clone()).await {
+            tracing::warn!(error = %e, retry_in = ?backoff, "cannot acknowledge finished runs");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+async fn heartbeat_loop(queue: Arc<dyn Queue>, name: String, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = queue.heartbeat(&name, HEARTBEAT_TTL).await {
+            tracing::warn!(error = %e, "cannot send worker heartbeat");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+            // Keep beating through the shutdown grace period; stop only
+            // when the sender is gone (the worker aborts us anyway).
+            changed = shutdown.changed() => if changed.is_err() { return },
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Workers with real plugins, a real PostgreSQL and Redis, and real
+//! `taskbox serve` processes: records, retries, crashes, shutdown.
+
+use chrono::Utc;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use taskbox::queue::Queue;
+use taskbox::scheduler::SchedulerService;
+use taskbox::store::*;
+use taskbox::worker::Worker;
+use tokio::sync::watch;
+
+use crate::helpers::{EXECUTOR, PluginDir};
+use crate::services::{TestDb, TestRedis, redis_url};
+
+struct Env {
+    db: TestDb,
+    redis: TestRedis,
+    plugins: PluginDir,
+    service: SchedulerService,
+}
+
+async fn env() -> Env {
+    let db = TestDb::new().await;
+    let redis = TestRedis::new().await;
+    let plugins = PluginDir::new();
+    plugins.add("echo", "echo").add("fail", "fail").add("sleep", "sleep");
+    let service = SchedulerService::new(Arc::new(db.store.clone()), Arc::new(redis.backend.clone()));
+    Env { db, redis, plugins, service }
+}
+
+/// Starts an in-process worker; stop it by sending `true`.
+async fn start_worker(
+    env: &Env,
+    name: &str,
+    base_backoff: Duration,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let registry = env.plugins.registry();
+    registry.scan().await.unwrap();
+    let worker = Worker {
+        name: name.to_owned(),
+        queue: Arc::new(env.redis.another().await),
+        store: Arc::new(env.db.store.clone()),
+        registry,
+        executor: EXECUTOR.clone(),
+        concurrency: 4,
+        base_backoff,
+    };
+    let (stop, stopped) = watch::channel(false);
+    (stop, tokio::spawn(worker.run(stopped, Duration::from_secs(10))))
+}
+
+/// Waits until `n` records exist for the config, or panics after `within`.
+async fn records(env: &Env, config: &TaskConfig, n: u64, within: Duration) -> Vec<ExecutionRecord> {
+    let start = Instant::now();
+    let filter = ExecutionFilter { config_id: Some(config.id), ..Default::default() };
+    loop {
+        let (items, total) =
+            env.db.store.list_executions(&filter, Page { limit: 100, offset: 0 }).await.unwrap();
+        if total >= n {
+            let mut records: Vec<_> = items.into_iter().map(|e| e.record).collect();
+            records.sort_by_key(|r| (r.started_at, r.attempt));
+            return records;
+        }
+        assert!(start.elapsed() < within, "{total} of {n} records after {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn config(name: &str, task_type: &str, parameters: serde_json::Value) -> NewConfig {
+    let mut c = NewConfig::manual(name, task_type);
+    c.parameters = parameters;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_executed_recorded_and_acknowledged() {
+    let env = env().await;
+    let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
+    let c = env.db.store.create_config(config("echo", "echo", json!({"hello": "world"}))).await.unwrap();
+    let execution_id = env.service.run_now(c.id).await.unwrap();
+    let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
+    assert_eq!((r.execution_id, r.attempt, r.trigger), (execution_id, 1, Trigger::Manual));
+    assert!(r.is_success, "{r:?}");
+    assert_eq!(r.result, Some(json!({"hello": "world"})));
+    assert_eq!(r.worker, "w1");
+    assert_eq!(r.plugin_digest.as_ref().map(String::len), Some(64));
+    assert!(r.started_at >= r.scheduled_at && r.completed_at >= r.started_at);
+    // Acknowledged only after the record: nothing is left on the queue.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(env.redis.backend.depth().await.unwrap(), 0);
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_is_retried_with_exponential_backoff() {
+    let env = env().await;
+    let (stop, worker) = start_worker(&env, "w1", Duration::from_millis(300)).await;
+    let mut new = config("flaky", "fail", json!({"message": "try again"}));
+    new.max_retries = 2;
+    let c = env.db.store.create_config(new).await.unwrap();
+    env.service.run_now(c.id).await.unwrap();
+    let rs = records(&env, &c, 3, Duration::from_secs(15)).await;
+    assert_eq!(rs.iter().map(|r| r.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        rs.iter().map(|r| r.trigger).collect::<Vec<_>>(),
+        [Trigger::Manual, Trigger::Retry, Trigger::Retry]
+    );
+    assert!(rs.iter().all(|r| !r.is_success && r.error_message.as_deref() == Some("try again")));
+    assert!(rs.iter().all(|r| r.execution_id == rs[0].execution_id));
+    let gap = |a: &ExecutionRecord, b: &ExecutionRecord| (b.started_at - a.completed_at).to_std().unwrap();
+    assert!(gap(&rs[0], &rs[1]) >= Duration::from_millis(300), "{:?}", gap(&rs[0], &rs[1]));
+    assert!(gap(&rs[1], &rs[2]) >= Duration::from_millis(600), "{:?}", gap(&rs[1], &rs[2]));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(records(&env, &c, 3, Duration::ZERO).await.len(), 3, "no attempt beyond max_retries");
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_an_unknown_task_type_is_a_recorded_failure() {
+    let env = env().await;
+    let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
+    let c = env.db.store.create_config(config("ghost", "no-such-plugin", json!({}))).await.unwrap();
+    env.service.run_now(c.id).await.unwrap();
+    let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
+    assert!(!r.is_success);
+    assert!(r.error_message.unwrap().contains("unknown task type \"no-such-plugin\""));
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+
+/// `taskbox serve` as its own process, on this test's database and prefix.
+fn serve(env: &Env, roles: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_taskbox"))
+        .arg("serve")
+        .env("TASKBOX_DATABASE_URL", &env.db.url)
+        .env("TASKBOX_REDIS_URL", redis_url())
+        .env("TASKBOX_REDIS_PREFIX", &env.redis.prefix)
+        .env("TASKBOX_PLUGIN_DIR", env.plugins.path())
+        .env("TASKBOX_CACHE_DIR", env.plugins.cache.path())
+        .env("TASKBOX_ROLES", roles)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("taskbox serve starts")
+}
+
+/// Waits until some worker holds a run (it is in flight).
+async fn until_in_flight(env: &Env, within: Duration) {
+    let start = Instant::now();
+    let mut conn =
+        redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    loop {
+        let pending: redis::streams::StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut conn, format!("{}queue:normal", env.redis.prefix), "workers")
+                .await
+                .unwrap();
+        if pending.count() > 0 {
+            return;
+        }
+        assert!(start.elapsed() < within, "no run in flight after {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_held_by_a_killed_worker_is_run_again_and_recorded() {
+    let env = env().await;
+    let mut doomed = serve(&env, "worker");
+    let c = env.db.store.create_config(config("slow", "sleep", json!({"ms": 2000}))).await.unwrap();
+    let execution_id = env.service.run_now(c.id).await.unwrap();
+    until_in_flight(&env, Duration::from_secs(20)).await;
+    doomed.kill().unwrap(); // SIGKILL, mid-run
+    doomed.wait().unwrap();
+    let killed_at = Instant::now();
+
+    let (stop, worker) = start_worker(&env, "rescuer", Duration::from_secs(1)).await;
+    let r = records(&env, &c, 1, Duration::from_secs(30)).await.remove(0);
+    assert_eq!((r.execution_id, r.attempt), (execution_id, 1));
+    assert!(r.is_success, "{r:?}");
+    assert_eq!(r.worker, "rescuer");
+    // Reclaimed once the dead worker's heartbeat (10 s) expired.
+    assert!(killed_at.elapsed() < Duration::from_secs(20), "{:?}", killed_at.elapsed());
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_run_in_flight_then_exits_0() {
+    let env = env().await;
+    let mut server = serve(&env, "scheduler,worker");
+    let c = env.db.store.create_config(config("slow", "sleep", json!({"ms": 1500}))).await.unwrap();
+    env.service.run_now(c.id).await.unwrap();
+    until_in_flight(&env, Duration::from_secs(20)).await;
+    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // It finished and recorded the run before exiting.
+    let r = records(&env, &c, 1, Duration::ZERO).await.remove(0);
+    assert!(r.is_success, "{r:?}");
+    assert!(r.completed_at <= Utc::now());
+    assert_eq!(env.redis.backend.depth().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reconciles_and_fires_cron_configs_end_to_end() {
+    let env = env().await;
+    let mut new = config("every-second", "echo", json!({"n": 1}));
+    new.scheduler_type = SchedulerType::Cron;
+    new.schedule_config = json!({"cron_expression": "* * * * * *"});
+    let c = env.db.store.create_config(new).await.unwrap();
+    let mut server = serve(&env, "scheduler,worker");
+    let rs = records(&env, &c, 3, Duration::from_secs(30)).await;
+    assert!(rs.iter().all(|r| r.is_success && r.trigger == Trigger::Cron));
+    let view = env.service.view(&c, 5).await.unwrap();
+    assert_eq!(view.schedule_status, taskbox::schedule::Status::Active, "started by reconciliation");
+    assert!(view.status_consistent);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
