@@ -19,6 +19,10 @@ use crate::store::{ConfigStore, ExecutionRecord, Trigger};
 /// How long a worker counts as alive after its last heartbeat.
 const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// How often parked retries whose time has come are moved onto the queue
+/// (also the longest a claim waits for work), so retry delays are honoured
+/// to within this.
+const PROMOTE_EVERY: Duration = Duration::from_millis(100);
 /// A run handed out this many times (its workers kept dying) is recorded
 /// as a failure instead of being run again.
 const MAX_DELIVERIES: u64 = 3;
@@ -73,6 +77,7 @@ impl Worker {
         let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
         let mut backoff_on_error = Duration::from_millis(100);
         let mut last_reclaim = tokio::time::Instant::now() - Duration::from_secs(60);
+        let mut last_promote = last_reclaim;
 
         while !*shutdown.borrow() {
             // Wait for a free slot before asking for work.
@@ -84,14 +89,17 @@ impl Worker {
                 Err(_) => break,
             };
             let taken = async {
-                let _ = self.queue.promote_retries(Utc::now()).await?;
+                if last_promote.elapsed() >= PROMOTE_EVERY {
+                    last_promote = tokio::time::Instant::now();
+                    self.queue.promote_retries(Utc::now()).await?;
+                }
                 let mut taken = Vec::new();
                 if last_reclaim.elapsed() >= HEARTBEAT_EVERY {
                     last_reclaim = tokio::time::Instant::now();
                     taken = self.queue.reclaim(&self.name, free).await?;
                 }
                 if taken.is_empty() {
-                    taken = self.queue.claim(&self.name, free, Duration::from_millis(500)).await?;
+                    taken = self.queue.claim(&self.name, free, PROMOTE_EVERY).await?;
                 }
                 Ok::<_, crate::schedule::backend::BackendError>(taken)
             };
@@ -221,11 +229,14 @@ fn lost(message: String, started_at: DateTime<Utc>) -> Outcome {
     }
 }
 
-/// Commits finished runs in batches, then acknowledges them. A failed
-/// commit or acknowledgement is retried (with backoff) until it succeeds:
-/// nothing is acknowledged before its record is committed, and nothing
-/// committed is dropped.
+/// Commits finished runs in batches, then hands each committed batch to
+/// [`ack_loop`], so the next batch is committed while this one is being
+/// acknowledged. A failed commit is retried (with backoff) until it
+/// succeeds: nothing is acknowledged before its record is committed, and
+/// nothing finished is dropped.
 async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut done: mpsc::Receiver<Finished>) {
+    let (committed_tx, committed_rx) = mpsc::channel::<Vec<Settle>>(2);
+    let acker = tokio::spawn(ack_loop(queue, committed_rx));
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         let (records, settles): (Vec<_>, Vec<_>) = batch.drain(..).map(|f| (f.record, f.settle)).unzip();
@@ -235,6 +246,17 @@ async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut don
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+        if committed_tx.send(settles).await.is_err() {
+            break;
+        }
+    }
+    drop(committed_tx);
+    let _ = acker.await;
+}
+
+/// Acknowledges committed batches, retrying (with backoff) until it succeeds.
+async fn ack_loop(queue: Arc<dyn Queue>, mut committed: mpsc::Receiver<Vec<Settle>>) {
+    while let Some(settles) = committed.recv().await {
         let mut backoff = Duration::from_millis(100);
         while let Err(e) = queue.settle(settles.clone()).await {
             tracing::warn!(error = %e, retry_in = ?backoff, "cannot acknowledge finished runs");

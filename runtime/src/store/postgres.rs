@@ -91,6 +91,11 @@ fn execution_from_row(row: &PgRow) -> Result<StoredExecution, StoreError> {
     })
 }
 
+/// One column of a batch, for binding as an array.
+fn column<'a, T>(records: &'a [ExecutionRecord], f: impl Fn(&'a ExecutionRecord) -> T) -> Vec<T> {
+    records.iter().map(f).collect()
+}
+
 fn unique_name(e: sqlx::Error, name: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateName(name.to_owned()),
@@ -232,34 +237,40 @@ impl ConfigStore for PgStore {
         if records.is_empty() {
             return Ok(());
         }
+        // One array per column: a batch costs fifteen binds, however large.
         // A record whose config was deleted meanwhile keeps a NULL config_id
-        // rather than failing the whole batch on the foreign key.
-        let mut q = QueryBuilder::new(
-            "INSERT INTO task_executions (config_id, execution_id, attempt, trigger, task_type, scheduled_at, \
-             started_at, completed_at, duration_seconds, is_success, result, error_message, logs, \
-             plugin_digest, worker) ",
-        );
-        q.push_values(records, |mut b, r| {
-            b.push("(SELECT id FROM task_configs WHERE id = ")
-                .push_bind_unseparated(r.config_id)
-                .push_unseparated(")")
-                .push_bind(r.execution_id)
-                .push_bind(r.attempt)
-                .push_bind(r.trigger.as_str())
-                .push_bind(r.task_type.clone())
-                .push_bind(r.scheduled_at)
-                .push_bind(r.started_at)
-                .push_bind(r.completed_at)
-                .push_bind(r.duration_seconds)
-                .push_bind(r.is_success)
-                .push_bind(r.result.clone())
-                .push_bind(r.error_message.clone())
-                .push_bind(r.logs.clone())
-                .push_bind(r.plugin_digest.clone())
-                .push_bind(r.worker.clone());
-        });
-        q.push(" ON CONFLICT (execution_id, attempt) DO NOTHING");
-        q.build().execute(&self.pool).await?;
+        // rather than failing the batch on the foreign key.
+        let sql = "INSERT INTO task_executions (config_id, execution_id, attempt, trigger, task_type, \
+             scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, logs, \
+             plugin_digest, worker) \
+             SELECT c.id, u.execution_id, u.attempt, u.trigger, u.task_type, u.scheduled_at, u.started_at, \
+             u.completed_at, u.duration_seconds, u.is_success, u.result, u.error_message, u.logs, \
+             u.plugin_digest, u.worker \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::timestamptz[], \
+             $7::timestamptz[], $8::timestamptz[], $9::float8[], $10::bool[], $11::jsonb[], $12::text[], \
+             $13::text[], $14::text[], $15::text[]) AS u(config_id, execution_id, attempt, trigger, task_type, \
+             scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, logs, \
+             plugin_digest, worker) \
+             LEFT JOIN task_configs c ON c.id = u.config_id \
+             ON CONFLICT (execution_id, attempt) DO NOTHING";
+        sqlx::query(sql)
+            .bind(column(records, |r| r.config_id))
+            .bind(column(records, |r| r.execution_id))
+            .bind(column(records, |r| r.attempt))
+            .bind(column(records, |r| r.trigger.as_str()))
+            .bind(column(records, |r| r.task_type.as_str()))
+            .bind(column(records, |r| r.scheduled_at))
+            .bind(column(records, |r| r.started_at))
+            .bind(column(records, |r| r.completed_at))
+            .bind(column(records, |r| r.duration_seconds))
+            .bind(column(records, |r| r.is_success))
+            .bind(column(records, |r| r.result.clone()))
+            .bind(column(records, |r| r.error_message.as_deref()))
+            .bind(column(records, |r| r.logs.as_str()))
+            .bind(column(records, |r| r.plugin_digest.as_deref()))
+            .bind(column(records, |r| r.worker.as_str()))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

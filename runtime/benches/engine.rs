@@ -1,0 +1,322 @@
+//! Scheduling engine benchmarks against the real PostgreSQL and Redis of
+//! this machine (a fresh database and key prefix, removed afterwards):
+//!
+//! 1. end-to-end runs/s: N manual runs of a trivial plugin enqueued, then one
+//!    process (scheduler + worker) runs and records them all in PostgreSQL;
+//! 2. fire lateness with C configs on a per-second cron: Redis stream entry
+//!    time minus the tick it was due, p50/p99/max;
+//! 3. R registered schedules: registration rate, Redis memory, and the
+//!    scheduler's CPU while nothing is due.
+//!
+//! Run: `cargo xtask plugins && cargo bench -p taskbox --bench engine`
+//! Options: `-- --runs N --configs C --schedules R --only e2e|lateness|idle`.
+//! `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL` point elsewhere.
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
+use serde_json::json;
+use sqlx::Connection;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use taskbox::executor::{EngineSettings, Executor};
+use taskbox::queue::QueuedRun;
+use taskbox::redis_backend::RedisBackend;
+use taskbox::registry::{Loader, Registry};
+use taskbox::schedule::backend::{EntryChange, Job, ScheduleBackend};
+use taskbox::schedule::{HistoryEvent, Status};
+use taskbox::scheduler::fire_loop;
+use taskbox::store::*;
+use taskbox::worker::{BASE_BACKOFF, Worker};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map_or(default, |v| v.parse().unwrap())
+}
+
+fn only(what: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args.get(i + 1).is_some_and(|v| v == what),
+        None => true,
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("TASKBOX_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+struct Env {
+    db_name: String,
+    store: PgStore,
+    prefix: String,
+    backend: RedisBackend,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let db_name = format!("taskbox_bench_{}", Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let url = format!("{}/{db_name}", admin_url().rsplit_once('/').unwrap().0);
+        let store = PgStore::connect_lazy(&url).unwrap();
+        store.migrate().await.unwrap();
+        let prefix = format!("taskbox-bench:{}:", Uuid::new_v4().simple());
+        let backend = RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
+        Env { db_name, store, prefix, backend }
+    }
+
+    async fn drop_all(self) {
+        self.store.pool().close().await;
+        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        let mut r =
+            redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", self.prefix))
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                let _: () = redis::cmd("UNLINK").arg(keys).query_async(&mut r).await.unwrap();
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    assert!(plugins.join("echo.wasm").is_file(), "run `cargo xtask plugins` first");
+    if only("e2e") {
+        end_to_end(&plugins, arg("--runs", 100_000)).await;
+    }
+    if only("lateness") {
+        lateness(arg("--configs", 10_000), arg("--seconds", 10)).await;
+    }
+    if only("idle") {
+        idle(arg("--schedules", 1_000_000)).await;
+    }
+}
+
+async fn end_to_end(plugins: &Path, runs: usize) {
+    let env = Env::new().await;
+    let config = env.store.create_config(NewConfig::manual("bench", "echo")).await.unwrap();
+    let job = Job::of(&config);
+    let start = Instant::now();
+    futures::stream::iter(0..runs)
+        .map(|_| {
+            let run = QueuedRun {
+                execution_id: Uuid::new_v4(),
+                attempt: 1,
+                trigger: Trigger::Manual,
+                scheduled_at: Utc::now(),
+                job: job.clone(),
+            };
+            let backend = env.backend.clone();
+            async move { backend.enqueue(run, HistoryEvent::new("run_requested", "bench", None)).await.unwrap() }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    let enqueue = start.elapsed();
+
+    let executor = Executor::new(EngineSettings::default()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let registry = Registry::new(plugins, Loader::new(executor.clone(), Some(cache.path().into())));
+    registry.scan().await.unwrap();
+    let worker = Worker {
+        name: "bench".into(),
+        queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
+        store: Arc::new(env.store.clone()),
+        registry,
+        executor,
+        concurrency: 256,
+        base_backoff: BASE_BACKOFF,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let start = Instant::now();
+    let running = tokio::spawn(worker.run(stopped, Duration::from_secs(30)));
+    let mut recorded = 0;
+    while recorded < runs as i64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        recorded = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM task_executions")
+            .fetch_one(env.store.pool())
+            .await
+            .unwrap();
+    }
+    let took = start.elapsed();
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let ok: i64 = sqlx::query_scalar("SELECT count(*) FROM task_executions WHERE is_success")
+        .fetch_one(env.store.pool())
+        .await
+        .unwrap();
+    println!("== end to end: {runs} manual runs of echo, one process ==");
+    println!("enqueue: {:.0} runs/s ({:.2} s)", runs as f64 / enqueue.as_secs_f64(), enqueue.as_secs_f64());
+    println!(
+        "run + record in PostgreSQL + ack: {:.0} runs/s ({:.2} s, {ok} successful)",
+        runs as f64 / took.as_secs_f64(),
+        took.as_secs_f64()
+    );
+    env.drop_all().await;
+}
+
+async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> DateTime<Utc>) -> Duration {
+    let template = NewConfig::manual("t", "echo");
+    let start = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|_| {
+            let mut job = Job::of(&TaskConfig {
+                id: Uuid::new_v4(),
+                name: template.name.clone(),
+                description: String::new(),
+                task_type: "echo".into(),
+                scheduler_type: SchedulerType::Cron,
+                schedule_config: json!({"cron_expression": cron}),
+                parameters: json!({}),
+                max_retries: 0,
+                timeout_seconds: None,
+                priority: 0,
+                misfire_grace_seconds: 60,
+                concurrency: Concurrency::Allow,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            });
+            job.parameters = "{}".into();
+            let backend = env.backend.clone();
+            let next = first();
+            async move {
+                let entry = EntryChange::Set { job: job.clone(), next_run: Some(next) };
+                let event = HistoryEvent::new("started", "bench", Some(Status::Active));
+                backend
+                    .transition(job.config_id, &[Status::Inactive], Some(Status::Active), entry, event)
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(128)
+        .collect::<Vec<_>>()
+        .await;
+    start.elapsed()
+}
+
+async fn lateness(configs: usize, seconds: usize) {
+    let env = Env::new().await;
+    let next_second = || {
+        let now = Utc::now() + chrono::Duration::seconds(2);
+        Utc.timestamp_opt(now.timestamp(), 0).unwrap()
+    };
+    register_many(&env, configs, "* * * * * *", next_second).await;
+    let (stop, stopped) = watch::channel(false);
+    let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
+    let changes = scheduler.changes();
+    let looping = tokio::spawn(fire_loop(Arc::new(scheduler), changes, stopped));
+    // Let the first (registration-skewed) seconds pass, then measure.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{}queue:normal", env.prefix);
+    let _: () = redis::cmd("XTRIM").arg(&stream).arg("MAXLEN").arg(0).query_async(&mut r).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
+    stop.send(true).unwrap();
+    looping.await.unwrap();
+
+    let mut late = Vec::new();
+    let mut from = "-".to_owned();
+    loop {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(&from)
+            .arg("+")
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        if reply.ids.is_empty() {
+            break;
+        }
+        for entry in &reply.ids {
+            let enqueued_ms: i64 = entry.id.split('-').next().unwrap().parse().unwrap();
+            let run: QueuedRun = serde_json::from_str(&entry.get::<String>("run").unwrap()).unwrap();
+            late.push((enqueued_ms - run.scheduled_at.timestamp_millis()) as f64);
+        }
+        from = format!("({}", reply.ids.last().unwrap().id);
+    }
+    late.sort_by(f64::total_cmp);
+    println!("\n== fire lateness: {configs} configs on a per-second cron, {seconds} s ==");
+    println!(
+        "{} fires ({:.0}/s); lateness p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        late.len(),
+        late.len() as f64 / seconds as f64,
+        pct(&late, 0.5),
+        pct(&late, 0.99),
+        late.last().copied().unwrap_or(0.0)
+    );
+    env.drop_all().await;
+}
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+async fn used_memory(r: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(r).await.unwrap();
+    info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap()
+}
+
+async fn idle(schedules: usize) {
+    let env = Env::new().await;
+    let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let before = used_memory(&mut r).await;
+    let next_year = || Utc.with_ymd_and_hms(2099, 1, 1, 0, 0, 0).unwrap();
+    let took = register_many(&env, schedules, "0 0 1 1 *", next_year).await;
+    let after = used_memory(&mut r).await;
+    let (stop, stopped) = watch::channel(false);
+    let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
+    let changes = scheduler.changes();
+    let looping = tokio::spawn(fire_loop(Arc::new(scheduler), changes, stopped));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let cpu = (cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
+    stop.send(true).unwrap();
+    looping.await.unwrap();
+    println!("\n== {schedules} registered schedules ==");
+    println!("registration: {:.0}/s ({:.1} s)", schedules as f64 / took.as_secs_f64(), took.as_secs_f64());
+    println!(
+        "Redis memory: {:.0} MiB ({:.0} bytes per schedule)",
+        (after - before) as f64 / (1 << 20) as f64,
+        (after - before) as f64 / schedules as f64
+    );
+    println!("scheduler CPU while nothing is due: {:.2} % of a core", cpu * 100.0);
+    env.drop_all().await;
+}
