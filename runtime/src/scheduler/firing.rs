@@ -4,18 +4,24 @@
 //! settle is a compare-and-set on the entry's due time.
 
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use futures::{StreamExt, stream};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::queue::QueuedRun;
 use crate::schedule::backend::{BackendError, Fire, Fired, Job, ScheduleBackend};
-use crate::schedule::{HistoryEvent, Status};
+use crate::schedule::{HistoryEvent, ScheduleSpec, SpecError, Status};
 use crate::store::{Concurrency, SchedulerType, Trigger};
 
-/// Due entries settled per backend round trip.
-const BATCH: usize = 1000;
+/// Due entries taken per pass, and settled per backend round trip; the
+/// chunks of one pass are in flight together, so planning one overlaps the
+/// backend settling another.
+const BATCH: usize = 10_000;
+const CHUNK: usize = 500;
+const CHUNKS_IN_FLIGHT: usize = 4;
 /// Longest sleep with nothing due: a safety net, not a poll.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
@@ -52,17 +58,52 @@ pub async fn fire_loop(
     }
 }
 
+/// Parsed schedule specs by config, reused while the config's schedule is
+/// unchanged: parsing a cron expression costs more than firing it.
+#[derive(Default)]
+struct SpecCache(Mutex<HashMap<Uuid, (SchedulerType, serde_json::Value, Arc<ScheduleSpec>)>>);
+
+impl SpecCache {
+    fn get(&self, job: &Job) -> Result<Arc<ScheduleSpec>, SpecError> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, config, spec)) = cache.get(&job.config_id)
+            && *t == job.scheduler_type
+            && *config == job.schedule_config
+        {
+            return Ok(spec.clone());
+        }
+        let spec = Arc::new(job.spec()?);
+        if cache.len() > 1_000_000 {
+            cache.clear();
+        }
+        cache.insert(job.config_id, (job.scheduler_type, job.schedule_config.clone(), spec.clone()));
+        Ok(spec)
+    }
+}
+
 /// Settles what is due now; returns how long to sleep before the next due entry.
 pub async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, BackendError> {
-    let now = Utc::now();
-    let due = backend.due(now, BATCH).await?;
+    fire_due_with(backend, &SpecCache::default()).await
+}
+
+async fn fire_due_with(backend: &dyn ScheduleBackend, specs: &SpecCache) -> Result<Duration, BackendError> {
+    let due = backend.due(Utc::now(), BATCH).await?;
     if !due.is_empty() {
-        let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
-        let jobs = backend.jobs(&ids).await?;
-        let fires: Vec<Fire> =
-            due.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, Utc::now())).collect();
-        let results = backend.fire(fires).await?;
-        let fired = results.iter().filter(|r| **r == Fired::Enqueued).count();
+        let chunks: Vec<Vec<(Uuid, DateTime<Utc>)>> = due.chunks(CHUNK).map(<[_]>::to_vec).collect();
+        let settled: Vec<Result<usize, BackendError>> = stream::iter(chunks)
+            .map(|chunk| async move {
+                let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+                let jobs = backend.jobs(&ids).await?;
+                let now = Utc::now();
+                let fires =
+                    chunk.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, now, specs)).collect();
+                let results = backend.fire(fires).await?;
+                Ok(results.iter().filter(|r| **r == Fired::Enqueued).count())
+            })
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .collect()
+            .await;
+        let fired: usize = settled.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().sum();
         tracing::debug!(due = due.len(), fired, "settled due schedules");
         if due.len() == BATCH {
             return Ok(Duration::ZERO);
@@ -76,7 +117,13 @@ pub async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, Backend
 
 /// What to do with one due entry: run it (or not, if it misfired beyond its
 /// grace), and when it is due next.
-fn plan(config_id: Uuid, due: DateTime<Utc>, job: Option<Job>, now: DateTime<Utc>) -> Fire {
+fn plan(
+    config_id: Uuid,
+    due: DateTime<Utc>,
+    job: Option<Job>,
+    now: DateTime<Utc>,
+    specs: &SpecCache,
+) -> Fire {
     let lost = |message: String| Fire {
         config_id,
         due,
@@ -87,7 +134,7 @@ fn plan(config_id: Uuid, due: DateTime<Utc>, job: Option<Job>, now: DateTime<Utc
         event: HistoryEvent::new("error", message, Some(Status::Error)),
     };
     let Some(job) = job else { return lost("the schedule entry has no job; unscheduled".into()) };
-    let spec = match job.spec() {
+    let spec = match specs.get(&job) {
         Ok(spec) => spec,
         Err(e) => return lost(format!("the schedule no longer parses ({e}); unscheduled")),
     };

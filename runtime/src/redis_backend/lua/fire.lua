@@ -18,15 +18,15 @@ for i = 0, n - 1 do
   if score and tonumber(score) == tonumber(due) and redis.call('HGET', key('status'), id) == 'active' then
     result = 2
     if band ~= '' then
-      local inflight = tonumber(redis.call('HGET', key('inflight'), id) or '0')
-      if forbid == '1' and inflight > 0 then
+      if forbid == '1' and tonumber(redis.call('HGET', key('inflight'), id) or '0') > 0 then
         event = event_json(now, 'skipped', 'a run is still in flight (concurrency = forbid)', 'active')
         redis.call('HINCRBY', key('meta', id), 'skips', 1)
       else
         redis.call('XADD', key('queue', band), '*', 'run', run)
         redis.call('HINCRBY', key('inflight'), id, 1)
-        redis.call('HINCRBY', key('meta', id), 'fires', 1)
-        redis.call('HSET', key('meta', id), 'last_fired_at', now)
+        local meta = key('meta', id)
+        redis.call('HINCRBY', meta, 'fires', 1)
+        redis.call('HSET', meta, 'last_fired_at', now)
         result = 1
       end
     else
