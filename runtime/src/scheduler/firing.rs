@@ -61,7 +61,10 @@ pub async fn fire_loop(
 /// Parsed schedule specs by config, reused while the config's schedule is
 /// unchanged: parsing a cron expression costs more than firing it.
 #[derive(Default)]
-struct SpecCache(Mutex<HashMap<Uuid, (SchedulerType, serde_json::Value, Arc<ScheduleSpec>)>>);
+struct SpecCache(Mutex<HashMap<Uuid, CachedSpec>>);
+
+/// A parsed spec and the schedule it was parsed from.
+type CachedSpec = (SchedulerType, serde_json::Value, Arc<ScheduleSpec>);
 
 impl SpecCache {
     fn get(&self, job: &Job) -> Result<Arc<ScheduleSpec>, SpecError> {
