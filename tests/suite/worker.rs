@@ -224,3 +224,135 @@ async fn serve_reconciles_and_fires_cron_configs_end_to_end() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A Redis server of this test's own (with an append-only file, so a
+/// restart keeps its data), on a free port.
+struct PrivateRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = PrivateRedis { port, dir: tempfile::tempdir().unwrap(), child: None };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A clean shutdown (the append-only file is complete).
+    fn stop(&mut self) {
+        let _ = Command::new("redis-cli").args(["-p", &self.port.to_string(), "shutdown"]).status();
+        if let Some(mut child) = self.child.take() {
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
+    let mut redis = PrivateRedis::start();
+    let db = TestDb::new().await;
+    let plugins = PluginDir::new();
+    plugins.add("sleep", "sleep").add("echo", "echo");
+    let backend = taskbox::redis_backend::RedisBackend::connect(&redis.url(), "taskbox:").await.unwrap();
+    let service = SchedulerService::new(Arc::new(db.store.clone()), Arc::new(backend.clone()));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_taskbox"))
+        .arg("serve")
+        .env("TASKBOX_DATABASE_URL", &db.url)
+        .env("TASKBOX_REDIS_URL", redis.url())
+        .env("TASKBOX_PLUGIN_DIR", plugins.path())
+        .env("TASKBOX_CACHE_DIR", plugins.cache.path())
+        .env("TASKBOX_ROLES", "scheduler,worker")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let slow = db.store.create_config(config("slow", "sleep", json!({"ms": 1500}))).await.unwrap();
+    let first = service.run_now(slow.id).await.unwrap();
+    let filter = ExecutionFilter { config_id: Some(slow.id), ..Default::default() };
+    // Wait until the run is taken, then take Redis away while it runs.
+    let start = Instant::now();
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    loop {
+        let pending: redis::streams::StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut conn, "taskbox:queue:normal", "workers").await.unwrap();
+        if pending.count() > 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the run was never taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The run finished and its record is committed even with Redis down.
+    let (items, _) = db.store.list_executions(&filter, Page::default()).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!((items[0].record.execution_id, items[0].record.is_success), (first, true));
+    assert!(server.try_wait().unwrap().is_none(), "serve must survive Redis going away");
+    redis.restart();
+
+    // Once Redis is back, the acknowledgement goes through and new work runs.
+    let quick = db.store.create_config(config("quick", "echo", json!({"after": "restart"}))).await.unwrap();
+    let start = Instant::now();
+    let second = loop {
+        match service.run_now(quick.id).await {
+            Ok(id) => break id,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("Redis did not come back: {e}"),
+        }
+    };
+    let by_quick = ExecutionFilter { config_id: Some(quick.id), ..Default::default() };
+    let start = Instant::now();
+    loop {
+        let (items, _) = db.store.list_executions(&by_quick, Page::default()).await.unwrap();
+        if let Some(r) = items.first() {
+            assert_eq!((r.record.execution_id, r.record.is_success), (second, true));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no run after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let start = Instant::now();
+    while backend.depth().await.unwrap() > 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the first run was never acknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(db.store.list_executions(&filter, Page::default()).await.unwrap().1, 1, "run exactly once");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
