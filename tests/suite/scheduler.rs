@@ -316,3 +316,40 @@ async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_
     assert_eq!(env.redis.backend.info(ghost).await.unwrap().status, None);
     assert_eq!(env.service.reconcile().await.unwrap(), Default::default(), "a second pass changes nothing");
 }
+
+#[tokio::test]
+async fn history_is_capped_at_100_events_with_a_ttl() {
+    let env = env().await;
+    let config = env.db.store.create_config(NewConfig::manual("chatty", "echo")).await.unwrap();
+    for _ in 0..120 {
+        env.service.run_now(config.id).await.unwrap();
+    }
+    let history = env.redis.backend.history(config.id, 1000).await.unwrap();
+    assert_eq!(history.len(), 100);
+    let mut conn = redis::Client::open(crate::services::redis_url()).unwrap().get_connection().unwrap();
+    let ttl: i64 =
+        redis::cmd("TTL").arg(format!("{}history:{}", env.redis.prefix, config.id)).query(&mut conn).unwrap();
+    assert!(ttl > 6 * 24 * 3600 && ttl <= 7 * 24 * 3600, "{ttl}");
+}
+
+#[tokio::test]
+async fn higher_priority_runs_are_taken_first() {
+    let env = env().await;
+    for (name, priority) in [("low", -5), ("normal", 0), ("high", 9)] {
+        let mut new = NewConfig::manual(name, "echo");
+        new.priority = priority;
+        let c = env.db.store.create_config(new).await.unwrap();
+        for _ in 0..3 {
+            env.service.run_now(c.id).await.unwrap();
+        }
+    }
+    let mut order = Vec::new();
+    loop {
+        let got = env.redis.backend.claim("one-at-a-time", 1, Duration::ZERO).await.unwrap();
+        let Some(d) = got.into_iter().next() else { break };
+        order.push(d.run.job.priority);
+        let settle = Settle { band: d.band, handle: d.handle, config_id: d.run.job.config_id, retry: None };
+        env.redis.backend.settle(vec![settle]).await.unwrap();
+    }
+    assert_eq!(order, [9, 9, 9, 0, 0, 0, -5, -5, -5]);
+}
