@@ -46,9 +46,10 @@ pub struct Worker {
     pub base_backoff: Duration,
 }
 
-/// A finished run on its way to the database and then the queue.
+/// A finished run on its way to the database and then the queue; `None`
+/// for a run dropped unrun (its schedule changed before it was due).
 struct Finished {
-    record: ExecutionRecord,
+    record: Option<ExecutionRecord>,
     settle: Settle,
 }
 
@@ -111,9 +112,18 @@ impl Worker {
                 Ok(deliveries) => {
                     backoff_on_error = Duration::from_millis(100);
                     for delivery in deliveries {
-                        let permit = permits.clone().acquire_owned().await.expect("never closed");
                         let worker = self.clone();
                         let done_tx = done_tx.clone();
+                        if delivery.run.ahead {
+                            // Fired ahead of its time: hold it without a slot.
+                            let permits = permits.clone();
+                            tokio::spawn(async move {
+                                let finished = worker.hold_then_run(delivery, permits).await;
+                                let _ = done_tx.send(finished).await;
+                            });
+                            continue;
+                        }
+                        let permit = permits.clone().acquire_owned().await.expect("never closed");
                         tokio::spawn(async move {
                             let finished = worker.run_one(delivery).await;
                             drop(permit);
@@ -140,6 +150,29 @@ impl Worker {
         let _ = self.queue.heartbeat(&self.name, Duration::from_millis(1)).await;
     }
 
+    /// Waits until a run fired ahead of time is due, drops it if its
+    /// schedule changed meanwhile, and runs it otherwise.
+    async fn hold_then_run(&self, delivery: Delivery, permits: Arc<Semaphore>) -> Finished {
+        let wait = (delivery.run.scheduled_at - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let current = match self.queue.still_current(&[&delivery.run]).await {
+            Ok(current) => current[0],
+            // Cannot tell: run it (at least once) rather than lose it.
+            Err(_) => true,
+        };
+        if !current {
+            tracing::info!(config = %delivery.run.job.config_id, due = %delivery.run.scheduled_at,
+                "dropping a run fired ahead of time: its schedule changed before it was due");
+            let Delivery { band, handle, run, .. } = delivery;
+            return Finished {
+                record: None,
+                settle: Settle { band, handle, config_id: run.job.config_id, retry: None },
+            };
+        }
+        let _permit = permits.acquire_owned().await.expect("never closed");
+        self.run_one(delivery).await
+    }
+
     async fn run_one(&self, delivery: Delivery) -> Finished {
         let Delivery { band, handle, deliveries, run } = delivery;
         let mut settle = Settle { band, handle, config_id: run.job.config_id, retry: None };
@@ -149,7 +182,7 @@ impl Worker {
             // record, only the acknowledgement is missing.
             if let Ok(Some(stored)) = self.store.find_attempt(run.execution_id, attempt).await {
                 settle.retry = self.retry_of(&run, stored.record.is_success);
-                return Finished { record: stored.record, settle };
+                return Finished { record: Some(stored.record), settle };
             }
         }
         let started_at = Utc::now();
@@ -181,7 +214,7 @@ impl Worker {
             }
         };
         settle.retry = self.retry_of(&run, outcome.is_success);
-        Finished { record: self.record(&run, outcome), settle }
+        Finished { record: Some(self.record(&run, outcome)), settle }
     }
 
     /// The next attempt, if this one failed and retries are left.
@@ -190,7 +223,8 @@ impl Worker {
             return None;
         }
         let at = Utc::now() + backoff(self.base_backoff, run.attempt);
-        let next = QueuedRun { attempt: run.attempt + 1, trigger: Trigger::Retry, ..run.clone() };
+        let next =
+            QueuedRun { attempt: run.attempt + 1, trigger: Trigger::Retry, ahead: false, ..run.clone() };
         Some((next, at))
     }
 
@@ -240,6 +274,7 @@ async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut don
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         let (records, settles): (Vec<_>, Vec<_>) = batch.drain(..).map(|f| (f.record, f.settle)).unzip();
+        let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
         let mut backoff = Duration::from_millis(100);
         while let Err(e) = store.record_executions(&records).await {
             tracing::warn!(error = %e, records = records.len(), retry_in = ?backoff, "cannot commit execution records");

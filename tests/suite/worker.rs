@@ -133,6 +133,27 @@ async fn a_run_of_an_unknown_task_type_is_a_recorded_failure() {
     worker.await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_fired_ahead_of_time_is_dropped_if_the_schedule_is_paused_before_it() {
+    let env = env().await;
+    let mut new = config("ahead", "echo", json!({}));
+    new.scheduler_type = SchedulerType::Cron;
+    new.schedule_config = json!({"cron_expression": "* * * * * *"});
+    let c = env.db.store.create_config(new).await.unwrap();
+    env.service.act(c.id, taskbox::schedule::Action::Start).await.unwrap();
+    // Settle the next tick (due within the lookahead), then pause at once.
+    taskbox::scheduler::fire_due(&env.redis.backend).await.unwrap();
+    assert_eq!(env.redis.backend.depth().await.unwrap(), 1, "the next tick is queued ahead of its time");
+    env.service.act(c.id, taskbox::schedule::Action::Pause).await.unwrap();
+    let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let filter = ExecutionFilter { config_id: Some(c.id), ..Default::default() };
+    assert_eq!(env.db.store.list_executions(&filter, Page::default()).await.unwrap().1, 0, "paused: no run");
+    assert_eq!(env.redis.backend.depth().await.unwrap(), 0, "the dropped run is acknowledged");
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+
 /// `taskbox serve` as its own process, on this test's database and prefix.
 fn serve(env: &Env, roles: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_taskbox"))

@@ -24,6 +24,10 @@ pub struct QueuedRun {
     pub trigger: Trigger,
     pub scheduled_at: DateTime<Utc>,
     pub job: Job,
+    /// Fired before it was due (see `scheduler::LOOKAHEAD`): dropped unrun
+    /// if its schedule changes before `scheduled_at`.
+    #[serde(default)]
+    pub ahead: bool,
 }
 
 /// Priority bands: higher bands are taken first when workers are saturated.
@@ -89,6 +93,10 @@ pub trait Queue: Send + Sync + 'static {
     async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError>;
     /// Moves parked retries whose time has come onto the queue.
     async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError>;
+    /// For runs fired ahead of their time: should each still run? No if its
+    /// schedule was paused, stopped or changed (another job revision) before
+    /// the run was due; changes after that do not cancel it.
+    async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError>;
     /// Runs waiting or in progress.
     async fn depth(&self) -> Result<u64, BackendError>;
 }

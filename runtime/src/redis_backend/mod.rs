@@ -9,7 +9,9 @@
 //! Keys (after the prefix): `status` (hash id → status), `status_counts`
 //! (hash status → n), `jobs` (hash id → job JSON), `due` (sorted set id by
 //! next fire ms), `history:<id>` (list, capped, with a TTL), `meta:<id>`
-//! (hash), `inflight` (hash id → runs queued or running), `queue:<band>`
+//! (hash), `revisions` (hash id → the job's revision), `changed` (hash id →
+//! ms of the last transition), `inflight` (hash id →
+//! runs queued or running), `queue:<band>`
 //! (streams, consumer group `workers`), `retries` (sorted set by due ms),
 //! `worker:<name>` (heartbeats), and the pub/sub channel `wake`.
 

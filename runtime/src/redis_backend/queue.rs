@@ -148,6 +148,30 @@ impl Queue for RedisBackend {
         Ok(moved as usize)
     }
 
+    async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for run in runs {
+            let id = run.job.config_id.to_string();
+            pipe.hget(self.key("status"), &id)
+                .hget(self.key("revisions"), &id)
+                .hget(self.key("changed"), &id);
+        }
+        let found: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(runs
+            .iter()
+            .zip(found.chunks(3))
+            .map(|(run, got)| {
+                let unchanged = got[0].as_deref() == Some("active")
+                    && got[1].as_deref() == Some(&run.job.revision.to_string());
+                let changed_at: i64 = got[2].as_deref().and_then(|t| t.parse().ok()).unwrap_or(i64::MAX);
+                unchanged || changed_at >= run.scheduled_at.timestamp_millis()
+            })
+            .collect())
+    }
+
     async fn depth(&self) -> Result<u64, BackendError> {
         let mut pipe = redis::pipe();
         for band in Band::ALL {

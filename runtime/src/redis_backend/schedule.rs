@@ -46,11 +46,11 @@ impl ScheduleBackend for RedisBackend {
         event: HistoryEvent,
     ) -> Result<Transitioned, BackendError> {
         let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-        let (op, job, next) = match &entry {
-            EntryChange::Keep => ("keep", String::new(), String::new()),
-            EntryChange::Remove => ("remove", String::new(), String::new()),
+        let (op, job, next, revision) = match &entry {
+            EntryChange::Keep => ("keep", String::new(), String::new(), 0),
+            EntryChange::Remove => ("remove", String::new(), String::new(), 0),
             EntryChange::Set { job, next_run } => {
-                ("set", json(job), next_run.map(|t| ms(t).to_string()).unwrap_or_default())
+                ("set", json(job), next_run.map(|t| ms(t).to_string()).unwrap_or_default(), job.revision)
             }
         };
         let (done, status): (i64, String) = TRANSITION
@@ -65,6 +65,7 @@ impl ScheduleBackend for RedisBackend {
             .arg(HISTORY_CAP)
             .arg(HISTORY_TTL.as_secs())
             .arg(ms(Utc::now()))
+            .arg(revision.to_string())
             .invoke_async(&mut self.conn.clone())
             .await?;
         let status = parse_status(&status)?;

@@ -50,6 +50,11 @@ pub struct Job {
     pub priority: i32,
     pub misfire_grace_seconds: i32,
     pub concurrency: crate::store::Concurrency,
+    /// New with every snapshot. Runs fired ahead of their time carry it, so
+    /// a worker can tell that the schedule changed (paused, stopped,
+    /// reloaded) before they were due, and drop them.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl Job {
@@ -66,6 +71,7 @@ impl Job {
             priority: config.priority,
             misfire_grace_seconds: config.misfire_grace_seconds,
             concurrency: config.concurrency,
+            revision: Uuid::new_v4().as_u64_pair().0,
         }
     }
 

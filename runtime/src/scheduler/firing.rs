@@ -22,6 +22,11 @@ use crate::store::{Concurrency, SchedulerType, Trigger};
 const BATCH: usize = 10_000;
 const CHUNK: usize = 500;
 const CHUNKS_IN_FLIGHT: usize = 4;
+/// Entries are settled this far ahead of their due time, so that even a
+/// large fleet firing on the same second is on the queue by then; workers
+/// hold such runs until they are due (and drop them if the schedule changed
+/// meanwhile).
+pub const LOOKAHEAD: Duration = Duration::from_secs(1);
 /// Longest sleep with nothing due: a safety net, not a poll.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
@@ -90,7 +95,8 @@ pub async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, Backend
 }
 
 async fn fire_due_with(backend: &dyn ScheduleBackend, specs: &SpecCache) -> Result<Duration, BackendError> {
-    let due = backend.due(Utc::now(), BATCH).await?;
+    let lookahead = chrono::Duration::from_std(LOOKAHEAD).expect("a small duration");
+    let due = backend.due(Utc::now() + lookahead, BATCH).await?;
     if !due.is_empty() {
         let chunks: Vec<Vec<(Uuid, DateTime<Utc>)>> = due.chunks(CHUNK).map(<[_]>::to_vec).collect();
         let settled: Vec<Result<usize, BackendError>> = stream::iter(chunks)
@@ -113,7 +119,7 @@ async fn fire_due_with(backend: &dyn ScheduleBackend, specs: &SpecCache) -> Resu
         }
     }
     Ok(match backend.earliest_due().await? {
-        Some(at) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_IDLE),
+        Some(at) => (at - lookahead - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_IDLE),
         None => MAX_IDLE,
     })
 }
@@ -159,6 +165,7 @@ fn plan(
             trigger,
             scheduled_at: due,
             job: job.clone(),
+            ahead: due > now,
         };
         let message = format!("run {} queued for {due}", run.execution_id);
         (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))

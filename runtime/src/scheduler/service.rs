@@ -124,6 +124,7 @@ impl SchedulerService {
             trigger: Trigger::Manual,
             scheduled_at: Utc::now(),
             job: Job::of(&config),
+            ahead: false,
         };
         let execution_id = run.execution_id;
         let event = HistoryEvent::new("run_requested", format!("manual run {execution_id} queued"), None);

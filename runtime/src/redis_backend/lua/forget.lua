@@ -6,6 +6,8 @@ if prev then
   redis.call('HINCRBY', key('status_counts'), prev, -1)
 end
 redis.call('HDEL', key('jobs'), id)
+redis.call('HDEL', key('revisions'), id)
+redis.call('HDEL', key('changed'), id)
 redis.call('ZREM', key('due'), id)
 redis.call('HDEL', key('inflight'), id)
 redis.call('DEL', key('history', id), key('meta', id))
