@@ -377,3 +377,36 @@ async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_serve_explains_what_it_cannot_run_on() {
+    let db = TestDb::new().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_taskbox"))
+        .arg("migrate")
+        .env("TASKBOX_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskbox"));
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env_remove("TASKBOX_DATABASE_URL")
+            .env_remove("TASKBOX_REDIS_URL");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let sqlite = serve(&[]);
+    assert_eq!(sqlite.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&sqlite.stderr).contains("only PostgreSQL is supported so far"));
+    let no_redis = serve(&[("TASKBOX_DATABASE_URL", &db.url)]);
+    assert_eq!(no_redis.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_redis.stderr).contains("TASKBOX_REDIS_URL is not set"));
+    let bad_role = serve(&[("TASKBOX_ROLES", "api,cook")]);
+    assert_eq!(bad_role.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("TASKBOX_ROLES=\"api,cook\": unknown role"));
+}
