@@ -82,13 +82,9 @@ impl Worker {
 
         while !*shutdown.borrow() {
             // Wait for a free slot before asking for work.
-            let free = match permits.clone().acquire_many_owned(1).await {
-                Ok(p) => {
-                    drop(p);
-                    permits.available_permits()
-                }
-                Err(_) => break,
-            };
+            let Ok(slot) = permits.acquire().await else { break };
+            drop(slot);
+            let free = permits.available_permits();
             let taken = async {
                 if last_promote.elapsed() >= PROMOTE_EVERY {
                     last_promote = tokio::time::Instant::now();
@@ -138,13 +134,13 @@ impl Worker {
                 }
             }
         }
-        // Finish what is in flight, then let the committer drain.
-        let all = self.concurrency as u32;
-        if tokio::time::timeout(grace, permits.acquire_many(all)).await.is_err() {
-            tracing::warn!("runs still in flight at shutdown are left for other workers to reclaim");
-        }
+        // Finish what is in flight and commit it, within the grace period;
+        // whatever is left stays pending for other workers to reclaim.
+        let deadline = tokio::time::Instant::now() + grace;
         drop(done_tx);
-        let _ = committer.await;
+        if tokio::time::timeout_at(deadline, committer).await.is_err() {
+            tracing::warn!(?grace, "runs still in flight at shutdown are left for other workers to reclaim");
+        }
         heartbeat.abort();
         // Expire our heartbeat now, so anything left is reclaimed at once.
         let _ = self.queue.heartbeat(&self.name, Duration::from_millis(1)).await;
