@@ -155,19 +155,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         .await;
     let enqueue = start.elapsed();
 
-    let executor = Executor::new(EngineSettings::default()).unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let registry = Registry::new(plugins, Loader::new(executor.clone(), Some(cache.path().into())));
-    registry.scan().await.unwrap();
-    let worker = Worker {
-        name: "bench".into(),
-        queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
-        store: Arc::new(env.store.clone()),
-        registry,
-        executor,
-        concurrency: 256,
-        base_backoff: BASE_BACKOFF,
-    };
+    let (worker, _cache) = worker(&env, plugins).await;
     let (stop, stopped) = watch::channel(false);
     let start = Instant::now();
     let running = tokio::spawn(worker.run(stopped, Duration::from_secs(30)));
@@ -194,6 +182,24 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         took.as_secs_f64()
     );
     env.drop_all().await;
+}
+
+/// A worker with its own Redis connection and the example plugins.
+async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
+    let executor = Executor::new(EngineSettings::default()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let registry = Registry::new(plugins, Loader::new(executor.clone(), Some(cache.path().into())));
+    registry.scan().await.unwrap();
+    let worker = Worker {
+        name: "bench".into(),
+        queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
+        store: Arc::new(env.store.clone()),
+        registry,
+        executor,
+        concurrency: 256,
+        base_backoff: BASE_BACKOFF,
+    };
+    (worker, cache)
 }
 
 async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> DateTime<Utc>) -> Duration {
@@ -317,19 +323,7 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
         .buffer_unordered(64)
         .collect::<Vec<_>>()
         .await;
-    let executor = Executor::new(EngineSettings::default()).unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let registry = Registry::new(plugins, Loader::new(executor.clone(), Some(cache.path().into())));
-    registry.scan().await.unwrap();
-    let worker = Worker {
-        name: "bench".into(),
-        queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
-        store: Arc::new(env.store.clone()),
-        registry,
-        executor,
-        concurrency: 256,
-        base_backoff: BASE_BACKOFF,
-    };
+    let (worker, _cache) = worker(&env, plugins).await;
     let (stop, stopped) = watch::channel(false);
     let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();

@@ -271,12 +271,7 @@ async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut don
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         let (records, settles): (Vec<_>, Vec<_>) = batch.drain(..).map(|f| (f.record, f.settle)).unzip();
         let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
-        let mut backoff = Duration::from_millis(100);
-        while let Err(e) = store.record_executions(&records).await {
-            tracing::warn!(error = %e, records = records.len(), retry_in = ?backoff, "cannot commit execution records");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+        until_ok("commit execution records", || store.record_executions(&records)).await;
         if committed_tx.send(settles).await.is_err() {
             break;
         }
@@ -285,15 +280,27 @@ async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut don
     let _ = acker.await;
 }
 
+/// Retries `op` with exponential backoff (100 ms doubling to 5 s), logging
+/// each failure, until it succeeds.
+async fn until_ok<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> T {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "cannot {what}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
 /// Acknowledges committed batches, retrying (with backoff) until it succeeds.
 async fn ack_loop(queue: Arc<dyn Queue>, mut committed: mpsc::Receiver<Vec<Settle>>) {
     while let Some(settles) = committed.recv().await {
-        let mut backoff = Duration::from_millis(100);
-        while let Err(e) = queue.settle(settles.clone()).await {
-            tracing::warn!(error = %e, retry_in = ?backoff, "cannot acknowledge finished runs");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+        until_ok("acknowledge finished runs", || queue.settle(settles.clone())).await;
     }
 }
 
