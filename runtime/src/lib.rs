@@ -17,10 +17,13 @@
 //! - [`queue`] — the execution queue contract, as workers see it.
 //! - [`worker`] — takes runs off the queue, runs them, records, acknowledges.
 //! - [`redis_backend`] — schedule core, state and queue on Redis.
+//! - [`api`] — the HTTP API: validation and composition over the store and
+//!   the scheduler service.
 //! - [`settings`] — typed settings: defaults, `taskbox.toml`, `TASKBOX_*`.
 //! - [`serve`] — `taskbox serve`: the loops of this process's roles.
 //! - [`cli`] — the `taskbox` command line.
 
+pub mod api;
 pub mod cli;
 pub mod executor;
 pub mod queue;

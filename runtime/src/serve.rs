@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::api::{self, AppState};
 use crate::executor::{EngineSettings, Executor};
 use crate::redis_backend::RedisBackend;
 use crate::registry::{ArtifactCache, Loader, Registry};
@@ -28,6 +29,13 @@ pub enum ServeError {
     UnsupportedDatabase(String),
     #[error("TASKBOX_REDIS_URL is not set: the local backend is not built yet, so serve needs Redis")]
     NoRedis,
+    #[error(
+        "TASKBOX_ADMIN_TOKEN is not set: the api role needs it (token management is not built yet); \
+         set it, or run without the api role (TASKBOX_ROLES=scheduler,worker)"
+    )]
+    NoAdminToken,
+    #[error("cannot listen on {0}: {1}")]
+    Bind(std::net::SocketAddr, std::io::Error),
     #[error("{0}")]
     Setup(String),
 }
@@ -60,6 +68,20 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         return Err(ServeError::UnsupportedDatabase(redact(&settings.database_url)));
     }
     let redis_url = settings.redis_url.clone().ok_or(ServeError::NoRedis)?;
+    let api_token = match (settings.roles.contains(&Role::Api), &settings.admin_token) {
+        (true, None) => return Err(ServeError::NoAdminToken),
+        (true, Some(token)) => Some(token.clone()),
+        (false, _) => None,
+    };
+    // Bind first, so a taken port is an error at once and port 0 is known.
+    let listener = match api_token {
+        Some(_) => Some(
+            tokio::net::TcpListener::bind(settings.bind)
+                .await
+                .map_err(|e| ServeError::Bind(settings.bind, e))?,
+        ),
+        None => None,
+    };
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -108,12 +130,19 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
         loops.spawn(fire_loop(Arc::new(backend.clone()), backend.changes(), shutdown.clone()));
     }
-    if settings.roles.contains(&Role::Worker) {
-        let connect = || RedisBackend::connect(&redis_url, &settings.redis_prefix);
-        let Some(backend) = until_ready("Redis (worker)", &shutdown, connect).await else { return Ok(()) };
+    // The API and the worker share one (multiplexed) connection.
+    let shared = match settings.roles.contains(&Role::Worker) || listener.is_some() {
+        true => {
+            let connect = || RedisBackend::connect(&redis_url, &settings.redis_prefix);
+            let Some(backend) = until_ready("Redis", &shutdown, connect).await else { return Ok(()) };
+            Some(backend)
+        }
+        false => None,
+    };
+    if let (true, Some(backend)) = (settings.roles.contains(&Role::Worker), &shared) {
         let worker = Worker {
             name: Worker::default_name(),
-            queue: Arc::new(backend),
+            queue: Arc::new(backend.clone()),
             store: store.clone(),
             registry: registry.clone(),
             executor: executor.clone(),
@@ -123,8 +152,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
         loops.spawn(worker.run(shutdown.clone(), Duration::from_secs(settings.shutdown_grace_seconds)));
     }
-    if settings.roles.contains(&Role::Api) {
-        tracing::warn!(bind = %settings.bind, "the HTTP API is not built yet; the api role does nothing");
+    if let (Some(listener), Some(backend), Some(token)) = (listener, shared, api_token) {
+        let service = SchedulerService::new(store.clone(), Arc::new(backend));
+        let state = AppState::new(store.clone(), service, registry.clone(), &token, settings.roles.clone());
+        let addr = listener.local_addr().map_err(|e| ServeError::Bind(settings.bind, e))?;
+        tracing::info!(%addr, "API listening on http://{addr}/api/v1");
+        let shutdown = shutdown.clone();
+        loops.spawn(async move {
+            if let Err(e) = api::serve(listener, state, shutdown).await {
+                tracing::error!(error = %e, "the API stopped");
+            }
+        });
     }
     while loops.join_next().await.is_some() {}
     tracing::info!("stopped");

@@ -2,6 +2,7 @@
 //! `cargo xtask plugins`) in real wasmtime, and the real `taskbox` binary.
 //! Run it with `cargo xtask test`.
 
+mod api;
 mod cli;
 mod helpers;
 mod registry;

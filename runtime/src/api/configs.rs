@@ -1,0 +1,313 @@
+//! `/configs`: create, list, read, update, delete task configs, and run one
+//! now. Validates before anything is stored; schedule changes go through
+//! the scheduler service.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{Body, Query};
+use super::{AppState, List, page};
+use crate::schedule::{Action, ScheduleSpec, Status};
+use crate::scheduler::ScheduleView;
+use crate::store::{
+    Concurrency, ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/configs", post(create).get(list))
+        .route("/configs/{id}", get(read).patch(update).delete(remove))
+        .route("/configs/{id}/run", post(run_now))
+}
+
+const MAX_NAME: usize = 200;
+const MAX_RETRIES: i32 = 100;
+const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+const MAX_GRACE_SECONDS: i32 = 24 * 3600;
+const RECENT_HISTORY: usize = 10;
+
+fn default_parameters() -> Value {
+    Value::Object(Default::default())
+}
+
+fn default_grace() -> i32 {
+    60
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConfig {
+    name: String,
+    #[serde(default)]
+    description: String,
+    task_type: String,
+    scheduler_type: SchedulerType,
+    #[serde(default)]
+    schedule_config: Value,
+    #[serde(default = "default_parameters")]
+    parameters: Value,
+    #[serde(default)]
+    max_retries: i32,
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default = "default_grace")]
+    misfire_grace_seconds: i32,
+    #[serde(default)]
+    concurrency: Concurrency,
+}
+
+/// A partial update; absent fields stay as they are, `"timeout_seconds":
+/// null` clears the timeout.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    name: Option<String>,
+    description: Option<String>,
+    task_type: Option<String>,
+    scheduler_type: Option<SchedulerType>,
+    schedule_config: Option<Value>,
+    parameters: Option<Value>,
+    max_retries: Option<i32>,
+    #[serde(default, deserialize_with = "some_or_null")]
+    timeout_seconds: Option<Option<f64>>,
+    priority: Option<i32>,
+    misfire_grace_seconds: Option<i32>,
+    concurrency: Option<Concurrency>,
+}
+
+fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateQuery {
+    #[serde(default)]
+    auto_start: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadQuery {
+    #[serde(default)]
+    include_stats: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    task_type: Option<String>,
+    scheduler_type: Option<SchedulerType>,
+    name: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// A config merged with its live schedule.
+#[derive(Debug, Serialize)]
+pub struct ConfigView {
+    #[serde(flatten)]
+    config: TaskConfig,
+    #[serde(flatten)]
+    schedule: ScheduleView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<ExecutionStats>,
+}
+
+/// Checks a whole config as it would be stored.
+fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<(), ApiError> {
+    let name = c.name.trim();
+    if name.is_empty() || c.name.chars().count() > MAX_NAME {
+        return Err(ApiError::invalid("name", format!("must be 1 to {MAX_NAME} characters, not blank")));
+    }
+    if state.registry.get(&c.task_type).is_none() {
+        let known: Vec<String> = state
+            .registry
+            .catalog()
+            .iter()
+            .filter(|(_, e)| e.plugin.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        return Err(ApiError::invalid(
+            "task_type",
+            format!("unknown task type {:?}; loaded: [{}]", c.task_type, known.join(", ")),
+        ));
+    }
+    let spec = ScheduleSpec::parse(c.scheduler_type, &c.schedule_config)
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    if let (true, ScheduleSpec::Date(at)) = (check_run_date, &spec)
+        && *at <= Utc::now()
+    {
+        return Err(ApiError::invalid("schedule_config.run_date", format!("{at} is in the past")));
+    }
+    if !(0..=MAX_RETRIES).contains(&c.max_retries) {
+        return Err(ApiError::invalid("max_retries", format!("must be between 0 and {MAX_RETRIES}")));
+    }
+    if let Some(t) = c.timeout_seconds
+        && !(t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
+    {
+        return Err(ApiError::invalid(
+            "timeout_seconds",
+            format!("must be above 0 and at most {MAX_TIMEOUT_SECONDS}"),
+        ));
+    }
+    if !(0..=MAX_GRACE_SECONDS).contains(&c.misfire_grace_seconds) {
+        return Err(ApiError::invalid(
+            "misfire_grace_seconds",
+            format!("must be between 0 and {MAX_GRACE_SECONDS}"),
+        ));
+    }
+    Ok(())
+}
+
+async fn view(state: &AppState, config: TaskConfig, stats: bool) -> Result<ConfigView, ApiError> {
+    let schedule = state.scheduler.view(&config, RECENT_HISTORY).await?;
+    let stats = match stats {
+        true => Some(state.store.execution_stats(Some(config.id), None).await?),
+        false => None,
+    };
+    Ok(ConfigView { config, schedule, stats })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Query(query): Query<CreateQuery>,
+    Body(body): Body<CreateConfig>,
+) -> Result<(StatusCode, Json<ConfigView>), ApiError> {
+    let new = NewConfig {
+        name: body.name.trim().to_owned(),
+        description: body.description,
+        task_type: body.task_type,
+        scheduler_type: body.scheduler_type,
+        schedule_config: body.schedule_config,
+        parameters: body.parameters,
+        max_retries: body.max_retries,
+        timeout_seconds: body.timeout_seconds,
+        priority: body.priority,
+        misfire_grace_seconds: body.misfire_grace_seconds,
+        concurrency: body.concurrency,
+    };
+    let probe = TaskConfig {
+        id: Uuid::nil(),
+        name: new.name.clone(),
+        description: new.description.clone(),
+        task_type: new.task_type.clone(),
+        scheduler_type: new.scheduler_type,
+        schedule_config: new.schedule_config.clone(),
+        parameters: new.parameters.clone(),
+        max_retries: new.max_retries,
+        timeout_seconds: new.timeout_seconds,
+        priority: new.priority,
+        misfire_grace_seconds: new.misfire_grace_seconds,
+        concurrency: new.concurrency,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    validate(&state, &probe, true)?;
+    let config = state.store.create_config(new).await?;
+    if query.auto_start && config.scheduler_type != SchedulerType::Manual {
+        state.scheduler.act(config.id, Action::Start).await?;
+    }
+    Ok((StatusCode::CREATED, Json(view(&state, config, false).await?)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<List<ConfigView>>, ApiError> {
+    let page = page(q.limit, q.offset)?;
+    let filter =
+        ConfigFilter { task_type: q.task_type, scheduler_type: q.scheduler_type, name_contains: q.name };
+    let (configs, total) = state.store.list_configs(&filter, page).await?;
+    let mut items = Vec::with_capacity(configs.len());
+    for config in configs {
+        items.push(view(&state, config, false).await?);
+    }
+    Ok(Json(List::new(items, total, page)))
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound(format!("no task config with id {id:?}")))
+}
+
+async fn fetch(state: &AppState, id: &str) -> Result<TaskConfig, ApiError> {
+    let id = parse_id(id)?;
+    state
+        .store
+        .get_config(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no task config with id {id}")))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> Result<Json<ConfigView>, ApiError> {
+    let config = fetch(&state, &id).await?;
+    Ok(Json(view(&state, config, q.include_stats).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<UpdateConfig>,
+) -> Result<Json<ConfigView>, ApiError> {
+    let current = fetch(&state, &id).await?;
+    let patch = ConfigPatch {
+        name: body.name.map(|n| n.trim().to_owned()),
+        description: body.description,
+        task_type: body.task_type,
+        scheduler_type: body.scheduler_type,
+        schedule_config: body.schedule_config,
+        parameters: body.parameters,
+        max_retries: body.max_retries,
+        timeout_seconds: body.timeout_seconds,
+        priority: body.priority,
+        misfire_grace_seconds: body.misfire_grace_seconds,
+        concurrency: body.concurrency,
+    };
+    let schedule_changed = patch.scheduler_type.is_some() || patch.schedule_config.is_some();
+    validate(&state, &patch.apply(current.clone()), schedule_changed)?;
+    let updated = state
+        .store
+        .update_config(current.id, &patch)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no task config with id {id}")))?;
+    // A scheduled config picks up its new definition at once.
+    let status = state.scheduler.view(&updated, 0).await?.schedule_status;
+    if status != Status::Inactive || schedule_changed {
+        state.scheduler.act(updated.id, Action::Reload).await?;
+    }
+    Ok(Json(view(&state, updated, false).await?))
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let config = fetch(&state, &id).await?;
+    // Unschedule first, so nothing fires for a config that is going away.
+    state.scheduler.forget(config.id).await?;
+    state.store.delete_config(config.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct Queued {
+    execution_id: Uuid,
+}
+
+async fn run_now(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let config = fetch(&state, &id).await?;
+    let execution_id = state.scheduler.run_now(config.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(Queued { execution_id })))
+}

@@ -1,0 +1,62 @@
+//! `/system`: health (no auth), status, and the enums clients need.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::schedule::{Action, Status};
+
+/// Routes that need no token.
+pub fn public_router() -> Router<AppState> {
+    Router::new().route("/system/health", get(health))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/system/status", get(status)).route("/system/enums", get(enums))
+}
+
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = state.store.ping().await.is_ok();
+    let backend = state.scheduler.backend().summary().await.is_ok();
+    let plugins = state.registry.catalog().values().filter(|e| e.plugin.is_some()).count();
+    let healthy = database && backend;
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let word = |ok| if ok { "ok" } else { "unreachable" };
+    (
+        status,
+        Json(json!({
+            "status": if healthy { "ok" } else { "degraded" },
+            "database": word(database),
+            "schedule_backend": word(backend),
+            "plugins_loaded": plugins,
+        })),
+    )
+}
+
+async fn status(State(state): State<AppState>) -> Json<Value> {
+    let catalog = state.registry.catalog();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": "redis",
+        "roles": state.roles,
+        "uptime_seconds": state.started_at.elapsed().as_secs_f64(),
+        "plugins": catalog.values().filter(|e| e.plugin.is_some()).map(|e| &e.info.name).collect::<Vec<_>>(),
+        "plugins_failed": catalog.values().filter(|e| e.plugin.is_none()).map(|e| &e.info.name).collect::<Vec<_>>(),
+    }))
+}
+
+async fn enums(State(state): State<AppState>) -> Json<Value> {
+    let task_types: Vec<String> =
+        state.registry.catalog().iter().filter(|(_, e)| e.plugin.is_some()).map(|(n, _)| n.clone()).collect();
+    Json(json!({
+        "scheduler_types": ["cron", "date", "manual"],
+        "schedule_actions": Action::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "schedule_statuses": Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "concurrency": ["allow", "forbid"],
+        "triggers": ["cron", "date", "manual", "retry"],
+        "task_types": task_types,
+    }))
+}
