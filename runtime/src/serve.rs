@@ -16,7 +16,7 @@ use crate::redis_backend::RedisBackend;
 use crate::registry::{ArtifactCache, Loader, Registry};
 use crate::scheduler::{SchedulerService, fire_loop};
 use crate::settings::{Role, Settings, redact};
-use crate::store::{ConfigStore, PgStore};
+use crate::store::{ConfigStore, PgStore, TokenRole, TokenStore};
 use crate::worker::{BASE_BACKOFF, Worker};
 
 /// Why `serve` could not start at all.
@@ -29,11 +29,6 @@ pub enum ServeError {
     UnsupportedDatabase(String),
     #[error("TASKBOX_REDIS_URL is not set: the local backend is not built yet, so serve needs Redis")]
     NoRedis,
-    #[error(
-        "TASKBOX_ADMIN_TOKEN is not set: the api role needs it (token management is not built yet); \
-         set it, or run without the api role (TASKBOX_ROLES=scheduler,worker)"
-    )]
-    NoAdminToken,
     #[error("cannot listen on {0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),
     #[error("{0}")]
@@ -68,19 +63,14 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         return Err(ServeError::UnsupportedDatabase(redact(&settings.database_url)));
     }
     let redis_url = settings.redis_url.clone().ok_or(ServeError::NoRedis)?;
-    let api_token = match (settings.roles.contains(&Role::Api), &settings.admin_token) {
-        (true, None) => return Err(ServeError::NoAdminToken),
-        (true, Some(token)) => Some(token.clone()),
-        (false, _) => None,
-    };
     // Bind first, so a taken port is an error at once and port 0 is known.
-    let listener = match api_token {
-        Some(_) => Some(
+    let listener = match settings.roles.contains(&Role::Api) {
+        true => Some(
             tokio::net::TcpListener::bind(settings.bind)
                 .await
                 .map_err(|e| ServeError::Bind(settings.bind, e))?,
         ),
-        None => None,
+        false => None,
     };
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -94,6 +84,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if until_ready("the database", &shutdown, || store.migrate()).await.is_none() {
         return Ok(());
     }
+    let tokens: Arc<dyn TokenStore> = Arc::new(store.clone());
     let store: Arc<dyn ConfigStore> = Arc::new(store);
     let executor = Executor::new(EngineSettings::default()).map_err(|e| ServeError::Setup(e.to_string()))?;
     let cache = settings.cache_dir.clone().or_else(ArtifactCache::default_dir);
@@ -152,9 +143,14 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
         loops.spawn(worker.run(shutdown.clone(), Duration::from_secs(settings.shutdown_grace_seconds)));
     }
-    if let (Some(listener), Some(backend), Some(token)) = (listener, shared, api_token) {
+    if let (Some(listener), Some(backend)) = (listener, shared) {
+        if settings.admin_token.is_none() {
+            first_token(tokens.as_ref()).await;
+        }
         let service = SchedulerService::new(store.clone(), Arc::new(backend));
-        let state = AppState::new(store.clone(), service, registry.clone(), &token, settings.roles.clone());
+        let admin = settings.admin_token.as_deref();
+        let state =
+            AppState::new(store.clone(), service, registry.clone(), tokens, admin, settings.roles.clone());
         let addr = listener.local_addr().map_err(|e| ServeError::Bind(settings.bind, e))?;
         tracing::info!(%addr, "API listening on http://{addr}/api/v1");
         let shutdown = shutdown.clone();
@@ -167,6 +163,25 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     while loops.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// On a first start (no token at all and no `TASKBOX_ADMIN_TOKEN`),
+/// creates one admin token and prints it, once.
+async fn first_token(tokens: &dyn TokenStore) {
+    match tokens.list_tokens().await {
+        Ok(list) if list.is_empty() => {
+            let (token, hash) = api::generate_token();
+            match tokens.create_token("admin", TokenRole::Admin, &hash).await {
+                Ok(_) => eprintln!(
+                    "\ntaskbox: created the first admin API token (it is shown only now; keep it):\n\n    {token}\n\n\
+                     Use it as `Authorization: Bearer <token>`. Manage tokens with `taskbox token`.\n"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot create the first admin token"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot list API tokens"),
+    }
 }
 
 async fn wait_for_signal() {

@@ -18,7 +18,7 @@ const TOKEN: &str = "test-admin-token";
 struct App {
     base: String,
     client: Client,
-    _db: TestDb,
+    db: TestDb,
     _redis: TestRedis,
     _plugins: PluginDir,
     stop: watch::Sender<bool>,
@@ -55,11 +55,12 @@ async fn spawn_app() -> App {
     tokio::spawn(worker.run(stopped.clone(), Duration::from_secs(5)));
 
     let service = SchedulerService::new(store.clone(), Arc::new(redis.backend.clone()));
-    let state = AppState::new(store, service, registry, TOKEN, Default::default());
+    let tokens = Arc::new(db.store.clone());
+    let state = AppState::new(store, service, registry, tokens, Some(TOKEN), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, state, stopped));
-    App { base, client: Client::new(), _db: db, _redis: redis, _plugins: plugins, stop }
+    App { base, client: Client::new(), db, _redis: redis, _plugins: plugins, stop }
 }
 
 impl App {
@@ -348,4 +349,148 @@ async fn lists_plugins_and_system_answer_in_their_shapes() {
     assert_eq!(enums["schedule_statuses"], json!(["inactive", "active", "paused", "error"]));
     let (_, status) = app.get("/system/status").await;
     assert_eq!(status["backend"], "redis");
+}
+
+/// `taskbox token …` against the app's database.
+fn token_cli(app: &App, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
+        .arg("token")
+        .args(args)
+        .env("TASKBOX_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_checks_the_token_and_the_role() {
+    let app = spawn_app().await;
+    let created = token_cli(&app, &["create", "--name", "ops", "--role", "viewer"]);
+    assert_eq!(created.status.code(), Some(0), "{}", String::from_utf8_lossy(&created.stderr));
+    let viewer = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(viewer.starts_with("tbx_") && viewer.len() > 60);
+    let listed = String::from_utf8(token_cli(&app, &["list"]).stdout).unwrap();
+    assert!(listed.contains("ops") && listed.contains("viewer") && !listed.contains(&viewer), "{listed}");
+
+    let config = app.create(json!({"name": "c", "task_type": "echo", "scheduler_type": "manual"})).await;
+    let id = config["id"].as_str().unwrap();
+    let routes: Vec<(Method, String)> = vec![
+        (Method::GET, "/configs".into()),
+        (Method::POST, "/configs".into()),
+        (Method::GET, format!("/configs/{id}")),
+        (Method::PATCH, format!("/configs/{id}")),
+        (Method::POST, format!("/configs/{id}/run")),
+        (Method::GET, "/schedules".into()),
+        (Method::GET, "/schedules/summary".into()),
+        (Method::GET, format!("/schedules/{id}/history")),
+        (Method::POST, format!("/schedules/{id}/start")),
+        (Method::GET, "/executions".into()),
+        (Method::GET, "/executions/recent".into()),
+        (Method::GET, "/executions/failed".into()),
+        (Method::GET, "/executions/stats".into()),
+        (Method::GET, "/executions/1".into()),
+        (Method::DELETE, "/executions?older_than_days=30".into()),
+        (Method::GET, "/plugins".into()),
+        (Method::GET, "/plugins/echo".into()),
+        (Method::POST, "/plugins/reload".into()),
+        (Method::GET, "/system/status".into()),
+        (Method::GET, "/system/enums".into()),
+        (Method::DELETE, format!("/configs/{id}")),
+    ];
+    for (method, path) in &routes {
+        let url = format!("{}{path}", app.base);
+        let send = |token: Option<&str>| {
+            let mut request = app.client.request(method.clone(), &url).json(&json!({}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        assert_eq!(send(None).await.unwrap().status(), StatusCode::UNAUTHORIZED, "{method} {path}, no token");
+        assert_eq!(
+            send(Some("tbx_wrong")).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}, wrong"
+        );
+        let as_viewer = send(Some(&viewer)).await.unwrap().status();
+        if *method == Method::GET {
+            assert!(
+                as_viewer != StatusCode::UNAUTHORIZED && as_viewer != StatusCode::FORBIDDEN,
+                "{method} {path}: {as_viewer}"
+            );
+        } else {
+            assert_eq!(as_viewer, StatusCode::FORBIDDEN, "{method} {path}, viewer");
+        }
+        let as_admin = send(Some(TOKEN)).await.unwrap().status();
+        assert!(
+            as_admin != StatusCode::UNAUTHORIZED && as_admin != StatusCode::FORBIDDEN,
+            "{method} {path}: {as_admin}"
+        );
+    }
+
+    // A revoked token (never used, so not cached) is refused.
+    let other =
+        String::from_utf8(token_cli(&app, &["create", "--name", "temp", "--role", "admin"]).stdout).unwrap();
+    assert_eq!(token_cli(&app, &["revoke", "temp"]).status.code(), Some(0));
+    let revoked =
+        app.client.get(format!("{}/configs", app.base)).bearer_auth(other.trim()).send().await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(token_cli(&app, &["revoke", "temp"]).status.code(), Some(1));
+    assert_eq!(token_cli(&app, &["create", "--name", "ops"]).status.code(), Some(2), "duplicate name");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_a_first_admin_token_once_and_serves_the_api() {
+    use std::io::BufRead;
+    let db = TestDb::new().await;
+    let redis = TestRedis::new().await;
+    let plugins = PluginDir::new();
+    plugins.add("echo", "echo");
+    let start_server = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
+            .arg("serve")
+            .env("TASKBOX_DATABASE_URL", &db.url)
+            .env("TASKBOX_REDIS_URL", crate::services::redis_url())
+            .env("TASKBOX_REDIS_PREFIX", &redis.prefix)
+            .env("TASKBOX_PLUGIN_DIR", plugins.path())
+            .env("TASKBOX_CACHE_DIR", plugins.cache.path())
+            .env("TASKBOX_BIND", "127.0.0.1:0")
+            .env_remove("TASKBOX_ADMIN_TOKEN")
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Reads stderr until the API is listening; returns its address and any token printed.
+    let read_start = |server: &mut std::process::Child| {
+        let lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+        let (mut token, mut addr) = (None, None);
+        for line in lines {
+            let line = line.unwrap();
+            if let Some(t) = line.split_whitespace().find(|w| w.starts_with("tbx_")) {
+                token = Some(t.to_owned());
+            }
+            if let Some(at) = line.find("http://") {
+                addr = Some(line[at..].split_whitespace().next().unwrap().to_owned());
+                break;
+            }
+        }
+        (addr.expect("serve logs its address"), token)
+    };
+    let mut server = start_server();
+    let (base, token) = read_start(&mut server);
+    let token = token.expect("a first admin token is printed");
+    let client = Client::new();
+    let ok = client.get(format!("{base}/configs")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let mut again = start_server();
+    let (base, token_again) = read_start(&mut again);
+    assert_eq!(token_again, None, "printed only on the first start");
+    let still = client.get(format!("{base}/configs")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(still.status(), StatusCode::OK);
+    again.kill().unwrap();
+    again.wait().unwrap();
 }

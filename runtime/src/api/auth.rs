@@ -1,18 +1,62 @@
-//! Bearer-token auth. For now one admin token (`TASKBOX_ADMIN_TOKEN`),
-//! compared in constant time; every route but the health check needs it.
+//! Bearer-token auth: `TASKBOX_ADMIN_TOKEN` (if set) and the tokens in the
+//! token store, each `admin` (everything) or `viewer` (GET only). Only
+//! sha256 digests are kept and compared (in constant time against the
+//! configured token). Store lookups are cached for [`CACHE_TTL`], so a
+//! revoked token stops working within that time.
 
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::store::TokenRole;
+
+const CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// The sha256 of a token; only digests are kept and compared.
 pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new random token (244 random bits) and its sha256 in hex.
+pub fn generate() -> (String, String) {
+    let token = format!("tbx_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let hash = hex::encode(digest(&token));
+    (token, hash)
+}
+
+/// Recently looked-up digests and their roles (`None`: not a token).
+#[derive(Default)]
+pub struct TokenCache(Mutex<HashMap<[u8; 32], Looked>>);
+
+/// A token's role (if it is one) and when that was looked up.
+type Looked = (Option<TokenRole>, Instant);
+
+async fn role_of(state: &AppState, presented: [u8; 32]) -> Result<Option<TokenRole>, ApiError> {
+    if let Some(admin) = &state.admin_token
+        && bool::from(presented.ct_eq(admin))
+    {
+        return Ok(Some(TokenRole::Admin));
+    }
+    if let Some((role, at)) = state.token_cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&presented)
+        && at.elapsed() < CACHE_TTL
+    {
+        return Ok(*role);
+    }
+    let role = state.tokens.token_role(&hex::encode(presented)).await?;
+    let mut cache = state.token_cache.0.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() > 10_000 {
+        cache.clear();
+    }
+    cache.insert(presented, (role, Instant::now()));
+    Ok(role)
 }
 
 pub async fn require_token(
@@ -25,9 +69,13 @@ pub async fn require_token(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| digest(t.trim()));
-    match presented {
-        Some(d) if bool::from(d.ct_eq(&state.admin_token)) => Ok(next.run(request).await),
-        _ => Err(ApiError::Unauthorized),
+        .map(|t| digest(t.trim()))
+        .ok_or(ApiError::Unauthorized)?;
+    match role_of(&state, presented).await? {
+        None => Err(ApiError::Unauthorized),
+        Some(TokenRole::Viewer) if !matches!(*request.method(), Method::GET | Method::HEAD) => {
+            Err(ApiError::Forbidden("a viewer token is read-only".into()))
+        }
+        Some(_) => Ok(next.run(request).await),
     }
 }

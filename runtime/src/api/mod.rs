@@ -15,6 +15,7 @@ mod plugins;
 mod schedules;
 mod system;
 
+pub use auth::generate as generate_token;
 pub use error::ApiError;
 
 use axum::Router;
@@ -29,7 +30,7 @@ use tokio::sync::watch;
 use crate::registry::Registry;
 use crate::scheduler::SchedulerService;
 use crate::settings::Role;
-use crate::store::{ConfigStore, Page};
+use crate::store::{ConfigStore, Page, TokenStore};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;
@@ -41,8 +42,10 @@ pub struct AppState {
     pub store: Arc<dyn ConfigStore>,
     pub scheduler: SchedulerService,
     pub registry: Registry,
-    /// sha256 of the admin token.
-    pub admin_token: [u8; 32],
+    pub tokens: Arc<dyn TokenStore>,
+    /// sha256 of `TASKBOX_ADMIN_TOKEN`, if set.
+    pub admin_token: Option<[u8; 32]>,
+    pub token_cache: Arc<auth::TokenCache>,
     pub roles: BTreeSet<Role>,
     pub started_at: Instant,
 }
@@ -52,14 +55,17 @@ impl AppState {
         store: Arc<dyn ConfigStore>,
         scheduler: SchedulerService,
         registry: Registry,
-        admin_token: &str,
+        tokens: Arc<dyn TokenStore>,
+        admin_token: Option<&str>,
         roles: BTreeSet<Role>,
     ) -> Self {
         Self {
             store,
             scheduler,
             registry,
-            admin_token: auth::digest(admin_token),
+            tokens,
+            admin_token: admin_token.map(auth::digest),
+            token_cache: Default::default(),
             roles,
             started_at: Instant::now(),
         }

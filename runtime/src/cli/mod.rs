@@ -3,6 +3,7 @@
 
 mod plugin;
 mod run;
+mod token;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ enum Command {
     Serve(ConfigFileArgs),
     /// Create or update the database schema, then exit.
     Migrate(ConfigFileArgs),
+    /// Manage API bearer tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Serve(args) => serve(args).await,
             Command::Migrate(args) => migrate(args).await,
+            Command::Token(cmd) => token::run(cmd).await,
         }
     })
 }

@@ -15,12 +15,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// API tokens, by the sha256 (hex) of the token.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    async fn create_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// False if there was no such token.
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+    async fn token_role(&self, sha256: &str) -> Result<Option<TokenRole>, StoreError>;
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A config with this name exists already.
+    /// A config (or token) with this name exists already.
     #[error("a config named {0:?} exists already")]
     DuplicateName(String),
+    #[error("a token named {0:?} exists already")]
+    DuplicateToken(String),
     /// The database could not be reached or refused the operation.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),

@@ -215,3 +215,24 @@ pub struct ExecutionStats {
     pub p95_duration_seconds: Option<f64>,
     pub last_run_at: Option<DateTime<Utc>>,
 }
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRole {
+    /// Everything.
+    Admin,
+    /// Read-only (GET).
+    Viewer,
+}
+
+text_enum!(TokenRole { Admin = "admin", Viewer = "viewer" });
+
+/// A stored API token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub role: TokenRole,
+    pub created_at: DateTime<Utc>,
+}
