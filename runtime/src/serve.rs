@@ -147,10 +147,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         if settings.admin_token.is_none() {
             first_token(tokens.as_ref()).await;
         }
-        let service = SchedulerService::new(store.clone(), Arc::new(backend));
+        let service = SchedulerService::new(store.clone(), Arc::new(backend.clone()));
         let admin = settings.admin_token.as_deref();
-        let state =
-            AppState::new(store.clone(), service, registry.clone(), tokens, admin, settings.roles.clone());
+        let (queue, roles) = (Arc::new(backend), settings.roles.clone());
+        let state = AppState::new(store.clone(), service, registry.clone(), queue, tokens, admin, roles);
         let addr = listener.local_addr().map_err(|e| ServeError::Bind(settings.bind, e))?;
         tracing::info!(%addr, "API listening on http://{addr}/api/v1");
         let shutdown = shutdown.clone();

@@ -210,6 +210,11 @@ impl Worker {
             }
         };
         settle.retry = self.retry_of(&run, outcome.is_success);
+        let outcome_label = if outcome.is_success { "success" } else { "failure" };
+        metrics::counter!("taskbox_runs_total", "task_type" => run.job.task_type.clone(), "outcome" => outcome_label)
+            .increment(1);
+        metrics::histogram!("taskbox_run_duration_seconds", "task_type" => run.job.task_type.clone())
+            .record(outcome.duration_seconds);
         Finished { record: Some(self.record(&run, outcome)), settle }
     }
 

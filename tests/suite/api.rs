@@ -56,7 +56,8 @@ async fn spawn_app() -> App {
 
     let service = SchedulerService::new(store.clone(), Arc::new(redis.backend.clone()));
     let tokens = Arc::new(db.store.clone());
-    let state = AppState::new(store, service, registry, tokens, Some(TOKEN), Default::default());
+    let queue = Arc::new(redis.backend.clone());
+    let state = AppState::new(store, service, registry, queue, tokens, Some(TOKEN), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, state, stopped));
@@ -196,7 +197,7 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
-    let huge = json!({"name": "big", "task_type": "echo", "scheduler_type": "manual", "parameters": {"blob": "x".repeat(2 << 20)}});
+    let huge = json!({"name": "big", "task_type": "echo", "scheduler_type": "manual", "parameters": {"blob": "x".repeat(api::MAX_BODY + 64 * 1024)}});
     let (status, body) = app.post("/configs", huge).await;
     assert_eq!((status, error_code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
     assert_eq!(app.get("/configs").await.1["total"], 0, "nothing was stored");
@@ -349,6 +350,21 @@ async fn lists_plugins_and_system_answer_in_their_shapes() {
     assert_eq!(enums["schedule_statuses"], json!(["inactive", "active", "paused", "error"]));
     let (_, status) = app.get("/system/status").await;
     assert_eq!(status["backend"], "redis");
+
+    // /metrics needs no token and speaks Prometheus text.
+    let metrics = app.client.get(app.base.replace("/api/v1", "/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    for name in [
+        "taskbox_runs_total",
+        "taskbox_run_duration_seconds_bucket",
+        "taskbox_queue_depth",
+        "taskbox_plugins_loaded",
+        "taskbox_http_requests_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    assert!(text.contains("route=\"/api/v1/configs\""), "{text}");
 }
 
 /// `taskbox token …` against the app's database.

@@ -11,6 +11,7 @@ mod configs;
 mod error;
 mod executions;
 mod extract;
+mod metrics;
 mod plugins;
 mod schedules;
 mod system;
@@ -27,6 +28,7 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::queue::Queue;
 use crate::registry::Registry;
 use crate::scheduler::SchedulerService;
 use crate::settings::Role;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub store: Arc<dyn ConfigStore>,
     pub scheduler: SchedulerService,
     pub registry: Registry,
+    /// For the queue depth in `/metrics`.
+    pub queue: Arc<dyn Queue>,
     pub tokens: Arc<dyn TokenStore>,
     /// sha256 of `TASKBOX_ADMIN_TOKEN`, if set.
     pub admin_token: Option<[u8; 32]>,
@@ -55,6 +59,7 @@ impl AppState {
         store: Arc<dyn ConfigStore>,
         scheduler: SchedulerService,
         registry: Registry,
+        queue: Arc<dyn Queue>,
         tokens: Arc<dyn TokenStore>,
         admin_token: Option<&str>,
         roles: BTreeSet<Role>,
@@ -63,6 +68,7 @@ impl AppState {
             store,
             scheduler,
             registry,
+            queue,
             tokens,
             admin_token: admin_token.map(auth::digest),
             token_cache: Default::default(),
@@ -72,8 +78,16 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs waiting or in progress on the queue.
+    async fn queue_depth(&self) -> Result<u64, ApiError> {
+        Ok(self.queue.depth().await?)
+    }
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     let protected = Router::new()
         .merge(configs::router())
         .merge(schedules::router())
@@ -84,7 +98,9 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new().merge(system::public_router()).merge(protected);
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

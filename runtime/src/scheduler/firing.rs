@@ -107,6 +107,13 @@ async fn fire_due_with(backend: &dyn ScheduleBackend, specs: &SpecCache) -> Resu
                 let fires =
                     chunk.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, now, specs)).collect();
                 let results = backend.fire(fires).await?;
+                let settled_at = Utc::now();
+                for (&(_, due), fired) in chunk.iter().zip(&results) {
+                    if *fired == Fired::Enqueued {
+                        let late = (settled_at - due).to_std().unwrap_or_default();
+                        metrics::histogram!("taskbox_fire_lateness_seconds").record(late.as_secs_f64());
+                    }
+                }
                 Ok(results.iter().filter(|r| **r == Fired::Enqueued).count())
             })
             .buffer_unordered(CHUNKS_IN_FLIGHT)

@@ -1,0 +1,59 @@
+//! `/metrics` in Prometheus text, and the per-request HTTP counter.
+//!
+//! The parts record with the `metrics` facade (a no-op until a recorder is
+//! installed): `taskbox_runs_total{task_type,outcome}` and
+//! `taskbox_run_duration_seconds{task_type}` (worker),
+//! `taskbox_fire_lateness_seconds` (fire loop), and here
+//! `taskbox_http_requests_total{method,route,status}`; gauges for the queue
+//! depth and the plugins loaded are set when scraped.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+use super::AppState;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once); `None` if another recorder
+/// was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    let Some(handle) = handle() else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response();
+    };
+    if let Ok(depth) = state.queue_depth().await {
+        metrics::gauge!("taskbox_queue_depth").set(depth as f64);
+    }
+    let loaded = state.registry.catalog().values().filter(|e| e.plugin.is_some()).count();
+    metrics::gauge!("taskbox_plugins_loaded").set(loaded as f64);
+    ([("content-type", "text/plain; version=0.0.4")], handle.render()).into_response()
+}
+
+pub async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("taskbox_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
+}
