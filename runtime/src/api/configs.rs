@@ -282,9 +282,9 @@ async fn update(
         .update_config(current.id, &patch)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no task config with id {id}")))?;
-    // A scheduled config picks up its new definition at once.
-    let status = state.scheduler.view(&updated, 0).await?.schedule_status;
-    if status != Status::Inactive || schedule_changed {
+    // A scheduled config picks up its new definition at once (an inactive
+    // one takes a fresh snapshot when it is started).
+    if state.scheduler.view(&updated, 0).await?.schedule_status != Status::Inactive {
         state.scheduler.act(updated.id, Action::Reload).await?;
     }
     Ok(Json(view(&state, updated, false).await?))
