@@ -40,9 +40,9 @@ ID=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/js
 
 echo "== GET /configs/{id} ($CONNECTIONS connections, ${SECONDS_EACH}s) =="
 wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency -H "Authorization: Bearer $TOKEN" "$BASE/configs/$ID" \
-    | grep -E "Requests/sec|50%|99%|Non-2xx"
+    | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx"
 
 echo "== POST /configs/{id}/run ($CONNECTIONS connections, ${SECONDS_EACH}s; runs are executed and recorded meanwhile) =="
 echo 'wrk.method = "POST"' > "$LUA"
 wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency -s "$LUA" -H "Authorization: Bearer $TOKEN" "$BASE/configs/$ID/run" \
-    | grep -E "Requests/sec|50%|99%|Non-2xx"
+    | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx"

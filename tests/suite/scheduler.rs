@@ -314,7 +314,7 @@ async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_
     assert_eq!(status(&env, &stopped).await, (Status::Inactive, false, true));
     assert_eq!(status(&env, &broken).await, (Status::Active, true, true));
     assert_eq!(status(&env, &manual).await.0, Status::Inactive);
-    assert_eq!(env.redis.backend.info(ghost).await.unwrap().status, None);
+    assert_eq!(env.redis.backend.info(ghost, 0).await.unwrap().status, None);
     assert_eq!(env.service.reconcile().await.unwrap(), Default::default(), "a second pass changes nothing");
 }
 

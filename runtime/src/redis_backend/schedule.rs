@@ -78,20 +78,19 @@ impl ScheduleBackend for RedisBackend {
         Ok(())
     }
 
-    async fn info(&self, config_id: Uuid) -> Result<ScheduleInfo, BackendError> {
+    async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError> {
         let id = config_id.to_string();
-        let (status, job, due, metadata): (
-            Option<String>,
-            Option<String>,
-            Option<f64>,
-            HashMap<String, String>,
-        ) = redis::pipe()
+        type Reply = (Option<String>, Option<String>, Option<f64>, HashMap<String, String>, Vec<String>);
+        let (status, job, due, metadata, events): Reply = redis::pipe()
             .hget(self.key("status"), &id)
             .hget(self.key("jobs"), &id)
             .zscore(self.key("due"), &id)
             .hgetall(self.key(&format!("meta:{id}")))
+            .lrange(self.key(&format!("history:{id}")), 0, history as isize - 1)
             .query_async(&mut self.conn.clone())
             .await?;
+        // LRANGE 0 -1 is the whole list: asked for none, give none.
+        let events = if history == 0 { Vec::new() } else { events };
         Ok(ScheduleInfo {
             status: status.as_deref().map(parse_status).transpose()?,
             job: job
@@ -101,6 +100,12 @@ impl ScheduleBackend for RedisBackend {
                 .transpose()?,
             next_run: due.map(from_ms),
             metadata: metadata.into_iter().collect(),
+            history: events
+                .iter()
+                .map(|e| {
+                    serde_json::from_str(e).map_err(|e| BackendError::Corrupt(format!("history event: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 

@@ -125,6 +125,8 @@ pub struct ScheduleInfo {
     /// In the due index at this time.
     pub next_run: Option<DateTime<Utc>>,
     pub metadata: BTreeMap<String, String>,
+    /// The newest history events, as many as asked for.
+    pub history: Vec<HistoryEvent>,
 }
 
 #[async_trait]
@@ -142,7 +144,9 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     /// Removes every trace of a config (status, entry, history, metadata).
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError>;
 
-    async fn info(&self, config_id: Uuid) -> Result<ScheduleInfo, BackendError>;
+    /// Everything about one config's schedule, with its `history` newest
+    /// events, in one round trip.
+    async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError>;
     /// Statuses of many configs at once (absent ones are missing).
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError>;
     /// Due times of all scheduled configs.

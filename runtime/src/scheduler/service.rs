@@ -88,7 +88,7 @@ impl SchedulerService {
                 Action::Pause => (allowed.to_vec(), to, schedule(&job, None), "schedule paused"),
                 Action::Stop => (allowed.to_vec(), to, EntryChange::Remove, "schedule stopped"),
                 Action::Reload => {
-                    let current = self.backend.info(config_id).await?.status.unwrap_or(Status::Inactive);
+                    let current = self.backend.info(config_id, 0).await?.status.unwrap_or(Status::Inactive);
                     let next = (current == Status::Active).then(|| spec.first_fire(now)).flatten();
                     (vec![current], None, schedule(&job, next), "schedule reloaded from the config")
                 }
@@ -111,7 +111,7 @@ impl SchedulerService {
                 Transitioned::Refused(_) => continue,
             }
         }
-        let current = self.backend.info(config_id).await?.status.unwrap_or(Status::Inactive);
+        let current = self.backend.info(config_id, 0).await?.status.unwrap_or(Status::Inactive);
         Err(TransitionError { action: action.as_str(), current }.into())
     }
 
@@ -139,7 +139,7 @@ impl SchedulerService {
 
     /// Status, entry, history and metadata, merged.
     pub async fn view(&self, config: &TaskConfig, history: usize) -> Result<ScheduleView, ServiceError> {
-        let info = self.backend.info(config.id).await?;
+        let info = self.backend.info(config.id, history).await?;
         let status = info.status.unwrap_or(Status::Inactive);
         let is_scheduled = info.next_run.is_some();
         let status_consistent = match (status, config.scheduler_type) {
@@ -152,7 +152,7 @@ impl SchedulerService {
             is_scheduled,
             status_consistent,
             next_run: info.next_run,
-            recent_history: self.backend.history(config.id, history).await?,
+            recent_history: info.history,
             metadata: info.metadata,
         })
     }
