@@ -350,6 +350,14 @@ async fn lists_plugins_and_system_answer_in_their_shapes() {
     assert_eq!(enums["schedule_statuses"], json!(["inactive", "active", "paused", "error"]));
     let (_, status) = app.get("/system/status").await;
     assert_eq!(status["backend"], "redis");
+    let (status, dashboard) = app.get("/system/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "{dashboard}");
+    assert_eq!(
+        (dashboard["last_24h"]["total"].as_i64(), dashboard["last_24h"]["success_rate"].as_f64()),
+        (Some(1), Some(0.0))
+    );
+    assert_eq!(dashboard["recent_failures"].as_array().unwrap().len(), 1);
+    assert_eq!(dashboard["schedules"]["inactive"], 0);
 
     // /metrics needs no token and speaks Prometheus text.
     let metrics = app.client.get(app.base.replace("/api/v1", "/metrics")).send().await.unwrap();
@@ -410,6 +418,7 @@ async fn every_route_checks_the_token_and_the_role() {
         (Method::POST, "/plugins/reload".into()),
         (Method::GET, "/system/status".into()),
         (Method::GET, "/system/enums".into()),
+        (Method::GET, "/system/dashboard".into()),
         (Method::DELETE, format!("/configs/{id}")),
     ];
     for (method, path) in &routes {

@@ -1,4 +1,5 @@
-//! `/system`: health (no auth), status, and the enums clients need.
+//! `/system`: health (no auth), status, the enums clients need, and a
+//! dashboard.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,8 +7,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
 use super::AppState;
+use super::error::ApiError;
 use crate::schedule::{Action, Status};
+use crate::store::{ExecutionFilter, Page};
 
 /// Routes that need no token.
 pub fn public_router() -> Router<AppState> {
@@ -15,7 +21,33 @@ pub fn public_router() -> Router<AppState> {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/system/status", get(status)).route("/system/enums", get(enums))
+    Router::new()
+        .route("/system/status", get(status))
+        .route("/system/enums", get(enums))
+        .route("/system/dashboard", get(dashboard))
+}
+
+/// Counts by status, the last 24 hours' success rate, recent failures and
+/// the next runs, in one answer.
+async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let backend = state.scheduler.backend();
+    let by_status = backend.summary().await?;
+    let day_ago = Utc::now() - Duration::hours(24);
+    let last_day = state.store.execution_stats(None, Some(day_ago)).await?;
+    let failures = ExecutionFilter { is_success: Some(false), since: Some(day_ago), ..Default::default() };
+    let (recent_failures, _) = state.store.list_executions(&failures, Page { limit: 10, offset: 0 }).await?;
+    let mut next: Vec<(Uuid, DateTime<Utc>)> = backend.due_times().await?.into_iter().collect();
+    next.sort_by_key(|(_, at)| *at);
+    next.truncate(10);
+    let next_runs: Vec<Value> =
+        next.into_iter().map(|(id, at)| json!({"config_id": id, "next_run": at})).collect();
+    Ok(Json(json!({
+        "schedules": by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+        "last_24h": last_day,
+        "recent_failures": recent_failures,
+        "next_runs": next_runs,
+        "queue_depth": state.queue.depth().await?,
+    })))
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
