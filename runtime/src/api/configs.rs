@@ -8,7 +8,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -16,9 +15,7 @@ use super::extract::{Body, Query};
 use super::{AppState, List, page};
 use crate::schedule::{Action, ScheduleSpec, Status};
 use crate::scheduler::ScheduleView;
-use crate::store::{
-    Concurrency, ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig,
-};
+use crate::store::{ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,60 +29,6 @@ const MAX_RETRIES: i32 = 100;
 const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 const MAX_GRACE_SECONDS: i32 = 24 * 3600;
 const RECENT_HISTORY: usize = 10;
-
-fn default_parameters() -> Value {
-    Value::Object(Default::default())
-}
-
-fn default_grace() -> i32 {
-    60
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateConfig {
-    name: String,
-    #[serde(default)]
-    description: String,
-    task_type: String,
-    scheduler_type: SchedulerType,
-    #[serde(default)]
-    schedule_config: Value,
-    #[serde(default = "default_parameters")]
-    parameters: Value,
-    #[serde(default)]
-    max_retries: i32,
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    priority: i32,
-    #[serde(default = "default_grace")]
-    misfire_grace_seconds: i32,
-    #[serde(default)]
-    concurrency: Concurrency,
-}
-
-/// A partial update; absent fields stay as they are, `"timeout_seconds":
-/// null` clears the timeout.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateConfig {
-    name: Option<String>,
-    description: Option<String>,
-    task_type: Option<String>,
-    scheduler_type: Option<SchedulerType>,
-    schedule_config: Option<Value>,
-    parameters: Option<Value>,
-    max_retries: Option<i32>,
-    #[serde(default, deserialize_with = "some_or_null")]
-    timeout_seconds: Option<Option<f64>>,
-    priority: Option<i32>,
-    misfire_grace_seconds: Option<i32>,
-    concurrency: Option<Concurrency>,
-}
-
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
-    Option::<f64>::deserialize(d).map(Some)
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,38 +123,10 @@ async fn view(state: &AppState, config: TaskConfig, stats: bool) -> Result<Confi
 async fn create(
     State(state): State<AppState>,
     Query(query): Query<CreateQuery>,
-    Body(body): Body<CreateConfig>,
+    Body(mut new): Body<NewConfig>,
 ) -> Result<(StatusCode, Json<ConfigView>), ApiError> {
-    let new = NewConfig {
-        name: body.name.trim().to_owned(),
-        description: body.description,
-        task_type: body.task_type,
-        scheduler_type: body.scheduler_type,
-        schedule_config: body.schedule_config,
-        parameters: body.parameters,
-        max_retries: body.max_retries,
-        timeout_seconds: body.timeout_seconds,
-        priority: body.priority,
-        misfire_grace_seconds: body.misfire_grace_seconds,
-        concurrency: body.concurrency,
-    };
-    let probe = TaskConfig {
-        id: Uuid::nil(),
-        name: new.name.clone(),
-        description: new.description.clone(),
-        task_type: new.task_type.clone(),
-        scheduler_type: new.scheduler_type,
-        schedule_config: new.schedule_config.clone(),
-        parameters: new.parameters.clone(),
-        max_retries: new.max_retries,
-        timeout_seconds: new.timeout_seconds,
-        priority: new.priority,
-        misfire_grace_seconds: new.misfire_grace_seconds,
-        concurrency: new.concurrency,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
-    validate(&state, &probe, true)?;
+    new.name = new.name.trim().to_owned();
+    validate(&state, &new.preview(), true)?;
     let config = state.store.create_config(new).await?;
     if query.auto_start && config.scheduler_type != SchedulerType::Manual {
         state.scheduler.act(config.id, Action::Start).await?;
@@ -259,22 +174,10 @@ async fn read(
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<UpdateConfig>,
+    Body(mut patch): Body<ConfigPatch>,
 ) -> Result<Json<ConfigView>, ApiError> {
     let current = fetch(&state, &id).await?;
-    let patch = ConfigPatch {
-        name: body.name.map(|n| n.trim().to_owned()),
-        description: body.description,
-        task_type: body.task_type,
-        scheduler_type: body.scheduler_type,
-        schedule_config: body.schedule_config,
-        parameters: body.parameters,
-        max_retries: body.max_retries,
-        timeout_seconds: body.timeout_seconds,
-        priority: body.priority,
-        misfire_grace_seconds: body.misfire_grace_seconds,
-        concurrency: body.concurrency,
-    };
+    patch.name = patch.name.map(|n| n.trim().to_owned());
     let schedule_changed = patch.scheduler_type.is_some() || patch.schedule_config.is_some();
     validate(&state, &patch.apply(current.clone()), schedule_changed)?;
     let updated = state

@@ -80,20 +80,37 @@ pub struct TaskConfig {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The fields a client sets when creating a config.
-#[derive(Debug, Clone, PartialEq)]
+/// The fields a client sets when creating a config (also the API's request
+/// body: unknown fields are refused; absent ones take these defaults).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewConfig {
     pub name: String,
+    #[serde(default)]
     pub description: String,
     pub task_type: String,
     pub scheduler_type: SchedulerType,
+    #[serde(default)]
     pub schedule_config: serde_json::Value,
+    #[serde(default = "empty_object")]
     pub parameters: serde_json::Value,
+    #[serde(default)]
     pub max_retries: i32,
     pub timeout_seconds: Option<f64>,
+    #[serde(default)]
     pub priority: i32,
+    #[serde(default = "default_grace")]
     pub misfire_grace_seconds: i32,
+    #[serde(default)]
     pub concurrency: Concurrency,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+fn default_grace() -> i32 {
+    60
 }
 
 impl NewConfig {
@@ -105,18 +122,41 @@ impl NewConfig {
             task_type: task_type.to_owned(),
             scheduler_type: SchedulerType::Manual,
             schedule_config: serde_json::json!({}),
-            parameters: serde_json::json!({}),
+            parameters: empty_object(),
             max_retries: 0,
             timeout_seconds: None,
             priority: 0,
-            misfire_grace_seconds: 60,
+            misfire_grace_seconds: default_grace(),
             concurrency: Concurrency::Allow,
+        }
+    }
+
+    /// The config as it would be stored (nil id, times now), to validate.
+    pub fn preview(&self) -> TaskConfig {
+        let now = Utc::now();
+        TaskConfig {
+            id: Uuid::nil(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            task_type: self.task_type.clone(),
+            scheduler_type: self.scheduler_type,
+            schedule_config: self.schedule_config.clone(),
+            parameters: self.parameters.clone(),
+            max_retries: self.max_retries,
+            timeout_seconds: self.timeout_seconds,
+            priority: self.priority,
+            misfire_grace_seconds: self.misfire_grace_seconds,
+            concurrency: self.concurrency,
+            created_at: now,
+            updated_at: now,
         }
     }
 }
 
-/// A partial update: `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A partial update: `None` leaves a field as it is (also the API's request
+/// body; `"timeout_seconds": null` clears the timeout).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -126,10 +166,16 @@ pub struct ConfigPatch {
     pub parameters: Option<serde_json::Value>,
     pub max_retries: Option<i32>,
     /// `Some(None)` clears the timeout back to the defaults.
+    #[serde(default, deserialize_with = "present")]
     pub timeout_seconds: Option<Option<f64>>,
     pub priority: Option<i32>,
     pub misfire_grace_seconds: Option<i32>,
     pub concurrency: Option<Concurrency>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
 }
 
 impl ConfigPatch {
