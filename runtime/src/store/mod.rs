@@ -7,6 +7,7 @@
 
 mod model;
 mod postgres;
+mod postgres_tokens;
 
 pub use model::*;
 pub use postgres::PgStore;
