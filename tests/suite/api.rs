@@ -519,3 +519,57 @@ async fn serve_prints_a_first_admin_token_once_and_serves_the_api() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_is_a_503_and_the_api_recovers_by_itself() {
+    let mut redis = crate::services::PrivateRedis::start();
+    let db = TestDb::new().await;
+    let plugins = PluginDir::new();
+    plugins.add("echo", "echo");
+    let registry = plugins.registry();
+    registry.scan().await.unwrap();
+    let backend = taskbox::redis_backend::RedisBackend::connect(&redis.url(), "taskbox:").await.unwrap();
+    let store: Arc<dyn taskbox::store::ConfigStore> = Arc::new(db.store.clone());
+    let service = SchedulerService::new(store.clone(), Arc::new(backend.clone()));
+    let state = AppState::new(
+        store,
+        service,
+        registry,
+        Arc::new(backend),
+        Arc::new(db.store.clone()),
+        Some(TOKEN),
+        Default::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(api::serve(listener, state, stopped));
+    let client = Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(TOKEN).send();
+
+    let created = client
+        .post(format!("{base}/configs"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "c", "task_type": "echo", "scheduler_type": "manual"}))
+        .send()
+        .await
+        .unwrap();
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(get("/system/health").await.unwrap().status(), StatusCode::OK);
+
+    redis.stop();
+    let health = get("/system/health").await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json::<Value>().await.unwrap()["schedule_backend"], "unreachable");
+    let read = get(&format!("/configs/{id}")).await.unwrap();
+    assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&read.json().await.unwrap()), "service_unavailable");
+
+    redis.restart();
+    let start = Instant::now();
+    while get(&format!("/configs/{id}")).await.unwrap().status() != StatusCode::OK {
+        assert!(start.elapsed() < Duration::from_secs(15), "the API did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get("/system/health").await.unwrap().status(), StatusCode::OK);
+}
