@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{Body, Query};
-use super::{AppState, List, page};
+use super::{AppState, List, config_id, page};
 use crate::schedule::{Action, ScheduleSpec, Status};
 use crate::scheduler::ScheduleView;
 use crate::store::{ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig};
@@ -149,12 +149,8 @@ async fn list(
     Ok(Json(List::new(items, total, page)))
 }
 
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound(format!("no task config with id {id:?}")))
-}
-
 async fn fetch(state: &AppState, id: &str) -> Result<TaskConfig, ApiError> {
-    let id = parse_id(id)?;
+    let id = config_id(id)?;
     state
         .store
         .get_config(id)

@@ -129,6 +129,11 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
     Ok(Page { limit, offset: offset.unwrap_or(0) })
 }
 
+/// A config id from a path; anything that is not one names no config (404).
+fn config_id(id: &str) -> Result<uuid::Uuid, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound(format!("no task config with id {id:?}")))
+}
+
 /// A page of a list, as every list endpoint answers.
 #[derive(Debug, Serialize)]
 pub struct List<T> {

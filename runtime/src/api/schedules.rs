@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::{AppState, List, page};
+use super::{AppState, List, config_id, page};
 use crate::schedule::{Action, HistoryEvent, Status};
 use crate::scheduler::ActionDone;
 use crate::store::{ConfigFilter, SchedulerType};
@@ -24,10 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/schedules/{id}/{action}", post(act))
 }
 
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound(format!("no task config with id {id:?}")))
-}
-
 async fn act(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
@@ -37,7 +33,7 @@ async fn act(
             "no schedule action {action:?}; use start, stop, pause, resume or reload"
         )));
     };
-    Ok(Json(state.scheduler.act(parse_id(&id)?, action).await?))
+    Ok(Json(state.scheduler.act(config_id(&id)?, action).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,7 +64,7 @@ async fn list(
     let backend = state.scheduler.backend();
     let statuses = backend.statuses().await?;
     let due = backend.due_times().await?;
-    let mut items: Vec<ScheduleItem> = state
+    let items: Vec<ScheduleItem> = state
         .store
         .list_configs(&ConfigFilter::default(), crate::store::Page { limit: u32::MAX, offset: 0 })
         .await?
@@ -91,7 +87,7 @@ async fn list(
         .filter(|item| q.status.is_none_or(|s| s == item.schedule_status))
         .collect();
     let total = items.len() as u64;
-    let items = items.drain(..).skip(page.offset as usize).take(page.limit as usize).collect();
+    let items = items.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
     Ok(Json(List::new(items, total, page)))
 }
 
@@ -106,7 +102,7 @@ async fn history(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryEvent>>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = config_id(&id)?;
     if state.store.get_config(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no task config with id {id}")));
     }
