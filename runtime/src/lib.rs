@@ -16,7 +16,11 @@
 //!   steps, the fire loop, startup reconciliation.
 //! - [`queue`] — the execution queue contract, as workers see it.
 //! - [`worker`] — takes runs off the queue, runs them, records, acknowledges.
-//! - [`redis_backend`] — schedule core, state and queue on Redis.
+//! - [`redis_backend`] — schedule core, state and queue on Redis (distributed).
+//! - [`local_backend`] — the same on the embedded SQLite database.
+//! - [`backend`] — picks one of the two from the settings.
+//! - [`reload`] — hot reload: watches the plugin directory, rescans the
+//!   registry, notes changes in the configs' history.
 //! - [`api`] — the HTTP API: validation and composition over the store and
 //!   the scheduler service.
 //! - [`settings`] — typed settings: defaults, `taskbox.toml`, `TASKBOX_*`.
@@ -24,11 +28,14 @@
 //! - [`cli`] — the `taskbox` command line.
 
 pub mod api;
+pub mod backend;
 pub mod cli;
 pub mod executor;
+pub mod local_backend;
 pub mod queue;
 pub mod redis_backend;
 pub mod registry;
+pub mod reload;
 pub mod schedule;
 pub mod scheduler;
 pub mod serve;

@@ -6,29 +6,26 @@
 //! for (logged, with backoff); the process does not exit because of them.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
+use crate::backend::Plan;
 use crate::executor::{EngineSettings, Executor};
-use crate::redis_backend::RedisBackend;
 use crate::registry::{ArtifactCache, Loader, Registry};
+use crate::reload;
 use crate::scheduler::{SchedulerService, fire_loop};
 use crate::settings::{Role, Settings, redact};
-use crate::store::{ConfigStore, PgStore, TokenRole, TokenStore};
+use crate::store::{self, TokenRole, TokenStore};
 use crate::worker::{BASE_BACKOFF, Worker};
 
 /// Why `serve` could not start at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error(
-        "TASKBOX_DATABASE_URL={0}: only PostgreSQL is supported so far (the embedded SQLite + local \
-         deployment is not built yet); set TASKBOX_DATABASE_URL=postgres://… and TASKBOX_REDIS_URL=redis://…"
-    )]
-    UnsupportedDatabase(String),
-    #[error("TASKBOX_REDIS_URL is not set: the local backend is not built yet, so serve needs Redis")]
-    NoRedis,
+    #[error("TASKBOX_DATABASE_URL: {0}")]
+    Database(crate::store::StoreError),
+    #[error("{0}")]
+    Backend(#[from] crate::backend::PlanError),
     #[error("cannot listen on {0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),
     #[error("{0}")]
@@ -57,12 +54,6 @@ async fn until_ready<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
 
 /// Runs the server until a signal; returns when every loop has stopped.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    if !settings.database_url.starts_with("postgres://")
-        && !settings.database_url.starts_with("postgresql://")
-    {
-        return Err(ServeError::UnsupportedDatabase(redact(&settings.database_url)));
-    }
-    let redis_url = settings.redis_url.clone().ok_or(ServeError::NoRedis)?;
     // Bind first, so a taken port is an error at once and port 0 is known.
     let listener = match settings.roles.contains(&Role::Api) {
         true => Some(
@@ -79,16 +70,19 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         let _ = stop.send(true);
     });
 
-    let store =
-        PgStore::connect_lazy(&settings.database_url).map_err(|e| ServeError::Setup(e.to_string()))?;
+    let opened = store::open(&settings.database_url).await.map_err(ServeError::Database)?;
+    let store = opened.configs();
     if until_ready("the database", &shutdown, || store.migrate()).await.is_none() {
         return Ok(());
     }
-    let tokens: Arc<dyn TokenStore> = Arc::new(store.clone());
-    let store: Arc<dyn ConfigStore> = Arc::new(store);
+    let tokens = opened.tokens();
+    let plan = Plan::new(settings.redis_url.as_deref(), &settings.redis_prefix, &opened).await?;
     let executor = Executor::new(EngineSettings::default()).map_err(|e| ServeError::Setup(e.to_string()))?;
     let cache = settings.cache_dir.clone().or_else(ArtifactCache::default_dir);
     let registry = Registry::new(&settings.plugin_dir, Loader::new(executor.clone(), cache));
+    if let Err(e) = std::fs::create_dir_all(&settings.plugin_dir) {
+        tracing::warn!(dir = %settings.plugin_dir.display(), error = %e, "cannot create the plugin directory");
+    }
     let catalog = registry
         .scan()
         .await
@@ -97,8 +91,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         catalog.values().filter(|e| e.plugin.is_some()).map(|e| e.info.name.as_str()).collect();
     tracing::info!(
         database = %redact(&settings.database_url),
-        backend = "redis",
-        redis = %redact(&redis_url),
+        backend = plan.kind(),
+        redis = settings.redis_url.as_deref().map(redact),
         prefix = %settings.redis_prefix,
         roles = ?settings.roles,
         plugins = ?loaded,
@@ -107,10 +101,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 
     let mut loops = tokio::task::JoinSet::new();
     if settings.roles.contains(&Role::Scheduler) {
-        // The scheduler's Redis connection is its own.
-        let connect = || RedisBackend::connect(&redis_url, &settings.redis_prefix);
-        let Some(backend) = until_ready("Redis (scheduler)", &shutdown, connect).await else { return Ok(()) };
-        let service = SchedulerService::new(store.clone(), Arc::new(backend.clone()));
+        // With Redis, the scheduler's connection is its own.
+        let Some(backend) =
+            until_ready("the schedule backend (scheduler)", &shutdown, || plan.connect()).await
+        else {
+            return Ok(());
+        };
+        let service = SchedulerService::new(store.clone(), backend.schedule.clone());
         if let Some(done) = until_ready("reconciliation", &shutdown, || service.reconcile()).await {
             tracing::info!(
                 started = done.started,
@@ -119,21 +116,23 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                 "reconciled schedules"
             );
         }
-        loops.spawn(fire_loop(Arc::new(backend.clone()), backend.changes(), shutdown.clone()));
+        loops.spawn(fire_loop(backend.schedule, backend.changes, shutdown.clone()));
     }
-    // The API and the worker share one (multiplexed) connection.
-    let shared = match settings.roles.contains(&Role::Worker) || listener.is_some() {
-        true => {
-            let connect = || RedisBackend::connect(&redis_url, &settings.redis_prefix);
-            let Some(backend) = until_ready("Redis", &shutdown, connect).await else { return Ok(()) };
-            Some(backend)
-        }
-        false => None,
+    // The API, the worker and the plugin watcher share one backend handle.
+    let Some(shared) = until_ready("the schedule backend", &shutdown, || plan.connect()).await else {
+        return Ok(());
     };
-    if let (true, Some(backend)) = (settings.roles.contains(&Role::Worker), &shared) {
+    let service = SchedulerService::new(store.clone(), shared.schedule.clone());
+    match reload::watch(registry.clone(), Some(service.clone()), shutdown.clone()) {
+        Ok(watcher) => drop(watcher),
+        Err(e) => {
+            tracing::warn!(error = %e, "plugins will not hot-reload (POST /api/v1/plugins/reload still rescans)")
+        }
+    }
+    if settings.roles.contains(&Role::Worker) {
         let worker = Worker {
             name: Worker::default_name(),
-            queue: Arc::new(backend.clone()),
+            queue: shared.queue.clone(),
             store: store.clone(),
             registry: registry.clone(),
             executor: executor.clone(),
@@ -143,16 +142,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
         loops.spawn(worker.run(shutdown.clone(), Duration::from_secs(settings.shutdown_grace_seconds)));
     }
-    if let (Some(listener), Some(backend)) = (listener, shared) {
+    if let Some(listener) = listener {
         if settings.admin_token.is_none() {
             first_token(tokens.as_ref()).await;
         }
-        let service = SchedulerService::new(store.clone(), Arc::new(backend.clone()));
         let admin = settings.admin_token.as_deref();
-        let (queue, roles) = (Arc::new(backend), settings.roles.clone());
-        let state = AppState::new(store.clone(), service, registry.clone(), queue, tokens, admin, roles);
+        let roles = settings.roles.clone();
+        let state =
+            AppState::new(store.clone(), service, registry.clone(), shared.queue, tokens, admin, roles)
+                .with_backend_kind(plan.kind());
         let addr = listener.local_addr().map_err(|e| ServeError::Bind(settings.bind, e))?;
-        tracing::info!(%addr, "API listening on http://{addr}/api/v1");
+        tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
         let shutdown = shutdown.clone();
         loops.spawn(async move {
             if let Err(e) = api::serve(listener, state, shutdown).await {

@@ -2,26 +2,28 @@
 //! now. Validates before anything is stored; schedule changes go through
 //! the scheduler service.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Query};
 use super::{AppState, List, config_id, page};
 use crate::schedule::{Action, ScheduleSpec, Status};
 use crate::scheduler::ScheduleView;
 use crate::store::{ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/configs", post(create).get(list))
-        .route("/configs/{id}", get(read).patch(update).delete(remove))
-        .route("/configs/{id}/run", post(run_now))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(run_now))
 }
 
 const MAX_NAME: usize = 200;
@@ -30,32 +32,39 @@ const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 const MAX_GRACE_SECONDS: i32 = 24 * 3600;
 const RECENT_HISTORY: usize = 10;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct CreateQuery {
+    /// Start the schedule at once (cron and date configs).
     #[serde(default)]
     auto_start: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ReadQuery {
+    /// Add execution statistics (`stats`).
     #[serde(default)]
     include_stats: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     task_type: Option<String>,
     scheduler_type: Option<SchedulerType>,
+    /// Case-insensitive substring of the name.
     name: Option<String>,
+    /// 1 to 500, default 50.
     limit: Option<u32>,
     offset: Option<u32>,
 }
 
 /// A config merged with its live schedule.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigView {
     #[serde(flatten)]
     config: TaskConfig,
@@ -120,6 +129,10 @@ async fn view(state: &AppState, config: TaskConfig, stats: bool) -> Result<Confi
     Ok(ConfigView { config, schedule, stats })
 }
 
+/// Create a task config (and start its schedule with `auto_start=true`).
+#[utoipa::path(post, path = "/configs", tag = "configs", params(CreateQuery), request_body = NewConfig,
+    responses((status = 201, body = ConfigView), (status = 409, description = "duplicate name", body = ErrorBody),
+        (status = 422, description = "invalid field (named in the message)", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Query(query): Query<CreateQuery>,
@@ -134,6 +147,9 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, config, false).await?)))
 }
 
+/// List task configs with their schedules.
+#[utoipa::path(get, path = "/configs", tag = "configs", params(ListQuery),
+    responses((status = 200, body = List<ConfigView>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -158,6 +174,9 @@ async fn fetch(state: &AppState, id: &str) -> Result<TaskConfig, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no task config with id {id}")))
 }
 
+/// One task config merged with its live schedule.
+#[utoipa::path(get, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path), ReadQuery),
+    responses((status = 200, body = ConfigView), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -167,6 +186,11 @@ async fn read(
     Ok(Json(view(&state, config, q.include_stats).await?))
 }
 
+/// Change fields of a config; a scheduled config is re-registered at once.
+#[utoipa::path(patch, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path)),
+    request_body = ConfigPatch,
+    responses((status = 200, body = ConfigView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -189,6 +213,9 @@ async fn update(
     Ok(Json(view(&state, updated, false).await?))
 }
 
+/// Delete a config: its schedule, the config and its execution records.
+#[utoipa::path(delete, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let config = fetch(&state, &id).await?;
     // Unschedule first, so nothing fires for a config that is going away.
@@ -197,11 +224,14 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Queued {
     execution_id: Uuid,
 }
 
+/// Queue a run now, whatever the scheduler type.
+#[utoipa::path(post, path = "/configs/{id}/run", tag = "configs", params(("id" = Uuid, Path)),
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody)))]
 async fn run_now(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -1,28 +1,31 @@
 //! `/executions`: execution records, newest first, with filters, the recent
 //! and failed views, statistics, and cleanup.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
 use super::{AppState, List, page};
 use crate::store::{ExecutionFilter, ExecutionStats, Page, StoredExecution};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/executions", get(list).delete(cleanup))
-        .route("/executions/recent", get(recent))
-        .route("/executions/failed", get(failed))
-        .route("/executions/stats", get(stats))
-        .route("/executions/{id}", get(read))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, cleanup))
+        .routes(routes!(recent))
+        .routes(routes!(failed))
+        .routes(routes!(stats))
+        .routes(routes!(read))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     config_id: Option<Uuid>,
@@ -41,6 +44,9 @@ async fn page_of(
     Ok(Json(List::new(items, total, page)))
 }
 
+/// Execution records, newest first.
+#[utoipa::path(get, path = "/executions", tag = "executions", params(ListQuery),
+    responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -49,7 +55,8 @@ async fn list(
     page_of(&state, filter, page(q.limit, q.offset)?).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RecentQuery {
     /// Look back this many hours (default 24).
@@ -58,6 +65,9 @@ struct RecentQuery {
     offset: Option<u32>,
 }
 
+/// Records of the last `hours` (default 24).
+#[utoipa::path(get, path = "/executions/recent", tag = "executions", params(RecentQuery),
+    responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn recent(
     State(state): State<AppState>,
     Query(q): Query<RecentQuery>,
@@ -67,6 +77,9 @@ async fn recent(
         .await
 }
 
+/// Failed records of the last `hours` (default 24).
+#[utoipa::path(get, path = "/executions/failed", tag = "executions", params(RecentQuery),
+    responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn failed(
     State(state): State<AppState>,
     Query(q): Query<RecentQuery>,
@@ -76,13 +89,17 @@ async fn failed(
     page_of(&state, filter, page(q.limit, q.offset)?).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StatsQuery {
     config_id: Option<Uuid>,
     since: Option<DateTime<Utc>>,
 }
 
+/// Counts, success rate and durations, for one config or all.
+#[utoipa::path(get, path = "/executions/stats", tag = "executions", params(StatsQuery),
+    responses((status = 200, body = ExecutionStats), (status = 422, body = ErrorBody)))]
 async fn stats(
     State(state): State<AppState>,
     Query(q): Query<StatsQuery>,
@@ -90,6 +107,9 @@ async fn stats(
     Ok(Json(state.store.execution_stats(q.config_id, q.since).await?))
 }
 
+/// One execution record.
+#[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = i64, Path)),
+    responses((status = 200, body = StoredExecution), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -99,17 +119,22 @@ async fn read(
     state.store.get_execution(numeric).await?.map(Json).ok_or_else(missing)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct CleanupQuery {
+    /// 1 to 36500.
     older_than_days: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Deleted {
     deleted: u64,
 }
 
+/// Delete records that started more than `older_than_days` ago.
+#[utoipa::path(delete, path = "/executions", tag = "executions", params(CleanupQuery),
+    responses((status = 200, body = Deleted), (status = 422, body = ErrorBody)))]
 async fn cleanup(
     State(state): State<AppState>,
     Query(q): Query<CleanupQuery>,

@@ -3,8 +3,10 @@
 //! business rules of its own: status rules live in the scheduler service,
 //! records in the store.
 //!
-//! Each route group owns its `router()`; this module merges them, adds auth
-//! and the body limit, and serves.
+//! Each route group owns its `router()`, built with utoipa-axum so that a
+//! route and its OpenAPI entry are one declaration; this module merges them,
+//! adds auth and the body limit, serves `/openapi.json` and `/docs` (Swagger
+//! UI, assets compiled in), and serves.
 
 mod auth;
 mod configs;
@@ -27,6 +29,11 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::queue::Queue;
 use crate::registry::Registry;
@@ -52,6 +59,8 @@ pub struct AppState {
     pub token_cache: Arc<auth::TokenCache>,
     pub roles: BTreeSet<Role>,
     pub started_at: Instant,
+    /// `redis` or `local`, for `/system/status`.
+    pub backend_kind: &'static str,
 }
 
 impl AppState {
@@ -74,7 +83,14 @@ impl AppState {
             token_cache: Default::default(),
             roles,
             started_at: Instant::now(),
+            backend_kind: "redis",
         }
+    }
+
+    /// Names the schedule backend in `/system/status`.
+    pub fn with_backend_kind(mut self, kind: &'static str) -> Self {
+        self.backend_kind = kind;
+        self
     }
 }
 
@@ -85,20 +101,56 @@ impl AppState {
     }
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    metrics::handle();
-    let protected = Router::new()
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "taskbox", description = "Schedule and run WebAssembly tasks. \
+        Every route under /api/v1 except /system/health takes `Authorization: Bearer <token>`; \
+        viewer tokens may only GET."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "configs", description = "Task configs: the static definition of a task"),
+        (name = "schedules", description = "Schedule actions, next runs and history"),
+        (name = "executions", description = "Execution records"),
+        (name = "plugins", description = "The plugin registry"),
+        (name = "system", description = "Health, status, enums, dashboard"),
+        (name = "ops", description = "Operations"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The routes with their OpenAPI description, before state is attached.
+fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let protected = OpenApiRouter::new()
         .merge(configs::router())
         .merge(schedules::router())
         .merge(executions::router())
         .merge(plugins::router())
         .merge(system::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
-    let api = Router::new().merge(system::public_router()).merge(protected);
-    Router::new()
+    let api = OpenApiRouter::new().merge(system::public_router()).merge(protected);
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
-        .route("/metrics", axum::routing::get(metrics::render))
+        .routes(routes!(metrics::render))
+        .split_for_parts()
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    metrics::handle();
+    let (routes, mut doc) = documented(&state);
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -135,7 +187,7 @@ fn config_id(id: &str) -> Result<uuid::Uuid, ApiError> {
 }
 
 /// A page of a list, as every list endpoint answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     items: Vec<T>,
     total: u64,

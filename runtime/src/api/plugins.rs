@@ -1,25 +1,28 @@
 //! `/plugins`: what the registry loaded, one plugin's details (with its
 //! load error), and a rescan of the plugin directory.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::registry::PluginInfo;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/plugins", get(list))
-        .route("/plugins/reload", post(reload))
-        .route("/plugins/{name}", get(read))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(reload)).routes(routes!(read))
 }
 
+/// Every file in the plugin directory, loaded or not.
+#[utoipa::path(get, path = "/plugins", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
 async fn list(State(state): State<AppState>) -> Json<Vec<PluginInfo>> {
     Json(state.registry.catalog().values().map(|e| e.info.clone()).collect())
 }
 
+/// One plugin: shape, digest, size, load time, and its load error if any.
+#[utoipa::path(get, path = "/plugins/{name}", tag = "plugins", params(("name" = String, Path)),
+    responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)))]
 async fn read(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
     match state.registry.entry(&name) {
         Some(entry) => Ok(Json(entry.info.clone())),
@@ -27,11 +30,11 @@ async fn read(State(state): State<AppState>, Path(name): Path<String>) -> Result
     }
 }
 
+/// Rescan the plugin directory now.
+#[utoipa::path(post, path = "/plugins/reload", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
 async fn reload(State(state): State<AppState>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
-    let catalog = state
-        .registry
-        .scan()
+    crate::reload::rescan(&state.registry, Some(&state.scheduler))
         .await
         .map_err(|e| ApiError::Internal(format!("scanning {}: {e}", state.registry.dir().display())))?;
-    Ok(Json(catalog.values().map(|e| e.info.clone()).collect()))
+    Ok(Json(state.registry.catalog().values().map(|e| e.info.clone()).collect()))
 }

@@ -1,29 +1,38 @@
 //! `/schedules`: schedule actions, the list of schedules with their real
 //! next run, a config's history, and the summary by status.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
 use super::{AppState, List, config_id, page};
 use crate::schedule::{Action, HistoryEvent, Status};
 use crate::scheduler::ActionDone;
 use crate::store::{ConfigFilter, SchedulerType};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/schedules", get(list))
-        .route("/schedules/summary", get(summary))
-        .route("/schedules/{id}/history", get(history))
-        .route("/schedules/{id}/{action}", post(act))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(summary))
+        .routes(routes!(history))
+        .routes(routes!(act))
 }
 
+/// Start, stop, pause, resume or reload a config's schedule.
+#[utoipa::path(post, path = "/schedules/{id}/{action}", tag = "schedules",
+    params(("id" = Uuid, Path), ("action" = Action, Path)),
+    responses((status = 200, body = ActionDone),
+        (status = 404, description = "no such config or action", body = ErrorBody),
+        (status = 409, description = "the action does not apply; the message names the current status",
+            body = ErrorBody)))]
 async fn act(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
@@ -36,7 +45,8 @@ async fn act(
     Ok(Json(state.scheduler.act(config_id(&id)?, action).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<Status>,
@@ -44,7 +54,7 @@ struct ListQuery {
     offset: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ScheduleItem {
     config_id: Uuid,
     name: String,
@@ -56,6 +66,9 @@ struct ScheduleItem {
     next_run: Option<DateTime<Utc>>,
 }
 
+/// Every config's schedule with its real next run.
+#[utoipa::path(get, path = "/schedules", tag = "schedules", params(ListQuery),
+    responses((status = 200, body = List<ScheduleItem>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -91,12 +104,18 @@ async fn list(
     Ok(Json(List::new(items, total, page)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
+    /// At most 100 (the default), newest first.
     limit: Option<usize>,
 }
 
+/// A config's schedule history, newest first.
+#[utoipa::path(get, path = "/schedules/{id}/history", tag = "schedules",
+    params(("id" = Uuid, Path), HistoryQuery),
+    responses((status = 200, body = Vec<HistoryEvent>), (status = 404, body = ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -110,7 +129,7 @@ async fn history(
     Ok(Json(state.scheduler.backend().history(id, limit).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Summary {
     total_tasks: u64,
     active_tasks: u64,
@@ -120,6 +139,8 @@ struct Summary {
     last_updated: DateTime<Utc>,
 }
 
+/// Configs counted by schedule status (the seed's keys).
+#[utoipa::path(get, path = "/schedules/summary", tag = "schedules", responses((status = 200, body = Summary)))]
 async fn summary(State(state): State<AppState>) -> Result<Json<Summary>, ApiError> {
     let by_status: BTreeMap<Status, u64> = state.scheduler.backend().summary().await?;
     let total = state

@@ -1,11 +1,12 @@
 //! `/system`: health (no auth), status, the enums clients need, and a
 //! dashboard.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -16,19 +17,18 @@ use crate::schedule::{Action, Status};
 use crate::store::{ExecutionFilter, Page};
 
 /// Routes that need no token.
-pub fn public_router() -> Router<AppState> {
-    Router::new().route("/system/health", get(health))
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/system/status", get(status))
-        .route("/system/enums", get(enums))
-        .route("/system/dashboard", get(dashboard))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(enums)).routes(routes!(dashboard))
 }
 
 /// Counts by status, the last 24 hours' success rate, recent failures and
 /// the next runs, in one answer.
+#[utoipa::path(get, path = "/system/dashboard", tag = "system",
+    responses((status = 200, body = Object)))]
 async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let backend = state.scheduler.backend();
     let by_status = backend.summary().await?;
@@ -50,6 +50,9 @@ async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     })))
 }
 
+/// Whether the database, the schedule backend and the registry answer (no token needed).
+#[utoipa::path(get, path = "/system/health", tag = "system", security(()),
+    responses((status = 200, body = Object), (status = 503, description = "a part is unreachable", body = Object)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = state.store.ping().await.is_ok();
     let backend = state.scheduler.backend().summary().await.is_ok();
@@ -68,11 +71,13 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     )
 }
 
+/// Version, backend, roles, uptime and plugins of this process.
+#[utoipa::path(get, path = "/system/status", tag = "system", responses((status = 200, body = Object)))]
 async fn status(State(state): State<AppState>) -> Json<Value> {
     let catalog = state.registry.catalog();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "backend": "redis",
+        "backend": state.backend_kind,
         "roles": state.roles,
         "uptime_seconds": state.started_at.elapsed().as_secs_f64(),
         "plugins": catalog.values().filter(|e| e.plugin.is_some()).map(|e| &e.info.name).collect::<Vec<_>>(),
@@ -80,6 +85,8 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// The values clients need: scheduler types, actions, statuses, task types.
+#[utoipa::path(get, path = "/system/enums", tag = "system", responses((status = 200, body = Object)))]
 async fn enums(State(state): State<AppState>) -> Json<Value> {
     let task_types: Vec<String> =
         state.registry.catalog().iter().filter(|(_, e)| e.plugin.is_some()).map(|(n, _)| n.clone()).collect();

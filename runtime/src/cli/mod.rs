@@ -122,17 +122,20 @@ async fn serve(args: ConfigFileArgs) -> ExitCode {
 }
 
 async fn migrate(args: ConfigFileArgs) -> ExitCode {
-    use crate::store::ConfigStore;
     let settings = match crate::settings::Settings::load(&args.config) {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
-    let store = match crate::store::PgStore::connect_lazy(&settings.database_url) {
-        Ok(store) => store,
+    let opened = match crate::store::open(&settings.database_url).await {
+        Ok(opened) => opened,
         Err(e) => return fail(e),
     };
-    match store.migrate().await {
-        Ok(()) => {
+    if let Err(e) = opened.configs().migrate().await {
+        return fail(e);
+    }
+    // The embedded deployment's local backend keeps its tables there too.
+    match crate::backend::Plan::new(settings.redis_url.as_deref(), &settings.redis_prefix, &opened).await {
+        Ok(_) | Err(crate::backend::PlanError::LocalNeedsSqlite) => {
             eprintln!("taskbox: the database schema is up to date");
             ExitCode::SUCCESS
         }

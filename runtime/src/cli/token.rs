@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::{ConfigFileArgs, exit, fail};
 use crate::settings::Settings;
-use crate::store::{ConfigStore, PgStore, TokenRole, TokenStore};
+use crate::store::{TokenRole, TokenStore};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
@@ -40,11 +40,11 @@ pub(crate) enum RoleArg {
     Viewer,
 }
 
-async fn store(config: &ConfigFileArgs) -> Result<PgStore, ExitCode> {
+async fn store(config: &ConfigFileArgs) -> Result<std::sync::Arc<dyn TokenStore>, ExitCode> {
     let settings = Settings::load(&config.config).map_err(fail)?;
-    let store = PgStore::connect_lazy(&settings.database_url).map_err(fail)?;
-    store.migrate().await.map_err(fail)?;
-    Ok(store)
+    let opened = crate::store::open(&settings.database_url).await.map_err(fail)?;
+    opened.configs().migrate().await.map_err(fail)?;
+    Ok(opened.tokens())
 }
 
 pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {

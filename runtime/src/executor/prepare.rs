@@ -9,7 +9,7 @@ use super::bindings::TaskPre;
 use super::state::RunState;
 
 /// The two component shapes of DESIGN §3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
     /// Targets `taskbox:plugin/task`: exports `run(ctx, params)`.

@@ -166,7 +166,8 @@ impl Queue for RedisBackend {
             .map(|(run, got)| {
                 let unchanged = got[0].as_deref() == Some("active")
                     && got[1].as_deref() == Some(&run.job.revision.to_string());
-                let changed_at: i64 = got[2].as_deref().and_then(|t| t.parse().ok()).unwrap_or(i64::MAX);
+                // No trace at all: the config was deleted before the run was due.
+                let changed_at: i64 = got[2].as_deref().and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
                 unchanged || changed_at >= run.scheduled_at.timestamp_millis()
             })
             .collect())

@@ -72,6 +72,18 @@ impl ScheduleBackend for RedisBackend {
         Ok(if done == 1 { Transitioned::From(status) } else { Transitioned::Refused(status) })
     }
 
+    async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError> {
+        let key = self.key(&format!("history:{config_id}"));
+        let _: () = redis::pipe()
+            .atomic()
+            .lpush(&key, json(&event))
+            .ltrim(&key, 0, HISTORY_CAP as isize - 1)
+            .expire(&key, HISTORY_TTL.as_secs() as i64)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError> {
         let _: i64 =
             FORGET.arg(&*self.prefix).arg(config_id.to_string()).invoke_async(&mut self.conn.clone()).await?;

@@ -37,7 +37,7 @@ impl Plugin {
 }
 
 /// Where a loaded plugin's machine code came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadSource {
     Compiled,
@@ -45,9 +45,10 @@ pub enum LoadSource {
 }
 
 /// What is known about one file in the plugin directory, loaded or not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     pub name: String,
+    #[schema(value_type = String)]
     pub file: PathBuf,
     pub size: u64,
     pub digest: Option<String>,
@@ -62,6 +63,20 @@ pub struct PluginInfo {
 pub struct PluginEntry {
     pub info: PluginInfo,
     pub plugin: Option<Arc<Plugin>>,
+    /// What the entry was made from (see [`fingerprint`]): a rescan keeps
+    /// an entry whose files still have it.
+    pub fingerprint: Option<String>,
+}
+
+/// sha256 over a plugin file and its sidecar (if any): changes when either does.
+pub fn fingerprint(path: &Path) -> Option<String> {
+    let mut hash = Sha256::new();
+    hash.update(std::fs::read(path).ok()?);
+    if let Ok(sidecar) = std::fs::read(path.with_extension("toml")) {
+        hash.update(b"\0sidecar\0");
+        hash.update(sidecar);
+    }
+    Some(hex::encode(hash.finalize()))
 }
 
 /// Why a plugin file did not load.
@@ -104,6 +119,7 @@ impl Loader {
     /// Loads the file at `path`; the task type is its stem.
     pub fn load(&self, path: &Path) -> PluginEntry {
         let start = Instant::now();
+        let fingerprint = fingerprint(path);
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut info = PluginInfo {
             name: name.clone(),
@@ -121,11 +137,11 @@ impl Loader {
         match plugin {
             Ok(plugin) => {
                 info.loaded_at = Some(Utc::now());
-                PluginEntry { info, plugin: Some(Arc::new(plugin)) }
+                PluginEntry { info, plugin: Some(Arc::new(plugin)), fingerprint }
             }
             Err(e) => {
                 info.error = Some(e.to_string());
-                PluginEntry { info, plugin: None }
+                PluginEntry { info, plugin: None, fingerprint }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The contract between the scheduler service and whatever holds live
-//! schedule data (Redis now, the local SQL backend later): the schedule core
+//! schedule data (`redis` for the distributed deployment, `local` on SQLite for the
+//! embedded one): the schedule core
 //! (due index, entries, firing) and the schedule state (status, history,
 //! counters) behind one trait, because every change to one is made together
 //! with the other in a single atomic step.
@@ -141,6 +142,9 @@ pub trait ScheduleBackend: Send + Sync + 'static {
         entry: EntryChange,
         event: HistoryEvent,
     ) -> Result<Transitioned, BackendError>;
+    /// Appends `event` to a config's history and changes nothing else (no
+    /// status appears for a config that has none).
+    async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError>;
     /// Removes every trace of a config (status, entry, history, metadata).
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError>;
 

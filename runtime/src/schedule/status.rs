@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A config's schedule status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Inactive,
@@ -37,7 +38,7 @@ impl std::fmt::Display for Status {
 }
 
 /// What an operator can do to a schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Start,
@@ -83,11 +84,12 @@ pub struct TransitionError {
 }
 
 /// One entry of a config's schedule history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEvent {
     pub at: DateTime<Utc>,
     /// `registered`, `started`, `paused`, `resumed`, `stopped`, `reloaded`,
-    /// `fired`, `skipped`, `misfired`, `completed`, `error`, `run_requested`.
+    /// `fired`, `skipped`, `misfired`, `completed`, `error`, `run_requested`,
+    /// `plugin` (its plugin file was loaded, replaced, broken or removed).
     pub event: String,
     pub message: String,
     /// The status after the event.

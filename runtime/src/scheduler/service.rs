@@ -8,9 +8,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::queue::QueuedRun;
+use crate::registry::Change;
 use crate::schedule::backend::{BackendError, EntryChange, Job, ScheduleBackend, Transitioned};
 use crate::schedule::{Action, HistoryEvent, SpecError, Status, TransitionError};
-use crate::store::{ConfigStore, SchedulerType, StoreError, TaskConfig, Trigger};
+use crate::store::{ConfigFilter, ConfigStore, Page, SchedulerType, StoreError, TaskConfig, Trigger};
 
 /// Why an action could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +29,7 @@ pub enum ServiceError {
 }
 
 /// An action that was carried out.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionDone {
     pub config_id: Uuid,
     pub action: Action,
@@ -37,7 +38,7 @@ pub struct ActionDone {
 }
 
 /// A config's schedule as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     pub schedule_status: Status,
     pub is_scheduled: bool,
@@ -135,6 +136,20 @@ impl SchedulerService {
     /// Removes the config's schedule entirely (its config is being deleted).
     pub async fn forget(&self, config_id: Uuid) -> Result<(), ServiceError> {
         Ok(self.backend.forget(config_id).await?)
+    }
+
+    /// Adds a `plugin` history event to every config of each task type whose
+    /// plugin changed (loaded, replaced, failed or removed).
+    pub async fn note_plugin_changes(&self, changes: &[(String, Change)]) -> Result<(), ServiceError> {
+        for (task_type, change) in changes {
+            let filter = ConfigFilter { task_type: Some(task_type.clone()), ..Default::default() };
+            let (configs, _) = self.store.list_configs(&filter, Page { limit: u32::MAX, offset: 0 }).await?;
+            for config in configs {
+                let event = HistoryEvent::new("plugin", change.describe(), None);
+                self.backend.note(config.id, event).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Status, entry, history and metadata, merged.

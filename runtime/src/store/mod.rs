@@ -3,14 +3,54 @@
 //! Owns the static definition of every task and the `is_success` record of
 //! every attempt. It never holds scheduling state (status, next run,
 //! history): that belongs to the schedule backend. One trait, one
-//! implementation per database.
+//! implementation per database: PostgreSQL (distributed) and SQLite
+//! (embedded), chosen by the URL's scheme through [`open`].
 
 mod model;
 mod postgres;
 mod postgres_tokens;
+mod sqlite;
+mod sqlite_tokens;
 
 pub use model::*;
 pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A store opened from a database URL.
+#[derive(Clone)]
+pub enum Opened {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+impl Opened {
+    pub fn configs(&self) -> std::sync::Arc<dyn ConfigStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn tokens(&self) -> std::sync::Arc<dyn TokenStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+}
+
+/// Opens the store a URL names: `postgres://…` (connects lazily, so a
+/// database that is down is an error on use) or `sqlite://path` (the file
+/// is created if missing).
+pub async fn open(url: &str) -> Result<Opened, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Opened::Postgres(PgStore::connect_lazy(url)?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Opened::Sqlite(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.split(':').next().unwrap_or("").to_owned()))
+    }
+}
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,6 +81,8 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL scheme {0:?}: use postgres://… or sqlite://…")]
+    UnsupportedUrl(String),
     /// A stored value that this version cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),

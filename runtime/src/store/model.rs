@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// When a config runs by itself (the seed's `SchedulerType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SchedulerType {
     Cron,
@@ -14,7 +15,7 @@ pub enum SchedulerType {
 }
 
 /// What to do with a tick while a run of the same config is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Concurrency {
     #[default]
@@ -23,7 +24,7 @@ pub enum Concurrency {
 }
 
 /// What started an execution attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Cron,
@@ -61,7 +62,7 @@ text_enum!(Concurrency { Allow = "allow", Forbid = "forbid" });
 text_enum!(Trigger { Cron = "cron", Date = "date", Manual = "manual", Retry = "retry" });
 
 /// A task config: the static definition of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskConfig {
     pub id: Uuid,
     pub name: String,
@@ -82,7 +83,7 @@ pub struct TaskConfig {
 
 /// The fields a client sets when creating a config (also the API's request
 /// body: unknown fields are refused; absent ones take these defaults).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConfig {
     pub name: String,
@@ -155,7 +156,7 @@ impl NewConfig {
 
 /// A partial update: `None` leaves a field as it is (also the API's request
 /// body; `"timeout_seconds": null` clears the timeout).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     pub name: Option<String>,
@@ -167,6 +168,7 @@ pub struct ConfigPatch {
     pub max_retries: Option<i32>,
     /// `Some(None)` clears the timeout back to the defaults.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
     pub timeout_seconds: Option<Option<f64>>,
     pub priority: Option<i32>,
     pub misfire_grace_seconds: Option<i32>,
@@ -213,7 +215,7 @@ impl Default for Page {
 }
 
 /// One attempt of one execution, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionRecord {
     pub config_id: Option<Uuid>,
     pub execution_id: Uuid,
@@ -233,7 +235,7 @@ pub struct ExecutionRecord {
 }
 
 /// A stored record with its row id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StoredExecution {
     pub id: i64,
     #[serde(flatten)]
@@ -250,7 +252,7 @@ pub struct ExecutionFilter {
 }
 
 /// Execution statistics for one config or for all.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionStats {
     pub total: i64,
     pub successes: i64,

@@ -1,0 +1,76 @@
+//! Which schedule backend a deployment uses (DESIGN §2): `redis` when a
+//! Redis URL is set, else `local` in the SQLite store's database. Owns that
+//! choice and the connecting, nothing else; the parts see only the traits.
+
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use crate::local_backend::LocalBackend;
+use crate::queue::Queue;
+use crate::redis_backend::RedisBackend;
+use crate::schedule::backend::{BackendError, ScheduleBackend};
+use crate::store::Opened;
+
+/// One connected backend, as the traits the parts use.
+#[derive(Clone)]
+pub struct Backend {
+    pub schedule: Arc<dyn ScheduleBackend>,
+    pub queue: Arc<dyn Queue>,
+    /// Woken when any schedule changes (for the fire loop).
+    pub changes: Arc<Notify>,
+}
+
+/// How to get a [`Backend`].
+#[derive(Clone)]
+pub enum Plan {
+    /// A connection of its own per [`Plan::connect`].
+    Redis { url: String, prefix: String },
+    /// One shared backend: every part in this process uses the same one.
+    Local(LocalBackend),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the local backend keeps its state in the SQLite database, but TASKBOX_DATABASE_URL is \
+         PostgreSQL: set TASKBOX_REDIS_URL=redis://… (distributed), or use a sqlite:// database (embedded)"
+    )]
+    LocalNeedsSqlite,
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+}
+
+impl Plan {
+    /// The plan for these settings; opens (and migrates) the local backend.
+    pub async fn new(redis_url: Option<&str>, prefix: &str, store: &Opened) -> Result<Plan, PlanError> {
+        match (redis_url, store) {
+            (Some(url), _) => Ok(Plan::Redis { url: url.to_owned(), prefix: prefix.to_owned() }),
+            (None, Opened::Sqlite(store)) => Ok(Plan::Local(LocalBackend::open(store.pool().clone()).await?)),
+            (None, Opened::Postgres(_)) => Err(PlanError::LocalNeedsSqlite),
+        }
+    }
+
+    /// `redis` or `local`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Plan::Redis { .. } => "redis",
+            Plan::Local(_) => "local",
+        }
+    }
+
+    pub async fn connect(&self) -> Result<Backend, BackendError> {
+        match self {
+            Plan::Redis { url, prefix } => {
+                let redis = RedisBackend::connect(url, prefix).await?;
+                let changes = redis.changes();
+                let redis = Arc::new(redis);
+                Ok(Backend { schedule: redis.clone(), queue: redis, changes })
+            }
+            Plan::Local(local) => {
+                let changes = local.changes();
+                let local = Arc::new(local.clone());
+                Ok(Backend { schedule: local.clone(), queue: local, changes })
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! [`Queue`] on the `local_queue` table: a row is claimed by setting its
+//! consumer, and deleted only by [`Queue::settle`], after the caller
+//! committed the record. A retry reuses its row with a later `ready_ms`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite};
+use std::time::Duration;
+
+use super::{LocalBackend, json, ms};
+use crate::queue::{Band, Delivery, Queue, QueuedRun, Settle};
+use crate::schedule::backend::BackendError;
+
+pub(super) fn band_number(band: Band) -> i64 {
+    match band {
+        Band::High => 0,
+        Band::Normal => 1,
+        Band::Low => 2,
+    }
+}
+
+fn band_of(n: i64) -> Band {
+    match n {
+        0 => Band::High,
+        1 => Band::Normal,
+        _ => Band::Low,
+    }
+}
+
+impl LocalBackend {
+    /// Hands the rows chosen by `pick` (a subquery of ids, in order) to
+    /// `consumer`, at most `max`, and reads them back as deliveries.
+    async fn hand_out(
+        &self,
+        consumer: &str,
+        max: usize,
+        pick: impl FnOnce(&mut QueryBuilder<Sqlite>),
+    ) -> Result<Vec<Delivery>, BackendError> {
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE local_queue SET consumer = ");
+        q.push_bind(consumer.to_owned()).push(", deliveries = deliveries + 1 WHERE id IN (");
+        pick(&mut q);
+        q.push(" LIMIT ").push_bind(max as i64).push(") RETURNING id, band, run, deliveries");
+        let rows: Vec<(i64, i64, String, i64)> = {
+            let _write = self.write.lock().await;
+            q.build_query_as().fetch_all(&self.pool).await?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, band, run, deliveries) in rows {
+            match serde_json::from_str::<QueuedRun>(&run) {
+                Ok(run) => out.push(Delivery {
+                    band: band_of(band),
+                    handle: id.to_string(),
+                    deliveries: deliveries as u64,
+                    run,
+                }),
+                Err(e) => {
+                    tracing::error!(id, error = %e, "dropping unreadable queue entry");
+                    let _write = self.write.lock().await;
+                    sqlx::query("DELETE FROM local_queue WHERE id = ?").bind(id).execute(&self.pool).await?;
+                }
+            }
+        }
+        out.sort_by_key(|d| (d.band, d.handle.parse::<i64>().unwrap_or(0)));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Queue for LocalBackend {
+    async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Listen before looking, so a run queued in between still wakes us.
+            let queued = self.queued.notified();
+            tokio::pin!(queued);
+            queued.as_mut().enable();
+            let taken = self
+                .hand_out(consumer, max, |q| {
+                    q.push("SELECT id FROM local_queue WHERE consumer IS NULL AND ready_ms <= ")
+                        .push_bind(ms(Utc::now()))
+                        .push(" ORDER BY band, id");
+                })
+                .await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !taken.is_empty() || left.is_zero() {
+                return Ok(taken);
+            }
+            let _ = tokio::time::timeout(left, queued).await;
+        }
+    }
+
+    async fn settle(&self, done: Vec<Settle>) -> Result<(), BackendError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for s in &done {
+            let id: i64 =
+                s.handle.parse().map_err(|_| BackendError::Corrupt(format!("handle {:?}", s.handle)))?;
+            match &s.retry {
+                Some((run, at)) => {
+                    sqlx::query(
+                        "UPDATE local_queue SET band = ?, run = ?, ready_ms = ?, consumer = NULL, deliveries = 0 \
+                         WHERE id = ?",
+                    )
+                    .bind(band_number(Band::of(run.job.priority)))
+                    .bind(json(run))
+                    .bind(ms(*at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM local_queue WHERE id = ?").bind(id).execute(&mut *tx).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError> {
+        let _write = self.write.lock().await;
+        sqlx::query(
+            "INSERT INTO local_workers (consumer, expires_ms) VALUES (?1, ?2) \
+             ON CONFLICT (consumer) DO UPDATE SET expires_ms = ?2",
+        )
+        .bind(consumer)
+        .bind(ms(Utc::now()) + ttl.as_millis() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError> {
+        let taken = self
+            .hand_out(consumer, max, |q| {
+                q.push(
+                    "SELECT q.id FROM local_queue q LEFT JOIN local_workers w ON w.consumer = q.consumer \
+                     WHERE q.consumer IS NOT NULL AND q.consumer <> ",
+                )
+                .push_bind(consumer.to_owned())
+                .push(" AND (w.expires_ms IS NULL OR w.expires_ms < ")
+                .push_bind(ms(Utc::now()))
+                .push(") ORDER BY q.band, q.id");
+            })
+            .await?;
+        for d in &taken {
+            tracing::warn!(id = %d.handle, config_id = %d.run.job.config_id, "reclaiming a run from a worker that stopped");
+        }
+        Ok(taken)
+    }
+
+    async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {
+        // Retries wait in place; only wake claims if some are ready.
+        let ready: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM local_queue WHERE consumer IS NULL AND ready_ms <= ?")
+                .bind(ms(now))
+                .fetch_one(&self.pool)
+                .await?;
+        if ready > 0 {
+            self.queued.notify_waiters();
+        }
+        Ok(ready as usize)
+    }
+
+    async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError> {
+        let mut out = Vec::with_capacity(runs.len());
+        for run in runs {
+            let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+                "SELECT status, revision, changed_ms FROM local_schedules WHERE config_id = ?",
+            )
+            .bind(run.job.config_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            out.push(match row {
+                Some((status, revision, changed)) => {
+                    let unchanged =
+                        status == "active" && revision.as_deref() == Some(&run.job.revision.to_string());
+                    unchanged || changed >= ms(run.scheduled_at)
+                }
+                // No trace at all: the config was deleted before the run was due.
+                None => false,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn depth(&self) -> Result<u64, BackendError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM local_queue WHERE consumer IS NOT NULL OR ready_ms <= ?",
+        )
+        .bind(ms(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,360 @@
+//! [`ScheduleBackend`] on the local tables: each change one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+use super::{LocalBackend, from_ms, json, ms, parse, push_history};
+use crate::queue::QueuedRun;
+use crate::schedule::backend::*;
+use crate::schedule::{HistoryEvent, Status};
+
+fn parse_status(s: &str) -> Result<Status, BackendError> {
+    Status::parse(s).ok_or_else(|| BackendError::Corrupt(format!("unknown status {s:?}")))
+}
+
+/// Changes a config's metadata (a JSON object of strings) in place.
+async fn update_metadata(
+    tx: &mut SqliteConnection,
+    id: Uuid,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> Result<(), BackendError> {
+    let text: Option<String> = sqlx::query_scalar("SELECT metadata FROM local_schedules WHERE config_id = ?")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let mut meta: BTreeMap<String, String> = match text {
+        Some(t) => parse("metadata", &t)?,
+        None => return Ok(()),
+    };
+    change(&mut meta);
+    sqlx::query("UPDATE local_schedules SET metadata = ? WHERE config_id = ?")
+        .bind(json(&meta))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn increment(meta: &mut BTreeMap<String, String>, key: &str) {
+    let n: i64 = meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+    meta.insert(key.to_owned(), (n + 1).to_string());
+}
+
+/// Puts a run on the queue (ready now).
+pub(super) async fn push_run(tx: &mut SqliteConnection, run: &QueuedRun) -> Result<(), BackendError> {
+    sqlx::query("INSERT INTO local_queue (band, config_id, run, ready_ms) VALUES (?, ?, ?, ?)")
+        .bind(super::queue::band_number(crate::queue::Band::of(run.job.priority)))
+        .bind(run.job.config_id)
+        .bind(json(run))
+        .bind(ms(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ScheduleBackend for LocalBackend {
+    async fn transition(
+        &self,
+        config_id: Uuid,
+        allowed: &[Status],
+        to: Option<Status>,
+        entry: EntryChange,
+        event: HistoryEvent,
+    ) -> Result<Transitioned, BackendError> {
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT status FROM local_schedules WHERE config_id = ?")
+                .bind(config_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let current = existing.as_deref().map(parse_status).transpose()?.unwrap_or(Status::Inactive);
+        if !allowed.contains(&current) {
+            return Ok(Transitioned::Refused(current));
+        }
+        let to = to.unwrap_or(current);
+        let now = ms(Utc::now());
+        sqlx::query(
+            "INSERT INTO local_schedules (config_id, status, changed_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (config_id) DO UPDATE SET status = ?2, changed_ms = ?3",
+        )
+        .bind(config_id)
+        .bind(to.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        match &entry {
+            EntryChange::Keep => {}
+            EntryChange::Remove => {
+                sqlx::query(
+                    "UPDATE local_schedules SET job = NULL, revision = NULL, due_ms = NULL WHERE config_id = ?",
+                )
+                .bind(config_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            EntryChange::Set { job, next_run } => {
+                sqlx::query(
+                    "UPDATE local_schedules SET job = ?, revision = ?, due_ms = ? WHERE config_id = ?",
+                )
+                .bind(json(job))
+                .bind(job.revision.to_string())
+                .bind(next_run.map(ms))
+                .bind(config_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if to != current || existing.is_none() {
+            update_metadata(&mut tx, config_id, |m| {
+                m.insert("status_changed_at".into(), now.to_string());
+            })
+            .await?;
+        }
+        push_history(&mut tx, config_id, &event).await?;
+        tx.commit().await?;
+        self.changes.notify_one();
+        Ok(Transitioned::From(current))
+    }
+
+    async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError> {
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        push_history(&mut tx, config_id, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn forget(&self, config_id: Uuid) -> Result<(), BackendError> {
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM local_schedules WHERE config_id = ?",
+            "DELETE FROM local_history WHERE config_id = ?",
+        ] {
+            sqlx::query(sql).bind(config_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.changes.notify_one();
+        Ok(())
+    }
+
+    async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError> {
+        let mut conn = self.pool.acquire().await?;
+        let row =
+            sqlx::query("SELECT status, job, due_ms, metadata FROM local_schedules WHERE config_id = ?")
+                .bind(config_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let events = read_history(&mut conn, config_id, history).await?;
+        let Some(row) = row else {
+            return Ok(ScheduleInfo {
+                status: None,
+                job: None,
+                next_run: None,
+                metadata: BTreeMap::new(),
+                history: events,
+            });
+        };
+        let job: Option<String> = row.try_get("job")?;
+        let due: Option<i64> = row.try_get("due_ms")?;
+        Ok(ScheduleInfo {
+            status: Some(parse_status(row.try_get("status")?)?),
+            job: job.map(|j| parse("job", &j)).transpose()?,
+            next_run: due.map(from_ms),
+            metadata: parse("metadata", row.try_get("metadata")?)?,
+            history: events,
+        })
+    }
+
+    async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError> {
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT config_id, status FROM local_schedules").fetch_all(&self.pool).await?;
+        rows.into_iter().map(|(id, s)| Ok((id, parse_status(&s)?))).collect()
+    }
+
+    async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError> {
+        let rows: Vec<(Uuid, i64)> =
+            sqlx::query_as("SELECT config_id, due_ms FROM local_schedules WHERE due_ms IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id, due)| (id, from_ms(due))).collect())
+    }
+
+    async fn history(&self, config_id: Uuid, limit: usize) -> Result<Vec<HistoryEvent>, BackendError> {
+        let mut conn = self.pool.acquire().await?;
+        read_history(&mut conn, config_id, limit).await
+    }
+
+    async fn summary(&self) -> Result<BTreeMap<Status, u64>, BackendError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM local_schedules GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut summary: BTreeMap<Status, u64> = Status::ALL.iter().map(|&s| (s, 0)).collect();
+        for (status, n) in rows {
+            summary.insert(parse_status(&status)?, n.max(0) as u64);
+        }
+        Ok(summary)
+    }
+
+    async fn jobs(&self, ids: &[Uuid]) -> Result<Vec<Option<Job>>, BackendError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT config_id, job FROM local_schedules WHERE job IS NOT NULL AND config_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let rows: Vec<(Uuid, String)> = q.build_query_as().fetch_all(&self.pool).await?;
+            for (id, job) in rows {
+                found.insert(id, parse::<Job>("job", &job)?);
+            }
+        }
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+    }
+
+    async fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT config_id, due_ms FROM local_schedules WHERE due_ms IS NOT NULL AND due_ms <= ? \
+             ORDER BY due_ms LIMIT ?",
+        )
+        .bind(ms(now))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id, due)| (id, from_ms(due))).collect())
+    }
+
+    async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT min(due_ms) FROM local_schedules").fetch_one(&self.pool).await?;
+        Ok(first.map(from_ms))
+    }
+
+    async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError> {
+        if fires.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let now = Utc::now();
+        let mut results = Vec::with_capacity(fires.len());
+        let mut enqueued = false;
+        for f in fires {
+            let row: Option<(Option<i64>, String)> =
+                sqlx::query_as("SELECT due_ms, status FROM local_schedules WHERE config_id = ?")
+                    .bind(f.config_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let still_due =
+                matches!(&row, Some((Some(due), status)) if *due == ms(f.due) && status == "active");
+            if !still_due {
+                results.push(Fired::Lost);
+                continue;
+            }
+            let mut result = Fired::Skipped;
+            let mut event = f.event;
+            match &f.run {
+                Some(run) => {
+                    let busy: bool =
+                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM local_queue WHERE config_id = ?)")
+                            .bind(f.config_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if f.forbid_overlap && busy {
+                        event = HistoryEvent::new(
+                            "skipped",
+                            "a run is still in flight (concurrency = forbid)",
+                            Some(Status::Active),
+                        );
+                        update_metadata(&mut tx, f.config_id, |m| increment(m, "skips")).await?;
+                    } else {
+                        push_run(&mut tx, run).await?;
+                        update_metadata(&mut tx, f.config_id, |m| {
+                            increment(m, "fires");
+                            m.insert("last_fired_at".into(), now.to_rfc3339());
+                        })
+                        .await?;
+                        result = Fired::Enqueued;
+                        enqueued = true;
+                    }
+                }
+                None => update_metadata(&mut tx, f.config_id, |m| increment(m, "misfires")).await?,
+            }
+            push_history(&mut tx, f.config_id, &event).await?;
+            match f.next {
+                Some(next) => {
+                    sqlx::query("UPDATE local_schedules SET due_ms = ? WHERE config_id = ?")
+                        .bind(ms(next))
+                        .bind(f.config_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query("UPDATE local_schedules SET due_ms = NULL, status = ? WHERE config_id = ?")
+                        .bind(f.ending.as_str())
+                        .bind(f.config_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if f.ending == Status::Inactive {
+                        let done = HistoryEvent::new(
+                            "completed",
+                            "the schedule has no more fire times; now inactive",
+                            Some(Status::Inactive),
+                        );
+                        push_history(&mut tx, f.config_id, &done).await?;
+                    }
+                }
+            }
+            results.push(result);
+        }
+        tx.commit().await?;
+        if enqueued {
+            self.queued.notify_waiters();
+        }
+        Ok(results)
+    }
+
+    async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
+        let _write = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        push_run(&mut tx, &run).await?;
+        push_history(&mut tx, run.job.config_id, &event).await?;
+        tx.commit().await?;
+        self.queued.notify_waiters();
+        Ok(())
+    }
+}
+
+/// Newest first, at most `limit`.
+async fn read_history(
+    conn: &mut SqliteConnection,
+    config_id: Uuid,
+    limit: usize,
+) -> Result<Vec<HistoryEvent>, BackendError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT event FROM local_history WHERE config_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(config_id)
+            .bind(limit as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter().map(|e| parse("history event", e)).collect()
+}

@@ -1,0 +1,103 @@
+//! Hot reload: watches the plugin directory and, once a burst of file
+//! events has settled, rescans the registry and records what changed in the
+//! history of the configs of each task type.
+//!
+//! Owns the `notify` watcher and the debouncing, nothing else: loading and
+//! the atomic swap belong to the registry, history to the scheduler
+//! service. Handles an editor's write-then-rename and a build tool's copy
+//! alike, because it reacts to any event on a `*.wasm` or `*.toml` file by
+//! comparing the whole directory with the catalog.
+
+use notify::{RecursiveMode, Watcher};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+use crate::registry::{Change, Registry};
+use crate::scheduler::SchedulerService;
+
+/// Quiet time after the last event before a rescan: long enough to take a
+/// copy's events as one, short enough that a rebuilt plugin serves at once.
+pub const SETTLE: Duration = Duration::from_millis(25);
+/// A stream of events that never goes quiet still rescans this often.
+const MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Why the directory cannot be watched.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch the plugin directory {dir}: {source}")]
+pub struct WatchError {
+    dir: String,
+    source: notify::Error,
+}
+
+/// Rescans the registry and notes the changes in the configs' history (a
+/// history that cannot be written is logged, not fatal: the reload stands).
+pub async fn rescan(
+    registry: &Registry,
+    scheduler: Option<&SchedulerService>,
+) -> std::io::Result<Vec<(String, Change)>> {
+    let (_, changes) = registry.rescan().await?;
+    if let (Some(scheduler), false) = (scheduler, changes.is_empty())
+        && let Err(e) = scheduler.note_plugin_changes(&changes).await
+    {
+        tracing::warn!(error = %e, "plugins reloaded, but their configs' history could not be written");
+    }
+    Ok(changes)
+}
+
+/// Starts watching `registry`'s directory; reloads until `shutdown` turns
+/// true. Fails at once if the directory cannot be watched.
+pub fn watch(
+    registry: Registry,
+    scheduler: Option<SchedulerService>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, WatchError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) if event.paths.iter().any(|p| is_plugin_file(p)) => {
+            let _ = tx.send(());
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "plugin directory watcher"),
+    })
+    .map_err(|source| WatchError { dir: registry.dir().display().to_string(), source })?;
+    watcher
+        .watch(registry.dir(), RecursiveMode::NonRecursive)
+        .map_err(|source| WatchError { dir: registry.dir().display().to_string(), source })?;
+    tracing::info!(dir = %registry.dir().display(), "watching the plugin directory for changes");
+    Ok(tokio::spawn(reload_loop(watcher, registry, scheduler, rx, shutdown)))
+}
+
+fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm" || e == "toml")
+}
+
+async fn reload_loop(
+    _watcher: notify::RecommendedWatcher,
+    registry: Registry,
+    scheduler: Option<SchedulerService>,
+    mut events: mpsc::UnboundedReceiver<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            got = events.recv() => if got.is_none() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        // Debounce: wait until the directory has been quiet for SETTLE.
+        let deadline = tokio::time::Instant::now() + MAX_DELAY;
+        loop {
+            let quiet = tokio::time::sleep(SETTLE);
+            tokio::select! {
+                got = events.recv() => if got.is_none() { return },
+                _ = quiet => break,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        if let Err(e) = rescan(&registry, scheduler.as_ref()).await {
+            tracing::warn!(error = %e, dir = %registry.dir().display(), "cannot rescan the plugin directory");
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! API tokens on SQLite (only their sha256 digests).
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use super::{ApiToken, SqliteStore, StoreError, TokenRole, TokenStore};
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn create_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, token_sha256, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING id, name, role, created_at",
+        )
+        .bind(Uuid::new_v4())
+        .bind(name)
+        .bind(role.as_str())
+        .bind(sha256)
+        .bind(Utc::now())
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::DuplicateToken(name.to_owned())
+            }
+            _ => e.into(),
+        })?;
+        token_from_row(&row)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, role, created_at FROM api_tokens ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(self.pool()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn token_role(&self, sha256: &str) -> Result<Option<TokenRole>, StoreError> {
+        let role: Option<String> = sqlx::query_scalar("SELECT role FROM api_tokens WHERE token_sha256 = ?")
+            .bind(sha256)
+            .fetch_optional(self.pool())
+            .await?;
+        role.map(|r| r.parse().map_err(StoreError::Corrupt)).transpose()
+    }
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get::<String, _>("role")?.parse().map_err(StoreError::Corrupt)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
