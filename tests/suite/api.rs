@@ -1,5 +1,6 @@
 //! The HTTP API, black box: the real router served on a random port, with a
-//! real PostgreSQL, Redis, fire loop and worker behind it.
+//! real fire loop and worker behind it, on both deployments (PostgreSQL +
+//! Redis, SQLite + local); plus outages of Redis and PostgreSQL.
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -10,6 +11,7 @@ use taskbox::scheduler::{SchedulerService, fire_loop};
 use taskbox::worker::Worker;
 use tokio::sync::watch;
 
+use crate::deploy::Deployment;
 use crate::helpers::{EXECUTOR, PluginDir};
 use crate::services::{TestDb, TestRedis};
 
@@ -18,8 +20,7 @@ const TOKEN: &str = "test-admin-token";
 struct App {
     base: String,
     client: Client,
-    db: TestDb,
-    _redis: TestRedis,
+    d: Deployment,
     _plugins: PluginDir,
     stop: watch::Sender<bool>,
 }
@@ -30,22 +31,19 @@ impl Drop for App {
     }
 }
 
-async fn spawn_app() -> App {
-    let db = TestDb::new().await;
-    let redis = TestRedis::new().await;
+async fn spawn_app(d: Deployment) -> App {
     let plugins = PluginDir::new();
     plugins.add("echo", "echo").add("fail", "fail").add("sleep", "sleep");
     let registry = plugins.registry();
     registry.scan().await.unwrap();
-    let store: Arc<dyn taskbox::store::ConfigStore> = Arc::new(db.store.clone());
+    let store = d.store.clone();
     let (stop, stopped) = watch::channel(false);
 
-    let scheduler = redis.another().await;
-    let changes = scheduler.changes();
-    tokio::spawn(fire_loop(Arc::new(scheduler), changes, stopped.clone()));
+    let scheduler = d.another().await;
+    tokio::spawn(fire_loop(scheduler.schedule, scheduler.changes, stopped.clone()));
     let worker = Worker {
         name: "api-test".into(),
-        queue: Arc::new(redis.another().await),
+        queue: d.another().await.queue,
         store: store.clone(),
         registry: registry.clone(),
         executor: EXECUTOR.clone(),
@@ -54,14 +52,14 @@ async fn spawn_app() -> App {
     };
     tokio::spawn(worker.run(stopped.clone(), Duration::from_secs(5)));
 
-    let service = SchedulerService::new(store.clone(), Arc::new(redis.backend.clone()));
-    let tokens = Arc::new(db.store.clone());
-    let queue = Arc::new(redis.backend.clone());
-    let state = AppState::new(store, service, registry, queue, tokens, Some(TOKEN), Default::default());
+    let service = SchedulerService::new(store.clone(), d.schedule.clone());
+    let (tokens, queue) = (d.tokens.clone(), d.queue.clone());
+    let state = AppState::new(store, service, registry, queue, tokens, Some(TOKEN), Default::default())
+        .with_backend_kind(d.plan.kind());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, state, stopped));
-    App { base, client: Client::new(), db, _redis: redis, _plugins: plugins, stop }
+    App { base, client: Client::new(), d, _plugins: plugins, stop }
 }
 
 impl App {
@@ -97,13 +95,62 @@ impl App {
     }
 }
 
+/// Every route behind the token, as the router declares it (the config's
+/// DELETE last, so the others still find it in the auth matrix).
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/configs"),
+    ("POST", "/configs"),
+    ("GET", "/configs/{id}"),
+    ("PATCH", "/configs/{id}"),
+    ("POST", "/configs/{id}/run"),
+    ("GET", "/schedules"),
+    ("GET", "/schedules/summary"),
+    ("GET", "/schedules/{id}/history"),
+    ("POST", "/schedules/{id}/{action}"),
+    ("GET", "/executions"),
+    ("GET", "/executions/recent"),
+    ("GET", "/executions/failed"),
+    ("GET", "/executions/stats"),
+    ("GET", "/executions/{id}"),
+    ("DELETE", "/executions"),
+    ("GET", "/plugins"),
+    ("GET", "/plugins/{name}"),
+    ("POST", "/plugins/reload"),
+    ("GET", "/system/status"),
+    ("GET", "/system/enums"),
+    ("GET", "/system/dashboard"),
+    ("DELETE", "/configs/{id}"),
+];
+
+/// Just the API (no fire loop, no worker) over `store` and `backend`, on a
+/// random port; answers its base URL. It stops when the sender is dropped.
+async fn api_only(
+    store: taskbox::store::PgStore,
+    backend: taskbox::redis_backend::RedisBackend,
+) -> (String, PluginDir, watch::Sender<bool>) {
+    let plugins = PluginDir::new();
+    plugins.add("echo", "echo");
+    let registry = plugins.registry();
+    registry.scan().await.unwrap();
+    let service = SchedulerService::new(Arc::new(store.clone()), Arc::new(backend.clone()));
+    let (tokens, queue) = (Arc::new(store.clone()), Arc::new(backend));
+    let state =
+        AppState::new(Arc::new(store), service, registry, queue, tokens, Some(TOKEN), Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(api::serve(listener, state, stopped));
+    (base, plugins, stop)
+}
+
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_is_public_and_everything_else_needs_the_token() {
-    let app = spawn_app().await;
+async fn health_is_public_and_everything_else_needs_the_token(d) {
+    let app = spawn_app(d).await;
     let health = app.client.get(format!("{}/system/health", app.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let body: Value = health.json().await.unwrap();
@@ -129,10 +176,12 @@ async fn health_is_public_and_everything_else_needs_the_token() {
     let (status, body) = app.get("/no/such/route").await;
     assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_is_refused_with_a_clear_error_and_nothing_is_stored() {
-    let app = spawn_app().await;
+async fn bad_input_is_refused_with_a_clear_error_and_nothing_is_stored(d) {
+    let app = spawn_app(d).await;
     let cron = |expr: &str| json!({"name": "c", "task_type": "echo", "scheduler_type": "cron", "schedule_config": {"cron_expression": expr}});
     let cases: Vec<(Value, StatusCode, &str)> = vec![
         (cron("61 * * * *"), StatusCode::UNPROCESSABLE_ENTITY, "schedule_config.cron_expression"),
@@ -211,10 +260,12 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_is_stored() {
     let (status, body) = app.get("/configs?limit=0").await;
     assert_eq!((status, error_code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"));
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_life_cycle_of_a_cron_config() {
-    let app = spawn_app().await;
+async fn the_whole_life_cycle_of_a_cron_config(d) {
+    let app = spawn_app(d).await;
     let config = app
         .create(json!({"name": "every-second", "task_type": "echo", "scheduler_type": "cron",
                        "schedule_config": {"cron_expression": "* * * * * *"}, "parameters": {"n": 1}}))
@@ -308,10 +359,12 @@ async fn the_whole_life_cycle_of_a_cron_config() {
     assert_eq!(app.post(&format!("/schedules/{id}/start"), json!({})).await.0, StatusCode::NOT_FOUND);
     assert!(app.executions(&id).await.is_empty(), "executions go with the config");
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_plugins_and_system_answer_in_their_shapes() {
-    let app = spawn_app().await;
+async fn lists_plugins_and_system_answer_in_their_shapes(d) {
+    let app = spawn_app(d).await;
     for i in 0..3 {
         app.create(json!({"name": format!("m{i}"), "task_type": "fail", "scheduler_type": "manual"})).await;
     }
@@ -349,7 +402,7 @@ async fn lists_plugins_and_system_answer_in_their_shapes() {
     assert_eq!(enums["task_types"], json!(["echo", "fail", "sleep"]));
     assert_eq!(enums["schedule_statuses"], json!(["inactive", "active", "paused", "error"]));
     let (_, status) = app.get("/system/status").await;
-    assert_eq!(status["backend"], "redis");
+    assert_eq!(status["backend"], app.d.plan.kind());
     let (status, dashboard) = app.get("/system/dashboard").await;
     assert_eq!(status, StatusCode::OK, "{dashboard}");
     assert_eq!(
@@ -374,20 +427,22 @@ async fn lists_plugins_and_system_answer_in_their_shapes() {
     }
     assert!(text.contains("route=\"/api/v1/configs\""), "{text}");
 }
+}
 
 /// `taskbox token …` against the app's database.
 fn token_cli(app: &App, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
         .arg("token")
         .args(args)
-        .env("TASKBOX_DATABASE_URL", &app.db.url)
+        .env("TASKBOX_DATABASE_URL", &app.d.database_url)
         .output()
         .unwrap()
 }
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_checks_the_token_and_the_role() {
-    let app = spawn_app().await;
+async fn every_route_checks_the_token_and_the_role(d) {
+    let app = spawn_app(d).await;
     let created = token_cli(&app, &["create", "--name", "ops", "--role", "viewer"]);
     assert_eq!(created.status.code(), Some(0), "{}", String::from_utf8_lossy(&created.stderr));
     let viewer = String::from_utf8(created.stdout).unwrap().trim().to_owned();
@@ -397,30 +452,17 @@ async fn every_route_checks_the_token_and_the_role() {
 
     let config = app.create(json!({"name": "c", "task_type": "echo", "scheduler_type": "manual"})).await;
     let id = config["id"].as_str().unwrap();
-    let routes: Vec<(Method, String)> = vec![
-        (Method::GET, "/configs".into()),
-        (Method::POST, "/configs".into()),
-        (Method::GET, format!("/configs/{id}")),
-        (Method::PATCH, format!("/configs/{id}")),
-        (Method::POST, format!("/configs/{id}/run")),
-        (Method::GET, "/schedules".into()),
-        (Method::GET, "/schedules/summary".into()),
-        (Method::GET, format!("/schedules/{id}/history")),
-        (Method::POST, format!("/schedules/{id}/start")),
-        (Method::GET, "/executions".into()),
-        (Method::GET, "/executions/recent".into()),
-        (Method::GET, "/executions/failed".into()),
-        (Method::GET, "/executions/stats".into()),
-        (Method::GET, "/executions/1".into()),
-        (Method::DELETE, "/executions?older_than_days=30".into()),
-        (Method::GET, "/plugins".into()),
-        (Method::GET, "/plugins/echo".into()),
-        (Method::POST, "/plugins/reload".into()),
-        (Method::GET, "/system/status".into()),
-        (Method::GET, "/system/enums".into()),
-        (Method::GET, "/system/dashboard".into()),
-        (Method::DELETE, format!("/configs/{id}")),
-    ];
+    let routes: Vec<(Method, String)> = ROUTES
+        .iter()
+        .map(|(method, template)| {
+            let path = match *template {
+                "/executions/{id}" => "/executions/1".to_owned(),
+                "/executions" if *method == "DELETE" => "/executions?older_than_days=30".to_owned(),
+                t => t.replace("{id}", id).replace("{action}", "start").replace("{name}", "echo"),
+            };
+            (method.parse().unwrap(), path)
+        })
+        .collect();
     for (method, path) in &routes {
         let url = format!("{}{path}", app.base);
         let send = |token: Option<&str>| {
@@ -445,11 +487,11 @@ async fn every_route_checks_the_token_and_the_role() {
         } else {
             assert_eq!(as_viewer, StatusCode::FORBIDDEN, "{method} {path}, viewer");
         }
-        let as_admin = send(Some(TOKEN)).await.unwrap().status();
-        assert!(
-            as_admin != StatusCode::UNAUTHORIZED && as_admin != StatusCode::FORBIDDEN,
-            "{method} {path}: {as_admin}"
-        );
+        let as_admin = send(Some(TOKEN)).await.unwrap();
+        let status = as_admin.status();
+        assert!(status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN, "{method} {path}: {status}");
+        let body = as_admin.text().await.unwrap();
+        assert!(!body.contains("no such route"), "{method} {path} is not routed: {body}");
     }
 
     // A revoked token (never used, so not cached) is refused.
@@ -462,20 +504,19 @@ async fn every_route_checks_the_token_and_the_role() {
     assert_eq!(token_cli(&app, &["revoke", "temp"]).status.code(), Some(1));
     assert_eq!(token_cli(&app, &["create", "--name", "ops"]).status.code(), Some(2), "duplicate name");
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_prints_a_first_admin_token_once_and_serves_the_api() {
+async fn serve_prints_a_first_admin_token_once_and_serves_the_api(d) {
     use std::io::BufRead;
-    let db = TestDb::new().await;
-    let redis = TestRedis::new().await;
     let plugins = PluginDir::new();
     plugins.add("echo", "echo");
     let start_server = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
             .arg("serve")
-            .env("TASKBOX_DATABASE_URL", &db.url)
-            .env("TASKBOX_REDIS_URL", crate::services::redis_url())
-            .env("TASKBOX_REDIS_PREFIX", &redis.prefix)
+            .env_remove("TASKBOX_REDIS_URL")
+            .envs(d.serve_env())
             .env("TASKBOX_PLUGIN_DIR", plugins.path())
             .env("TASKBOX_CACHE_DIR", plugins.cache.path())
             .env("TASKBOX_BIND", "127.0.0.1:0")
@@ -519,31 +560,14 @@ async fn serve_prints_a_first_admin_token_once_and_serves_the_api() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let mut redis = crate::services::PrivateRedis::start();
     let db = TestDb::new().await;
-    let plugins = PluginDir::new();
-    plugins.add("echo", "echo");
-    let registry = plugins.registry();
-    registry.scan().await.unwrap();
     let backend = taskbox::redis_backend::RedisBackend::connect(&redis.url(), "taskbox:").await.unwrap();
-    let store: Arc<dyn taskbox::store::ConfigStore> = Arc::new(db.store.clone());
-    let service = SchedulerService::new(store.clone(), Arc::new(backend.clone()));
-    let state = AppState::new(
-        store,
-        service,
-        registry,
-        Arc::new(backend),
-        Arc::new(db.store.clone()),
-        Some(TOKEN),
-        Default::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
-    let (_stop, stopped) = watch::channel(false);
-    tokio::spawn(api::serve(listener, state, stopped));
+    let (base, _plugins, _stop) = api_only(db.store.clone(), backend).await;
     let client = Client::new();
     let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(TOKEN).send();
 
@@ -568,6 +592,132 @@ async fn redis_going_away_is_a_503_and_the_api_recovers_by_itself() {
     redis.restart();
     let start = Instant::now();
     while get(&format!("/configs/{id}")).await.unwrap().status() != StatusCode::OK {
+        assert!(start.elapsed() < Duration::from_secs(15), "the API did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get("/system/health").await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_every_route_and_the_docs_work_offline() {
+    let app = spawn_app(Deployment::new(crate::deploy::Kind::Embedded).await).await;
+    let root = app.base.replace("/api/v1", "");
+    let spec = app.client.get(format!("{root}/openapi.json")).send().await.unwrap();
+    assert_eq!(spec.status(), StatusCode::OK, "no token needed");
+    let spec: Value = spec.json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{spec}");
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut routed: std::collections::BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(m, p)| (m.to_string(), format!("/api/v1{p}"))).collect();
+    routed.insert(("GET".into(), "/api/v1/system/health".into()));
+    routed.insert(("GET".into(), "/metrics".into()));
+    assert_eq!(documented, routed, "/openapi.json and the router disagree");
+    // Request and response shapes are described, with the error shape.
+    let create = &spec["paths"]["/api/v1/configs"]["post"];
+    assert!(create["requestBody"].is_object() && create["responses"]["422"].is_object(), "{create}");
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for name in ["NewConfig", "ConfigPatch", "ConfigView", "StoredExecution", "ErrorBody", "PluginInfo"] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Swagger UI, its assets served by taskbox itself (no CDN).
+    let docs = app.client.get(format!("{root}/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger-ui") && !html.contains("https://"), "{html}");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        let got = app.client.get(format!("{root}/docs/{asset}")).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "{asset}");
+        let text = got.text().await.unwrap();
+        if asset == "swagger-initializer.js" {
+            assert!(text.contains("/openapi.json"), "{text}");
+        }
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that can be cut and restored, to take
+/// the database away from a running API without touching the server.
+struct Cuttable {
+    addr: std::net::SocketAddr,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cuttable {
+    async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let (upstream, flag, held) = (upstream.to_owned(), open.clone(), conns.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                held.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self { addr, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for conn in self.conns.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_going_away_is_a_503_and_the_api_recovers_by_itself() {
+    let db = TestDb::new().await;
+    let redis = TestRedis::new().await;
+    let proxy = Cuttable::start("127.0.0.1:5432").await;
+    let url = db.url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    assert_ne!(url, db.url, "the test database URL goes through 127.0.0.1:5432");
+    let store = taskbox::store::PgStore::connect_lazy(&url).unwrap();
+    let (base, _plugins, _stop) = api_only(store, redis.backend.clone()).await;
+    let client = Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(TOKEN).send();
+    assert_eq!(get("/configs").await.unwrap().status(), StatusCode::OK);
+
+    proxy.cut();
+    let listed = get("/configs").await.unwrap();
+    assert_eq!(listed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&listed.json().await.unwrap()), "service_unavailable");
+    let health = get("/system/health").await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json::<Value>().await.unwrap()["database"], "unreachable");
+    let created = client
+        .post(format!("{base}/configs"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "c", "task_type": "echo", "scheduler_type": "manual"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    proxy.restore();
+    let start = Instant::now();
+    while get("/configs").await.unwrap().status() != StatusCode::OK {
         assert!(start.elapsed() < Duration::from_secs(15), "the API did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

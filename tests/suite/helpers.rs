@@ -102,3 +102,109 @@ pub fn probe_refused(outcome: &Outcome) -> String {
     assert_eq!(report["ok"], false, "the sandbox allowed it: {report}");
     report["error"].as_str().unwrap().to_owned()
 }
+
+/// A `taskbox serve` process of the test's own on a free port, with a known
+/// admin token; killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:port/api/v1`
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+pub const SERVER_TOKEN: &str = "test-server-token";
+
+impl Server {
+    /// Starts `taskbox serve` with `env` and waits until the API listens.
+    pub fn start(env: &[(&str, String)]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
+            .arg("serve")
+            .env_remove("TASKBOX_REDIS_URL")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("TASKBOX_BIND", "127.0.0.1:0")
+            .env("TASKBOX_ADMIN_TOKEN", SERVER_TOKEN)
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("taskbox serve starts");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let base = loop {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("taskbox serve exited before listening:\n{}", seen.join("\n"));
+            };
+            if let Some(at) = line.find("http://") {
+                break line[at..].split_whitespace().next().unwrap().to_owned();
+            }
+            seen.push(line);
+        };
+        // Keep reading, so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base, client: reqwest::Client::new() }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.base)).bearer_auth(SERVER_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Polls `check` every 20 ms until it holds; panics after `within`.
+    pub async fn until<F: std::future::Future<Output = bool>>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut check: impl FnMut() -> F,
+    ) -> Duration {
+        let start = std::time::Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < within, "{what}: not after {within:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        start.elapsed()
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The sha256 of a built example, as the registry reports it.
+pub fn digest_of(example: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(built_plugin(example)).unwrap()))
+}

@@ -2,10 +2,13 @@
 //! `cargo xtask plugins`) in real wasmtime, and the real `taskbox` binary.
 //! Run it with `cargo xtask test`.
 
+#[macro_use]
+mod deploy;
 mod api;
 mod cli;
 mod helpers;
 mod registry;
+mod reload;
 mod sandbox;
 mod scheduler;
 mod services;

@@ -1,29 +1,27 @@
-//! The scheduler service and fire loop on a real PostgreSQL and Redis.
+//! The conformance suite of the schedule backend and queue traits, through
+//! the scheduler service and fire loop: every test runs against both
+//! deployments (PostgreSQL + Redis, and SQLite + the local backend).
 
 use chrono::{Duration as Chrono, DurationRound, Utc};
 use serde_json::json;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
-use taskbox::queue::{Band, Queue, Settle};
-use taskbox::schedule::backend::{EntryChange, Job, ScheduleBackend};
+use taskbox::queue::{Band, Settle};
+use taskbox::schedule::backend::{EntryChange, Job};
 use taskbox::schedule::{Action, HistoryEvent, Status};
 use taskbox::scheduler::{SchedulerService, ServiceError, fire_due, fire_loop};
 use taskbox::store::*;
 
-use crate::services::{TestDb, TestRedis};
+use crate::deploy::Deployment;
 
 struct Env {
-    db: TestDb,
-    redis: TestRedis,
+    d: Deployment,
     service: SchedulerService,
 }
 
-async fn env() -> Env {
-    let db = TestDb::new().await;
-    let redis = TestRedis::new().await;
-    let service = SchedulerService::new(Arc::new(db.store.clone()), Arc::new(redis.backend.clone()));
-    Env { db, redis, service }
+fn env(d: Deployment) -> Env {
+    let service = SchedulerService::new(d.store.clone(), d.schedule.clone());
+    Env { d, service }
 }
 
 fn cron(name: &str, expr: &str) -> NewConfig {
@@ -42,7 +40,7 @@ async fn status(env: &Env, config: &TaskConfig) -> (Status, bool, bool) {
 async fn drain(env: &Env) -> Vec<taskbox::queue::QueuedRun> {
     let mut runs = Vec::new();
     loop {
-        let got = env.redis.backend.claim("test", 1000, Duration::ZERO).await.unwrap();
+        let got = env.d.queue.claim("test", 1000, Duration::ZERO).await.unwrap();
         if got.is_empty() {
             return runs;
         }
@@ -55,15 +53,16 @@ async fn drain(env: &Env) -> Vec<taskbox::queue::QueuedRun> {
                 retry: None,
             })
             .collect();
-        env.redis.backend.settle(settle).await.unwrap();
+        env.d.queue.settle(settle).await.unwrap();
         runs.extend(got.into_iter().map(|d| d.run));
     }
 }
 
+conformance! {
 #[tokio::test]
-async fn every_transition_and_every_refusal() {
-    let env = env().await;
-    let config = env.db.store.create_config(cron("c", "0 3 * * *")).await.unwrap();
+async fn every_transition_and_every_refusal(d) {
+    let env = env(d);
+    let config = env.d.store.create_config(cron("c", "0 3 * * *")).await.unwrap();
     assert_eq!(status(&env, &config).await, (Status::Inactive, false, true));
 
     let refused = |r: Result<_, ServiceError>, current: Status| match r {
@@ -96,8 +95,8 @@ async fn every_transition_and_every_refusal() {
 
     // error → start is allowed; error → pause is not.
     let event = HistoryEvent::new("error", "test", Some(Status::Error));
-    env.redis
-        .backend
+    env.d
+        .schedule
         .transition(config.id, &Status::ALL, Some(Status::Error), EntryChange::Remove, event)
         .await
         .unwrap();
@@ -108,7 +107,7 @@ async fn every_transition_and_every_refusal() {
     let events: Vec<&str> = history.iter().rev().map(|e| e.event.as_str()).collect();
     assert_eq!(events, ["started", "paused", "resumed", "stopped", "stopped", "error", "started"]);
 
-    let summary = env.redis.backend.summary().await.unwrap();
+    let summary = env.d.schedule.summary().await.unwrap();
     assert_eq!(summary[&Status::Active], 1);
     assert_eq!(summary.values().sum::<u64>(), 1);
 
@@ -117,15 +116,17 @@ async fn every_transition_and_every_refusal() {
         Err(ServiceError::NotFound(_))
     ));
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn reload_applies_an_updated_schedule_and_keeps_the_status() {
-    let env = env().await;
-    let config = env.db.store.create_config(cron("c", "0 3 * * *")).await.unwrap();
+async fn reload_applies_an_updated_schedule_and_keeps_the_status(d) {
+    let env = env(d);
+    let config = env.d.store.create_config(cron("c", "0 3 * * *")).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     let patch =
         ConfigPatch { schedule_config: Some(json!({"cron_expression": "30 4 * * *"})), ..Default::default() };
-    let config = env.db.store.update_config(config.id, &patch).await.unwrap().unwrap();
+    let config = env.d.store.update_config(config.id, &patch).await.unwrap().unwrap();
     let done = env.service.act(config.id, Action::Reload).await.unwrap();
     assert_eq!(done.schedule_status, Status::Active);
     let next = env.service.view(&config, 1).await.unwrap().next_run.unwrap();
@@ -135,11 +136,13 @@ async fn reload_applies_an_updated_schedule_and_keeps_the_status() {
     assert_eq!(env.service.act(config.id, Action::Reload).await.unwrap().schedule_status, Status::Paused);
     assert_eq!(status(&env, &config).await, (Status::Paused, false, true));
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn manual_configs_never_fire_but_run_on_request() {
-    let env = env().await;
-    let config = env.db.store.create_config(NewConfig::manual("m", "echo")).await.unwrap();
+async fn manual_configs_never_fire_but_run_on_request(d) {
+    let env = env(d);
+    let config = env.d.store.create_config(NewConfig::manual("m", "echo")).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     assert_eq!(status(&env, &config).await, (Status::Active, false, true));
     let execution_id = env.service.run_now(config.id).await.unwrap();
@@ -150,15 +153,16 @@ async fn manual_configs_never_fire_but_run_on_request() {
     let history = env.service.view(&config, 1).await.unwrap().recent_history;
     assert_eq!(history[0].event, "run_requested");
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn a_per_second_cron_fires_every_second_on_the_second() {
-    let env = env().await;
-    let config = env.db.store.create_config(cron("every-second", "* * * * * *")).await.unwrap();
+async fn a_per_second_cron_fires_every_second_on_the_second(d) {
+    let env = env(d);
+    let config = env.d.store.create_config(cron("every-second", "* * * * * *")).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let backend: Arc<dyn ScheduleBackend> = Arc::new(env.redis.backend.clone());
-    let looping = tokio::spawn(fire_loop(backend, env.redis.backend.changes(), stopped));
+    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), stopped));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     stop.send(true).unwrap();
     looping.await.unwrap();
@@ -173,20 +177,21 @@ async fn a_per_second_cron_fires_every_second_on_the_second() {
     let times: HashSet<_> = runs.iter().map(|r| r.scheduled_at).collect();
     assert_eq!(times.len(), runs.len(), "no tick twice");
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn two_schedulers_never_fire_the_same_tick_twice() {
-    let env = env().await;
+async fn two_schedulers_never_fire_the_same_tick_twice(d) {
+    let env = env(d);
     for i in 0..20 {
-        let c = env.db.store.create_config(cron(&format!("c{i}"), "* * * * * *")).await.unwrap();
+        let c = env.d.store.create_config(cron(&format!("c{i}"), "* * * * * *")).await.unwrap();
         env.service.act(c.id, Action::Start).await.unwrap();
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut loops = Vec::new();
     for _ in 0..2 {
-        let other = env.redis.another().await;
-        let changes = other.changes();
-        loops.push(tokio::spawn(fire_loop(Arc::new(other), changes, stopped.clone())));
+        let other = env.d.another().await;
+        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, stopped.clone())));
     }
     tokio::time::sleep(Duration::from_millis(5500)).await;
     stop.send(true).unwrap();
@@ -198,19 +203,21 @@ async fn two_schedulers_never_fire_the_same_tick_twice() {
     assert_eq!(ticks.len(), runs.len(), "a (config, tick) fired twice");
     assert!(runs.len() >= 20 * 5, "{} runs", runs.len());
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn a_date_schedule_fires_once_then_completes() {
-    let env = env().await;
+async fn a_date_schedule_fires_once_then_completes(d) {
+    let env = env(d);
     let mut new = NewConfig::manual("once", "echo");
     new.scheduler_type = SchedulerType::Date;
     let at = (Utc::now() + Chrono::milliseconds(800)).duration_trunc(Chrono::milliseconds(1)).unwrap();
     new.schedule_config = json!({"run_date": at.to_rfc3339()});
-    let config = env.db.store.create_config(new).await.unwrap();
+    let config = env.d.store.create_config(new).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    fire_due(&env.redis.backend).await.unwrap();
-    fire_due(&env.redis.backend).await.unwrap();
+    fire_due(env.d.schedule.as_ref()).await.unwrap();
+    fire_due(env.d.schedule.as_ref()).await.unwrap();
     let runs = drain(&env).await;
     assert_eq!(runs.len(), 1);
     assert_eq!((runs[0].trigger, runs[0].scheduled_at), (Trigger::Date, at));
@@ -218,28 +225,30 @@ async fn a_date_schedule_fires_once_then_completes() {
     let history = env.service.view(&config, 2).await.unwrap().recent_history;
     assert_eq!((history[0].event.as_str(), history[1].event.as_str()), ("completed", "fired"));
 }
+}
 
 /// Pretends the scheduler was down: the entry was due `late` ago.
 async fn due_in_the_past(env: &Env, config: &TaskConfig, late: Chrono) {
     let event = HistoryEvent::new("test", "", None);
     let entry = EntryChange::Set { job: Job::of(config), next_run: Some(Utc::now() - late) };
-    env.redis.backend.transition(config.id, &[Status::Active], None, entry, event).await.unwrap();
+    env.d.schedule.transition(config.id, &[Status::Active], None, entry, event).await.unwrap();
 }
 
+conformance! {
 #[tokio::test]
-async fn a_misfire_within_grace_runs_once_and_beyond_grace_is_skipped() {
-    let env = env().await;
+async fn a_misfire_within_grace_runs_once_and_beyond_grace_is_skipped(d) {
+    let env = env(d);
     let mut within = cron("within", "* * * * * *");
     within.misfire_grace_seconds = 60;
-    let within = env.db.store.create_config(within).await.unwrap();
+    let within = env.d.store.create_config(within).await.unwrap();
     let mut beyond = cron("beyond", "* * * * * *");
     beyond.misfire_grace_seconds = 5;
-    let beyond = env.db.store.create_config(beyond).await.unwrap();
+    let beyond = env.d.store.create_config(beyond).await.unwrap();
     for c in [&within, &beyond] {
         env.service.act(c.id, Action::Start).await.unwrap();
         due_in_the_past(&env, c, Chrono::seconds(30)).await;
     }
-    fire_due(&env.redis.backend).await.unwrap();
+    fire_due(env.d.schedule.as_ref()).await.unwrap();
     let runs = drain(&env).await;
     assert_eq!(runs.len(), 1, "one catch-up run, never a burst");
     assert_eq!(runs[0].job.config_id, within.id);
@@ -251,58 +260,57 @@ async fn a_misfire_within_grace_runs_once_and_beyond_grace_is_skipped() {
         assert!(view.status_consistent);
     }
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn forbid_skips_a_tick_while_a_run_is_in_flight() {
-    let env = env().await;
+async fn forbid_skips_a_tick_while_a_run_is_in_flight(d) {
+    let env = env(d);
     let mut new = cron("forbid", "* * * * * *");
     new.concurrency = Concurrency::Forbid;
-    let config = env.db.store.create_config(new).await.unwrap();
+    let config = env.d.store.create_config(new).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
-    fire_due(&env.redis.backend).await.unwrap();
+    fire_due(env.d.schedule.as_ref()).await.unwrap();
     // The first run is taken but not finished: the next tick is skipped.
-    let taken = env.redis.backend.claim("w", 10, Duration::ZERO).await.unwrap();
+    let taken = env.d.queue.claim("w", 10, Duration::ZERO).await.unwrap();
     assert_eq!(taken.len(), 1);
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
-    fire_due(&env.redis.backend).await.unwrap();
-    assert!(env.redis.backend.claim("w", 10, Duration::ZERO).await.unwrap().is_empty());
+    fire_due(env.d.schedule.as_ref()).await.unwrap();
+    assert!(env.d.queue.claim("w", 10, Duration::ZERO).await.unwrap().is_empty());
     assert_eq!(env.service.view(&config, 1).await.unwrap().recent_history[0].event, "skipped");
     // Once it is settled, ticks run again.
     let settle =
         Settle { band: Band::Normal, handle: taken[0].handle.clone(), config_id: config.id, retry: None };
-    env.redis.backend.settle(vec![settle]).await.unwrap();
+    env.d.queue.settle(vec![settle]).await.unwrap();
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
-    fire_due(&env.redis.backend).await.unwrap();
+    fire_due(env.d.schedule.as_ref()).await.unwrap();
     assert_eq!(drain(&env).await.len(), 1);
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_entries() {
-    let env = env().await;
-    let fresh = env.db.store.create_config(cron("fresh", "0 3 * * *")).await.unwrap();
-    let paused = env.db.store.create_config(cron("paused", "0 3 * * *")).await.unwrap();
-    let stopped = env.db.store.create_config(cron("stopped", "0 3 * * *")).await.unwrap();
-    let broken = env.db.store.create_config(cron("broken", "0 3 * * *")).await.unwrap();
-    let manual = env.db.store.create_config(NewConfig::manual("manual", "echo")).await.unwrap();
+async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_entries(d) {
+    let env = env(d);
+    let fresh = env.d.store.create_config(cron("fresh", "0 3 * * *")).await.unwrap();
+    let paused = env.d.store.create_config(cron("paused", "0 3 * * *")).await.unwrap();
+    let stopped = env.d.store.create_config(cron("stopped", "0 3 * * *")).await.unwrap();
+    let broken = env.d.store.create_config(cron("broken", "0 3 * * *")).await.unwrap();
+    let manual = env.d.store.create_config(NewConfig::manual("manual", "echo")).await.unwrap();
     for c in [&paused, &stopped, &broken] {
         env.service.act(c.id, Action::Start).await.unwrap();
     }
     env.service.act(paused.id, Action::Pause).await.unwrap();
     env.service.act(stopped.id, Action::Stop).await.unwrap();
     // The due entry of an active config is lost (say, a partial restore).
-    let mut conn = redis::Client::open(crate::services::redis_url()).unwrap().get_connection().unwrap();
-    let _: () = redis::cmd("ZREM")
-        .arg(format!("{}due", env.redis.prefix))
-        .arg(broken.id.to_string())
-        .query(&mut conn)
-        .unwrap();
+    env.d.lose_due_entry(broken.id).await;
     assert!(!env.service.view(&broken, 0).await.unwrap().status_consistent);
     // State for a config that no longer exists.
     let ghost = uuid::Uuid::new_v4();
     let event = HistoryEvent::new("test", "", None);
-    env.redis
-        .backend
+    env.d
+        .schedule
         .transition(ghost, &[Status::Inactive], Some(Status::Paused), EntryChange::Keep, event)
         .await
         .unwrap();
@@ -314,43 +322,46 @@ async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_
     assert_eq!(status(&env, &stopped).await, (Status::Inactive, false, true));
     assert_eq!(status(&env, &broken).await, (Status::Active, true, true));
     assert_eq!(status(&env, &manual).await.0, Status::Inactive);
-    assert_eq!(env.redis.backend.info(ghost, 0).await.unwrap().status, None);
+    assert_eq!(env.d.schedule.info(ghost, 0).await.unwrap().status, None);
     assert_eq!(env.service.reconcile().await.unwrap(), Default::default(), "a second pass changes nothing");
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn history_is_capped_at_100_events_with_a_ttl() {
-    let env = env().await;
-    let config = env.db.store.create_config(NewConfig::manual("chatty", "echo")).await.unwrap();
+async fn history_is_capped_at_100_events_with_a_ttl(d) {
+    let env = env(d);
+    let config = env.d.store.create_config(NewConfig::manual("chatty", "echo")).await.unwrap();
     for _ in 0..120 {
         env.service.run_now(config.id).await.unwrap();
     }
-    let history = env.redis.backend.history(config.id, 1000).await.unwrap();
+    let history = env.d.schedule.history(config.id, 1000).await.unwrap();
     assert_eq!(history.len(), 100);
-    let mut conn = redis::Client::open(crate::services::redis_url()).unwrap().get_connection().unwrap();
-    let ttl: i64 =
-        redis::cmd("TTL").arg(format!("{}history:{}", env.redis.prefix, config.id)).query(&mut conn).unwrap();
+    let ttl = env.d.history_ttl(config.id).await.as_secs();
     assert!(ttl > 6 * 24 * 3600 && ttl <= 7 * 24 * 3600, "{ttl}");
 }
+}
 
+conformance! {
 #[tokio::test]
-async fn higher_priority_runs_are_taken_first() {
-    let env = env().await;
+async fn higher_priority_runs_are_taken_first(d) {
+    let env = env(d);
     for (name, priority) in [("low", -5), ("normal", 0), ("high", 9)] {
         let mut new = NewConfig::manual(name, "echo");
         new.priority = priority;
-        let c = env.db.store.create_config(new).await.unwrap();
+        let c = env.d.store.create_config(new).await.unwrap();
         for _ in 0..3 {
             env.service.run_now(c.id).await.unwrap();
         }
     }
     let mut order = Vec::new();
     loop {
-        let got = env.redis.backend.claim("one-at-a-time", 1, Duration::ZERO).await.unwrap();
+        let got = env.d.queue.claim("one-at-a-time", 1, Duration::ZERO).await.unwrap();
         let Some(d) = got.into_iter().next() else { break };
         order.push(d.run.job.priority);
         let settle = Settle { band: d.band, handle: d.handle, config_id: d.run.job.config_id, retry: None };
-        env.redis.backend.settle(vec![settle]).await.unwrap();
+        env.d.queue.settle(vec![settle]).await.unwrap();
     }
     assert_eq!(order, [9, 9, 9, 0, 0, 0, -5, -5, -5]);
+}
 }

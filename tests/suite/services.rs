@@ -72,11 +72,6 @@ impl TestRedis {
             .expect("Redis is reachable");
         Self { prefix, backend }
     }
-
-    /// Another connection (another "process") on the same keys.
-    pub async fn another(&self) -> taskbox::redis_backend::RedisBackend {
-        taskbox::redis_backend::RedisBackend::connect(&redis_url(), &self.prefix).await.unwrap()
-    }
 }
 
 impl Drop for TestRedis {

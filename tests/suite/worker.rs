@@ -1,5 +1,6 @@
-//! Workers with real plugins, a real PostgreSQL and Redis, and real
-//! `taskbox serve` processes: records, retries, crashes, shutdown.
+//! Workers with real plugins and real `taskbox serve` processes, on both
+//! deployments (PostgreSQL + Redis, SQLite + local): records, retries,
+//! crashes, shutdown; and a Redis restart (distributed only).
 
 use chrono::Utc;
 use serde_json::json;
@@ -12,23 +13,21 @@ use taskbox::store::*;
 use taskbox::worker::Worker;
 use tokio::sync::watch;
 
+use crate::deploy::Deployment;
 use crate::helpers::{EXECUTOR, PluginDir};
-use crate::services::{TestDb, TestRedis, redis_url};
+use crate::services::TestDb;
 
 struct Env {
-    db: TestDb,
-    redis: TestRedis,
+    d: Deployment,
     plugins: PluginDir,
     service: SchedulerService,
 }
 
-async fn env() -> Env {
-    let db = TestDb::new().await;
-    let redis = TestRedis::new().await;
+fn env(d: Deployment) -> Env {
     let plugins = PluginDir::new();
     plugins.add("echo", "echo").add("fail", "fail").add("sleep", "sleep");
-    let service = SchedulerService::new(Arc::new(db.store.clone()), Arc::new(redis.backend.clone()));
-    Env { db, redis, plugins, service }
+    let service = SchedulerService::new(d.store.clone(), d.schedule.clone());
+    Env { d, plugins, service }
 }
 
 /// Starts an in-process worker; stop it by sending `true`.
@@ -41,8 +40,8 @@ async fn start_worker(
     registry.scan().await.unwrap();
     let worker = Worker {
         name: name.to_owned(),
-        queue: Arc::new(env.redis.another().await),
-        store: Arc::new(env.db.store.clone()),
+        queue: env.d.another().await.queue,
+        store: env.d.store.clone(),
         registry,
         executor: EXECUTOR.clone(),
         concurrency: 4,
@@ -58,7 +57,7 @@ async fn records(env: &Env, config: &TaskConfig, n: u64, within: Duration) -> Ve
     let filter = ExecutionFilter { config_id: Some(config.id), ..Default::default() };
     loop {
         let (items, total) =
-            env.db.store.list_executions(&filter, Page { limit: 100, offset: 0 }).await.unwrap();
+            env.d.store.list_executions(&filter, Page { limit: 100, offset: 0 }).await.unwrap();
         if total >= n {
             let mut records: Vec<_> = items.into_iter().map(|e| e.record).collect();
             records.sort_by_key(|r| (r.started_at, r.attempt));
@@ -75,11 +74,12 @@ fn config(name: &str, task_type: &str, parameters: serde_json::Value) -> NewConf
     c
 }
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_is_executed_recorded_and_acknowledged() {
-    let env = env().await;
+async fn a_run_is_executed_recorded_and_acknowledged(d) {
+    let env = env(d);
     let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
-    let c = env.db.store.create_config(config("echo", "echo", json!({"hello": "world"}))).await.unwrap();
+    let c = env.d.store.create_config(config("echo", "echo", json!({"hello": "world"}))).await.unwrap();
     let execution_id = env.service.run_now(c.id).await.unwrap();
     let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
     assert_eq!((r.execution_id, r.attempt, r.trigger), (execution_id, 1, Trigger::Manual));
@@ -90,18 +90,20 @@ async fn a_run_is_executed_recorded_and_acknowledged() {
     assert!(r.started_at >= r.scheduled_at && r.completed_at >= r.started_at);
     // Acknowledged only after the record: nothing is left on the queue.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(env.redis.backend.depth().await.unwrap(), 0);
+    assert_eq!(env.d.queue.depth().await.unwrap(), 0);
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_run_is_retried_with_exponential_backoff() {
-    let env = env().await;
+async fn a_failing_run_is_retried_with_exponential_backoff(d) {
+    let env = env(d);
     let (stop, worker) = start_worker(&env, "w1", Duration::from_millis(300)).await;
     let mut new = config("flaky", "fail", json!({"message": "try again"}));
     new.max_retries = 2;
-    let c = env.db.store.create_config(new).await.unwrap();
+    let c = env.d.store.create_config(new).await.unwrap();
     env.service.run_now(c.id).await.unwrap();
     let rs = records(&env, &c, 3, Duration::from_secs(15)).await;
     assert_eq!(rs.iter().map(|r| r.attempt).collect::<Vec<_>>(), [1, 2, 3]);
@@ -119,12 +121,14 @@ async fn a_failing_run_is_retried_with_exponential_backoff() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_of_an_unknown_task_type_is_a_recorded_failure() {
-    let env = env().await;
+async fn a_run_of_an_unknown_task_type_is_a_recorded_failure(d) {
+    let env = env(d);
     let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
-    let c = env.db.store.create_config(config("ghost", "no-such-plugin", json!({}))).await.unwrap();
+    let c = env.d.store.create_config(config("ghost", "no-such-plugin", json!({}))).await.unwrap();
     env.service.run_now(c.id).await.unwrap();
     let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
     assert!(!r.is_success);
@@ -132,35 +136,37 @@ async fn a_run_of_an_unknown_task_type_is_a_recorded_failure() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tick_fired_ahead_of_time_is_dropped_if_the_schedule_is_paused_before_it() {
-    let env = env().await;
+async fn a_tick_fired_ahead_of_time_is_dropped_if_the_schedule_is_paused_before_it(d) {
+    let env = env(d);
     let mut new = config("ahead", "echo", json!({}));
     new.scheduler_type = SchedulerType::Cron;
     new.schedule_config = json!({"cron_expression": "* * * * * *"});
-    let c = env.db.store.create_config(new).await.unwrap();
+    let c = env.d.store.create_config(new).await.unwrap();
     env.service.act(c.id, taskbox::schedule::Action::Start).await.unwrap();
     // Settle the next tick (due within the lookahead), then pause at once.
-    taskbox::scheduler::fire_due(&env.redis.backend).await.unwrap();
-    assert_eq!(env.redis.backend.depth().await.unwrap(), 1, "the next tick is queued ahead of its time");
+    taskbox::scheduler::fire_due(env.d.schedule.as_ref()).await.unwrap();
+    assert_eq!(env.d.queue.depth().await.unwrap(), 1, "the next tick is queued ahead of its time");
     env.service.act(c.id, taskbox::schedule::Action::Pause).await.unwrap();
     let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let filter = ExecutionFilter { config_id: Some(c.id), ..Default::default() };
-    assert_eq!(env.db.store.list_executions(&filter, Page::default()).await.unwrap().1, 0, "paused: no run");
-    assert_eq!(env.redis.backend.depth().await.unwrap(), 0, "the dropped run is acknowledged");
+    assert_eq!(env.d.store.list_executions(&filter, Page::default()).await.unwrap().1, 0, "paused: no run");
+    assert_eq!(env.d.queue.depth().await.unwrap(), 0, "the dropped run is acknowledged");
     stop.send(true).unwrap();
     worker.await.unwrap();
+}
 }
 
 /// `taskbox serve` as its own process, on this test's database and prefix.
 fn serve(env: &Env, roles: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_taskbox"))
         .arg("serve")
-        .env("TASKBOX_DATABASE_URL", &env.db.url)
-        .env("TASKBOX_REDIS_URL", redis_url())
-        .env("TASKBOX_REDIS_PREFIX", &env.redis.prefix)
+        .env_remove("TASKBOX_REDIS_URL")
+        .envs(env.d.serve_env())
         .env("TASKBOX_PLUGIN_DIR", env.plugins.path())
         .env("TASKBOX_CACHE_DIR", env.plugins.cache.path())
         .env("TASKBOX_ROLES", roles)
@@ -174,26 +180,18 @@ fn serve(env: &Env, roles: &str) -> Child {
 /// Waits until some worker holds a run (it is in flight).
 async fn until_in_flight(env: &Env, within: Duration) {
     let start = Instant::now();
-    let mut conn =
-        redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    loop {
-        let pending: redis::streams::StreamPendingReply =
-            redis::AsyncCommands::xpending(&mut conn, format!("{}queue:normal", env.redis.prefix), "workers")
-                .await
-                .unwrap();
-        if pending.count() > 0 {
-            return;
-        }
+    while env.d.held().await == 0 {
         assert!(start.elapsed() < within, "no run in flight after {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_held_by_a_killed_worker_is_run_again_and_recorded() {
-    let env = env().await;
+async fn a_run_held_by_a_killed_worker_is_run_again_and_recorded(d) {
+    let env = env(d);
     let mut doomed = serve(&env, "worker");
-    let c = env.db.store.create_config(config("slow", "sleep", json!({"ms": 2000}))).await.unwrap();
+    let c = env.d.store.create_config(config("slow", "sleep", json!({"ms": 2000}))).await.unwrap();
     let execution_id = env.service.run_now(c.id).await.unwrap();
     until_in_flight(&env, Duration::from_secs(20)).await;
     doomed.kill().unwrap(); // SIGKILL, mid-run
@@ -210,12 +208,14 @@ async fn a_run_held_by_a_killed_worker_is_run_again_and_recorded() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+}
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_the_run_in_flight_then_exits_0() {
-    let env = env().await;
+async fn sigterm_finishes_the_run_in_flight_then_exits_0(d) {
+    let env = env(d);
     let mut server = serve(&env, "scheduler,worker");
-    let c = env.db.store.create_config(config("slow", "sleep", json!({"ms": 1500}))).await.unwrap();
+    let c = env.d.store.create_config(config("slow", "sleep", json!({"ms": 1500}))).await.unwrap();
     env.service.run_now(c.id).await.unwrap();
     until_in_flight(&env, Duration::from_secs(20)).await;
     let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
@@ -226,16 +226,18 @@ async fn sigterm_finishes_the_run_in_flight_then_exits_0() {
     let r = records(&env, &c, 1, Duration::ZERO).await.remove(0);
     assert!(r.is_success, "{r:?}");
     assert!(r.completed_at <= Utc::now());
-    assert_eq!(env.redis.backend.depth().await.unwrap(), 0);
+    assert_eq!(env.d.queue.depth().await.unwrap(), 0);
+}
 }
 
+conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_reconciles_and_fires_cron_configs_end_to_end() {
-    let env = env().await;
+async fn serve_reconciles_and_fires_cron_configs_end_to_end(d) {
+    let env = env(d);
     let mut new = config("every-second", "echo", json!({"n": 1}));
     new.scheduler_type = SchedulerType::Cron;
     new.schedule_config = json!({"cron_expression": "* * * * * *"});
-    let c = env.db.store.create_config(new).await.unwrap();
+    let c = env.d.store.create_config(new).await.unwrap();
     let mut server = serve(&env, "scheduler,worker");
     let rs = records(&env, &c, 3, Duration::from_secs(30)).await;
     assert!(rs.iter().all(|r| r.is_success && r.trigger == Trigger::Cron));
@@ -244,6 +246,7 @@ async fn serve_reconciles_and_fires_cron_configs_end_to_end() {
     assert!(view.status_consistent);
     server.kill().unwrap();
     server.wait().unwrap();
+}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,12 +349,12 @@ async fn migrate_creates_the_schema_and_serve_explains_what_it_cannot_run_on() {
         }
         cmd.output().unwrap()
     };
-    let sqlite = serve(&[]);
-    assert_eq!(sqlite.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&sqlite.stderr).contains("only PostgreSQL is supported so far"));
     let no_redis = serve(&[("TASKBOX_DATABASE_URL", &db.url)]);
     assert_eq!(no_redis.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&no_redis.stderr).contains("TASKBOX_REDIS_URL is not set"));
+    assert!(String::from_utf8_lossy(&no_redis.stderr).contains("set TASKBOX_REDIS_URL=redis://"));
+    let unknown = serve(&[("TASKBOX_DATABASE_URL", "mysql://localhost/x")]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unsupported database URL scheme \"mysql\""));
     let bad_role = serve(&[("TASKBOX_ROLES", "api,cook")]);
     assert_eq!(bad_role.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("TASKBOX_ROLES=\"api,cook\": unknown role"));

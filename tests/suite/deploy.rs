@@ -1,0 +1,190 @@
+//! The two deployments of DESIGN §2 as test fixtures, so one test body runs
+//! against both: `distributed` (a fresh PostgreSQL database and a unique
+//! Redis prefix) and `embedded` (a fresh SQLite file and the local backend).
+//! [`conformance!`] turns one body into a test per deployment.
+
+use std::sync::Arc;
+use std::time::Duration;
+use taskbox::backend::{Backend, Plan};
+use taskbox::queue::Queue;
+use taskbox::schedule::backend::ScheduleBackend;
+use taskbox::store::{ConfigStore, Opened, TokenStore};
+use tokio::sync::Notify;
+
+use crate::services::{TestDb, TestRedis, redis_url};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Distributed,
+    Embedded,
+}
+
+pub struct Deployment {
+    pub store: Arc<dyn ConfigStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub schedule: Arc<dyn ScheduleBackend>,
+    pub queue: Arc<dyn Queue>,
+    pub changes: Arc<Notify>,
+    pub plan: Plan,
+    /// For processes of their own (`taskbox serve`).
+    pub database_url: String,
+    pub opened: Opened,
+    /// Dropped with the deployment: the database and keys go away.
+    _pg: Option<TestDb>,
+    redis: Option<TestRedis>,
+    _sqlite: Option<tempfile::TempDir>,
+}
+
+impl Deployment {
+    pub async fn new(kind: Kind) -> Self {
+        let (pg, redis, sqlite, database_url) = match kind {
+            Kind::Distributed => {
+                let db = TestDb::new().await;
+                let url = db.url.clone();
+                (Some(db), Some(TestRedis::new().await), None, url)
+            }
+            Kind::Embedded => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("taskbox.db").display());
+                (None, None, Some(dir), url)
+            }
+        };
+        let opened = taskbox::store::open(&database_url).await.expect("the database opens");
+        let store = opened.configs();
+        store.migrate().await.expect("migrations apply");
+        let redis_url = redis.as_ref().map(|_| redis_url());
+        let prefix = redis.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
+        let plan = Plan::new(redis_url.as_deref(), &prefix, &opened).await.expect("the backend opens");
+        let Backend { schedule, queue, changes } = plan.connect().await.expect("the backend connects");
+        Self {
+            tokens: opened.tokens(),
+            store,
+            schedule,
+            queue,
+            changes,
+            plan,
+            database_url,
+            opened,
+            _pg: pg,
+            redis,
+            _sqlite: sqlite,
+        }
+    }
+
+    /// The backend as another part would get it: with Redis, a connection
+    /// of its own (another process); locally, the shared one.
+    pub async fn another(&self) -> Backend {
+        self.plan.connect().await.unwrap()
+    }
+
+    /// The environment for a `taskbox serve` on this deployment.
+    pub fn serve_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("TASKBOX_DATABASE_URL", self.database_url.clone())];
+        if let Some(redis) = &self.redis {
+            env.push(("TASKBOX_REDIS_URL", redis_url()));
+            env.push(("TASKBOX_REDIS_PREFIX", redis.prefix.clone()));
+        }
+        env
+    }
+
+    /// Runs some worker holds right now (claimed, not yet settled).
+    pub async fn held(&self) -> u64 {
+        match (&self.redis, &self.opened) {
+            (Some(redis), _) => {
+                let mut conn = redis::Client::open(redis_url())
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                let pending: redis::streams::StreamPendingReply = redis::AsyncCommands::xpending(
+                    &mut conn,
+                    format!("{}queue:normal", redis.prefix),
+                    "workers",
+                )
+                .await
+                .unwrap();
+                pending.count() as u64
+            }
+            (None, Opened::Sqlite(s)) => {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM local_queue WHERE consumer IS NOT NULL")
+                        .fetch_one(s.pool())
+                        .await
+                        .unwrap();
+                n as u64
+            }
+            (None, Opened::Postgres(_)) => unreachable!("no such deployment"),
+        }
+    }
+
+    /// Loses a config's due entry behind the backend's back (a partial
+    /// restore, say), for reconciliation to repair.
+    pub async fn lose_due_entry(&self, config_id: uuid::Uuid) {
+        match (&self.redis, &self.opened) {
+            (Some(redis), _) => {
+                let mut conn = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
+                let _: () = redis::cmd("ZREM")
+                    .arg(format!("{}due", redis.prefix))
+                    .arg(config_id.to_string())
+                    .query(&mut conn)
+                    .unwrap();
+            }
+            (None, Opened::Sqlite(s)) => {
+                sqlx::query("UPDATE local_schedules SET due_ms = NULL WHERE config_id = ?")
+                    .bind(config_id)
+                    .execute(s.pool())
+                    .await
+                    .unwrap();
+            }
+            (None, Opened::Postgres(_)) => unreachable!("no such deployment"),
+        }
+    }
+
+    /// How long the config's history is kept from now.
+    pub async fn history_ttl(&self, config_id: uuid::Uuid) -> Duration {
+        match (&self.redis, &self.opened) {
+            (Some(redis), _) => {
+                let mut conn = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
+                let ttl: i64 = redis::cmd("TTL")
+                    .arg(format!("{}history:{config_id}", redis.prefix))
+                    .query(&mut conn)
+                    .unwrap();
+                Duration::from_secs(ttl.max(0) as u64)
+            }
+            (None, Opened::Sqlite(s)) => {
+                // Events age out HISTORY_TTL after they were written: the
+                // oldest one kept says how long the history lasts.
+                let oldest: i64 =
+                    sqlx::query_scalar("SELECT min(at_ms) FROM local_history WHERE config_id = ?")
+                        .bind(config_id)
+                        .fetch_one(s.pool())
+                        .await
+                        .unwrap();
+                let expires = oldest + taskbox::local_backend::HISTORY_TTL.as_millis() as i64;
+                Duration::from_millis((expires - chrono::Utc::now().timestamp_millis()).max(0) as u64)
+            }
+            (None, Opened::Postgres(_)) => unreachable!("no such deployment"),
+        }
+    }
+}
+
+/// One test body, run once per deployment: `conformance! { #[tokio::test]
+/// async fn name(d) { ... } }` makes `name::distributed` and
+/// `name::embedded`, each handing the body a fresh `Deployment`.
+macro_rules! conformance {
+    ($(#[$attr:meta])* async fn $name:ident($d:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($d: $crate::deploy::Deployment) $body
+            $(#[$attr])*
+            async fn distributed() {
+                body($crate::deploy::Deployment::new($crate::deploy::Kind::Distributed).await).await
+            }
+            $(#[$attr])*
+            async fn embedded() {
+                body($crate::deploy::Deployment::new($crate::deploy::Kind::Embedded).await).await
+            }
+        }
+    };
+}
