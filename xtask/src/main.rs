@@ -2,6 +2,9 @@
 //!
 //! - `plugins` — build every guest in `examples/` for `wasm32-wasip2` and
 //!   copy the components into `plugins/` (the default plugin directory).
+//! - `serve [ARGS]` — `plugins`, then `taskbox serve [ARGS]` from a release
+//!   build: the embedded default (SQLite `taskbox.db`, local backend,
+//!   `./plugins` watched for changes).
 //! - `test [ARGS]` — `plugins`, then the whole test suite
 //!   (`cargo test --release --workspace [ARGS]`).
 //!
@@ -16,8 +19,9 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("plugins") => build_plugins(),
+        Some("serve") => build_plugins().and_then(|()| serve(args.collect())),
         Some("test") => build_plugins().and_then(|()| test(args.collect())),
-        _ => Err("usage: cargo xtask <plugins | test [cargo test args]>".into()),
+        _ => Err("usage: cargo xtask <plugins | serve [serve args] | test [cargo test args]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,4 +77,10 @@ fn build_plugins() -> Result<(), String> {
 /// a debug build, and release shares its dependency build with the binary.
 fn test(extra: Vec<String>) -> Result<(), String> {
     run(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).args(extra))
+}
+
+/// Runs the server from the repository root, so `./plugins` and
+/// `taskbox.db` are the defaults it finds.
+fn serve(extra: Vec<String>) -> Result<(), String> {
+    run(cargo().current_dir(root()).args(["run", "--release", "--quiet", "--", "serve"]).args(extra))
 }

@@ -237,6 +237,6 @@ async fn run_now(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let config = fetch(&state, &id).await?;
-    let execution_id = state.scheduler.run_now(config.id).await?;
+    let execution_id = state.scheduler.run_config_now(&config).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { execution_id })))
 }

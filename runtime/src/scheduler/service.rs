@@ -119,12 +119,17 @@ impl SchedulerService {
     /// Queues one run of the config now, whatever its scheduler type.
     pub async fn run_now(&self, config_id: Uuid) -> Result<Uuid, ServiceError> {
         let config = self.config(config_id).await?;
+        self.run_config_now(&config).await
+    }
+
+    /// [`SchedulerService::run_now`] for a config the caller has just read.
+    pub async fn run_config_now(&self, config: &TaskConfig) -> Result<Uuid, ServiceError> {
         let run = QueuedRun {
             execution_id: Uuid::new_v4(),
             attempt: 1,
             trigger: Trigger::Manual,
             scheduled_at: Utc::now(),
-            job: Job::of(&config),
+            job: Job::of(config),
             ahead: false,
         };
         let execution_id = run.execution_id;
