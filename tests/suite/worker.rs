@@ -161,6 +161,38 @@ async fn a_tick_fired_ahead_of_time_is_dropped_if_the_schedule_is_paused_before_
 }
 }
 
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_schedule_runs_once_at_its_time_and_completes(d) {
+    let env = env(d);
+    let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
+    // Due in 2 s: the fire loop settles it up to a second ahead, the worker
+    // holds it until due, and the schedule's end must not cancel it.
+    let at = Utc::now() + chrono::Duration::seconds(2);
+    let at = at - chrono::Duration::nanoseconds(at.timestamp_subsec_nanos() as i64 % 1_000_000);
+    let mut new = config("once", "echo", json!({"n": 1}));
+    new.scheduler_type = SchedulerType::Date;
+    new.schedule_config = json!({"run_date": at.to_rfc3339()});
+    let c = env.d.store.create_config(new).await.unwrap();
+    env.service.act(c.id, taskbox::schedule::Action::Start).await.unwrap();
+    let (stop_firing, firing) = watch::channel(false);
+    let looping = tokio::spawn(taskbox::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), firing));
+    let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
+    assert!(r.is_success, "{r:?}");
+    assert_eq!((r.trigger, r.scheduled_at), (Trigger::Date, at));
+    assert!(r.started_at >= at, "held until due: {r:?}");
+    let view = env.service.view(&c, 10).await.unwrap();
+    assert_eq!(view.schedule_status, taskbox::schedule::Status::Inactive);
+    assert!(view.recent_history.iter().any(|e| e.event == "completed"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(records(&env, &c, 1, Duration::ZERO).await.len(), 1, "once");
+    stop_firing.send(true).unwrap();
+    looping.await.unwrap();
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+}
+
 /// `taskbox serve` as its own process, on this test's database and prefix.
 fn serve(env: &Env, roles: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_taskbox"))

@@ -66,7 +66,7 @@ impl ScheduleBackend for LocalBackend {
         event: HistoryEvent,
     ) -> Result<Transitioned, BackendError> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT status FROM local_schedules WHERE config_id = ?")
                 .bind(config_id)
@@ -123,7 +123,7 @@ impl ScheduleBackend for LocalBackend {
 
     async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         push_history(&mut tx, config_id, &event).await?;
         tx.commit().await?;
         Ok(())
@@ -131,7 +131,7 @@ impl ScheduleBackend for LocalBackend {
 
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for sql in [
             "DELETE FROM local_schedules WHERE config_id = ?",
             "DELETE FROM local_history WHERE config_id = ?",
@@ -251,18 +251,19 @@ impl ScheduleBackend for LocalBackend {
             return Ok(Vec::new());
         }
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = Utc::now();
         let mut results = Vec::with_capacity(fires.len());
         let mut enqueued = false;
         for f in fires {
-            let row: Option<(Option<i64>, String)> =
-                sqlx::query_as("SELECT due_ms, status FROM local_schedules WHERE config_id = ?")
+            let row: Option<(Option<i64>, String, Option<String>)> =
+                sqlx::query_as("SELECT due_ms, status, revision FROM local_schedules WHERE config_id = ?")
                     .bind(f.config_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let still_due =
-                matches!(&row, Some((Some(due), status)) if *due == ms(f.due) && status == "active");
+            let still_due = matches!(&row, Some((Some(due), status, revision))
+                if *due == ms(f.due) && status == "active"
+                    && f.revision.is_none_or(|r| revision.as_deref() == Some(r.to_string().as_str())));
             if !still_due {
                 results.push(Fired::Lost);
                 continue;
@@ -287,7 +288,8 @@ impl ScheduleBackend for LocalBackend {
                         push_run(&mut tx, run).await?;
                         update_metadata(&mut tx, f.config_id, |m| {
                             increment(m, "fires");
-                            m.insert("last_fired_at".into(), now.to_rfc3339());
+                            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                            m.insert("last_fired_at".into(), at);
                         })
                         .await?;
                         result = Fired::Enqueued;
@@ -306,9 +308,15 @@ impl ScheduleBackend for LocalBackend {
                         .await?;
                 }
                 None => {
-                    sqlx::query("UPDATE local_schedules SET due_ms = NULL, status = ? WHERE config_id = ?")
-                        .bind(f.ending.as_str())
-                        .bind(f.config_id)
+                    // The end of the schedule is not a change that cancels
+                    // the run just fired ahead of its time (still_current).
+                    sqlx::query(
+                        "UPDATE local_schedules SET due_ms = NULL, status = ?, changed_ms = max(changed_ms, ?) \
+                         WHERE config_id = ?",
+                    )
+                    .bind(f.ending.as_str())
+                    .bind(ms(f.due))
+                    .bind(f.config_id)
                         .execute(&mut *tx)
                         .await?;
                     if f.ending == Status::Inactive {
@@ -332,7 +340,7 @@ impl ScheduleBackend for LocalBackend {
 
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         push_run(&mut tx, &run).await?;
         push_history(&mut tx, run.job.config_id, &event).await?;
         tx.commit().await?;
@@ -350,11 +358,14 @@ async fn read_history(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT event FROM local_history WHERE config_id = ? ORDER BY id DESC LIMIT ?")
-            .bind(config_id)
-            .bind(limit as i64)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT event FROM local_history WHERE config_id = ?1 \
+         AND (SELECT max(at_ms) FROM local_history WHERE config_id = ?1) >= ?3 ORDER BY id DESC LIMIT ?2",
+    )
+    .bind(config_id)
+    .bind(limit as i64)
+    .bind(super::history_cutoff())
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter().map(|e| parse("history event", e)).collect()
 }

@@ -205,7 +205,8 @@ impl ScheduleBackend for RedisBackend {
                 .arg(run)
                 .arg(if f.forbid_overlap { "1" } else { "0" })
                 .arg(json(&f.event))
-                .arg(f.ending.as_str());
+                .arg(f.ending.as_str())
+                .arg(f.revision.map(|r| r.to_string()).unwrap_or_default());
         }
         let results: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(results

@@ -94,8 +94,11 @@ pub enum Transitioned {
 #[derive(Debug, Clone)]
 pub struct Fire {
     pub config_id: Uuid,
-    /// Compare-and-set: only if the entry is still due at exactly this time.
+    /// Compare-and-set: only if the entry is still due at exactly this time
     pub due: DateTime<Utc>,
+    /// ... and still holds the job revision this fire was computed from
+    /// (`None`: the entry had no job to compare).
+    pub revision: Option<u64>,
     /// The next due time; `None` ends the schedule in `ending`.
     pub next: Option<DateTime<Utc>>,
     /// `Inactive` (with a `completed` event) or `Error`.

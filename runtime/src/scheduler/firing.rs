@@ -143,6 +143,7 @@ fn plan(
     let lost = |message: String| Fire {
         config_id,
         due,
+        revision: None,
         next: None,
         ending: Status::Error,
         run: None,
@@ -178,5 +179,6 @@ fn plan(
         (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))
     };
     let forbid_overlap = job.concurrency == Concurrency::Forbid;
-    Fire { config_id, due, next, ending: Status::Inactive, run, forbid_overlap, event }
+    let revision = Some(job.revision);
+    Fire { config_id, due, revision, next, ending: Status::Inactive, run, forbid_overlap, event }
 }
