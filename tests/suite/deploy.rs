@@ -152,15 +152,14 @@ impl Deployment {
                 Duration::from_secs(ttl.max(0) as u64)
             }
             (None, Opened::Sqlite(s)) => {
-                // Events age out HISTORY_TTL after they were written: the
-                // oldest one kept says how long the history lasts.
-                let oldest: i64 =
-                    sqlx::query_scalar("SELECT min(at_ms) FROM local_history WHERE config_id = ?")
+                // The history expires HISTORY_TTL after its newest event.
+                let newest: i64 =
+                    sqlx::query_scalar("SELECT max(at_ms) FROM local_history WHERE config_id = ?")
                         .bind(config_id)
                         .fetch_one(s.pool())
                         .await
                         .unwrap();
-                let expires = oldest + taskbox::local_backend::HISTORY_TTL.as_millis() as i64;
+                let expires = newest + taskbox::local_backend::HISTORY_TTL.as_millis() as i64;
                 Duration::from_millis((expires - chrono::Utc::now().timestamp_millis()).max(0) as u64)
             }
             (None, Opened::Postgres(_)) => unreachable!("no such deployment"),

@@ -5,7 +5,9 @@
 //! Owns the `local_*` tables (migrations/local) and makes every multi-row
 //! change one SQL transaction, serialised by one in-process write lock: the
 //! same atomic steps as the Redis backend's Lua scripts, with the same
-//! semantics. Never decides *when* something fires or *whether* an action
+//! semantics. Write transactions begin IMMEDIATE, so one that meets the
+//! config store's writes waits for the lock (busy timeout) rather than
+//! failing on a stale read snapshot. Never decides *when* something fires or *whether* an action
 //! is allowed: callers compute fire times and pass the allowed statuses.
 //! One process per database file (the embedded deployment); several
 //! processes sharing a schedule need the `redis` backend.
@@ -54,12 +56,14 @@ impl LocalBackend {
         let mut migrator = sqlx::migrate!("../migrations/local");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await.map_err(|e| BackendError::Unavailable(format!("migrations: {e}")))?;
-        Ok(Self {
+        let backend = Self {
             pool,
             write: Arc::new(Mutex::new(())),
             changes: Arc::new(Notify::new()),
             queued: Arc::new(Notify::new()),
-        })
+        };
+        tokio::spawn(sweep_loop(backend.clone()));
+        Ok(backend)
     }
 
     /// Woken whenever a schedule changes.
@@ -67,10 +71,34 @@ impl LocalBackend {
         self.changes.clone()
     }
 
+    /// Deletes the histories whose newest event is older than [`HISTORY_TTL`].
+    pub async fn sweep_history(&self) -> Result<u64, BackendError> {
+        let _write = self.write.lock().await;
+        let done = sqlx::query(
+            "DELETE FROM local_history WHERE config_id IN \
+             (SELECT config_id FROM local_history GROUP BY config_id HAVING max(at_ms) < ?)",
+        )
+        .bind(history_cutoff())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Is the database reachable?
     pub async fn ping(&self) -> Result<(), BackendError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// Sweeps expired histories hourly, for the life of the process.
+async fn sweep_loop(backend: LocalBackend) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        if let Err(e) = backend.sweep_history().await {
+            tracing::warn!(error = %e, "cannot sweep expired schedule history");
+        }
     }
 }
 
@@ -90,27 +118,40 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, Ba
     serde_json::from_str(text).map_err(|e| BackendError::Corrupt(format!("{what}: {e}")))
 }
 
+/// Events written before this are gone once no newer one was written.
+fn history_cutoff() -> i64 {
+    ms(Utc::now()) - HISTORY_TTL.as_millis() as i64
+}
+
 /// Appends a history event, keeping the newest [`HISTORY_CAP`] of the
-/// config and none older than [`HISTORY_TTL`].
+/// config. As with Redis's list TTL, a config's whole history expires
+/// [`HISTORY_TTL`] after its newest event: reads ignore it from then on,
+/// the next event starts afresh, and [`LocalBackend::sweep_history`]
+/// deletes it.
 async fn push_history(
     tx: &mut sqlx::SqliteConnection,
     config_id: uuid::Uuid,
     event: &HistoryEvent,
 ) -> Result<(), BackendError> {
-    let now = Utc::now();
+    sqlx::query(
+        "DELETE FROM local_history WHERE config_id = ?1 \
+         AND (SELECT max(at_ms) FROM local_history WHERE config_id = ?1) < ?2",
+    )
+    .bind(config_id)
+    .bind(history_cutoff())
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("INSERT INTO local_history (config_id, at_ms, event) VALUES (?, ?, ?)")
         .bind(config_id)
-        .bind(ms(now))
+        .bind(ms(Utc::now()))
         .bind(json(event))
         .execute(&mut *tx)
         .await?;
-    let expired = ms(now) - HISTORY_TTL.as_millis() as i64;
     sqlx::query(
-        "DELETE FROM local_history WHERE config_id = ?1 AND (at_ms < ?2 OR id <= \
-         (SELECT id FROM local_history WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3))",
+        "DELETE FROM local_history WHERE config_id = ?1 AND id <= \
+         (SELECT id FROM local_history WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
     )
     .bind(config_id)
-    .bind(expired)
     .bind(HISTORY_CAP)
     .execute(&mut *tx)
     .await?;

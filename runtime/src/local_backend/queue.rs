@@ -1,6 +1,9 @@
 //! [`Queue`] on the `local_queue` table: a row is claimed by setting its
 //! consumer, and deleted only by [`Queue::settle`], after the caller
 //! committed the record. A retry reuses its row with a later `ready_ms`.
+//! A delivery's handle is `id:deliveries`, so a worker that lost its claim
+//! (reclaimed after its heartbeat lapsed) cannot settle the row another
+//! worker now holds.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,6 +20,12 @@ pub(super) fn band_number(band: Band) -> i64 {
         Band::Normal => 1,
         Band::Low => 2,
     }
+}
+
+/// `id:deliveries`.
+fn parse_handle(handle: &str) -> Option<(i64, i64)> {
+    let (id, deliveries) = handle.split_once(':')?;
+    Some((id.parse().ok()?, deliveries.parse().ok()?))
 }
 
 fn band_of(n: i64) -> Band {
@@ -49,7 +58,7 @@ impl LocalBackend {
             match serde_json::from_str::<QueuedRun>(&run) {
                 Ok(run) => out.push(Delivery {
                     band: band_of(band),
-                    handle: id.to_string(),
+                    handle: format!("{id}:{deliveries}"),
                     deliveries: deliveries as u64,
                     run,
                 }),
@@ -60,7 +69,7 @@ impl LocalBackend {
                 }
             }
         }
-        out.sort_by_key(|d| (d.band, d.handle.parse::<i64>().unwrap_or(0)));
+        out.sort_by_key(|d| (d.band, parse_handle(&d.handle).map_or(0, |(id, _)| id)));
         Ok(out)
     }
 }
@@ -97,25 +106,30 @@ impl Queue for LocalBackend {
             return Ok(());
         }
         let _write = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for s in &done {
-            let id: i64 =
-                s.handle.parse().map_err(|_| BackendError::Corrupt(format!("handle {:?}", s.handle)))?;
+            let (id, deliveries) = parse_handle(&s.handle)
+                .ok_or_else(|| BackendError::Corrupt(format!("handle {:?}", s.handle)))?;
             match &s.retry {
                 Some((run, at)) => {
                     sqlx::query(
                         "UPDATE local_queue SET band = ?, run = ?, ready_ms = ?, consumer = NULL, deliveries = 0 \
-                         WHERE id = ?",
+                         WHERE id = ? AND deliveries = ?",
                     )
                     .bind(band_number(Band::of(run.job.priority)))
                     .bind(json(run))
                     .bind(ms(*at))
                     .bind(id)
+                    .bind(deliveries)
                     .execute(&mut *tx)
                     .await?;
                 }
                 None => {
-                    sqlx::query("DELETE FROM local_queue WHERE id = ?").bind(id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM local_queue WHERE id = ? AND deliveries = ?")
+                        .bind(id)
+                        .bind(deliveries)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
         }
@@ -188,6 +202,13 @@ impl Queue for LocalBackend {
             });
         }
         Ok(out)
+    }
+
+    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
+        Ok(sqlx::query_scalar("SELECT consumer FROM local_workers WHERE expires_ms >= ? ORDER BY consumer")
+            .bind(ms(Utc::now()))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn depth(&self) -> Result<u64, BackendError> {

@@ -225,7 +225,7 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let sql = concat!("SELECT ", config_columns!(), " FROM task_configs WHERE id = ?");
         let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *tx).await? else {
             return Ok(None);
@@ -268,7 +268,7 @@ impl ConfigStore for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in records.chunks(MAX_BINDS / EXECUTION_BINDS) {
             // A record whose config was deleted meanwhile keeps a NULL
             // config_id rather than failing the batch on the foreign key.
