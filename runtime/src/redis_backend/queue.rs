@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use redis::streams::{StreamId, StreamPendingCountReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions, StreamReadReply,
+};
 use std::time::Duration;
 
 use super::{GROUP, PROMOTE, RedisBackend, SETTLE};
@@ -36,6 +38,7 @@ impl RedisBackend {
                     tracing::error!(stream = %self.stream(band), id = %entry.id, error = %e, "dropping unreadable queue entry");
                     let _: Result<(), _> =
                         self.conn.clone().xack(self.stream(band), GROUP, &[&entry.id]).await;
+                    let _: Result<(), _> = self.conn.clone().xdel(self.stream(band), &[&entry.id]).await;
                 }
             }
         }
@@ -119,20 +122,35 @@ impl Queue for RedisBackend {
         let mut taken = Vec::new();
         for band in Band::ALL {
             let stream = self.stream(band);
-            let pending: StreamPendingCountReply = conn.xpending_count(&stream, GROUP, "-", "+", max).await?;
-            for p in pending.ids {
-                if p.consumer == consumer || taken.len() >= max {
+            // Who holds runs at all, then only the dead holders' runs.
+            let holders = match conn.xpending(&stream, GROUP).await? {
+                StreamPendingReply::Data(data) => data.consumers,
+                _ => Vec::new(),
+            };
+            for holder in holders {
+                if holder.name == consumer || taken.len() >= max {
                     continue;
                 }
-                let alive: bool = conn.exists(self.key(&format!("worker:{}", p.consumer))).await?;
+                let alive: bool = conn.exists(self.key(&format!("worker:{}", holder.name))).await?;
                 if alive {
                     continue;
                 }
-                let claimed: redis::streams::StreamClaimReply =
-                    conn.xclaim(&stream, GROUP, consumer, 0, &[&p.id]).await?;
-                let deliveries = p.times_delivered as u64 + 1;
-                tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
-                taken.extend(self.deliveries(band, claimed.ids, deliveries).await);
+                let want = max - taken.len();
+                let pending: StreamPendingCountReply =
+                    conn.xpending_consumer_count(&stream, GROUP, "-", "+", want, &holder.name).await?;
+                for p in pending.ids {
+                    // At least as idle as just seen: if another worker
+                    // claimed it meanwhile, its idle time restarted and this
+                    // claim takes nothing, so a run is never taken twice.
+                    let claimed: redis::streams::StreamClaimReply =
+                        conn.xclaim(&stream, GROUP, consumer, p.last_delivered_ms, &[&p.id]).await?;
+                    if claimed.ids.is_empty() {
+                        continue;
+                    }
+                    let deliveries = p.times_delivered as u64 + 1;
+                    tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
+                    taken.extend(self.deliveries(band, claimed.ids, deliveries).await);
+                }
             }
         }
         Ok(taken)
@@ -171,6 +189,32 @@ impl Queue for RedisBackend {
                 unchanged || changed_at >= run.scheduled_at.timestamp_millis()
             })
             .collect())
+    }
+
+    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
+        // Heartbeat keys expire by themselves: the ones left are alive.
+        let glob: String = self
+            .key("worker:")
+            .chars()
+            .flat_map(|c| match c {
+                '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let keys: Vec<String> = {
+            let mut conn = self.conn.clone();
+            let mut iter: redis::AsyncIter<String> = conn.scan_match(format!("{glob}*")).await?;
+            let mut keys = Vec::new();
+            while let Some(key) = futures::StreamExt::next(&mut iter).await {
+                keys.push(key?);
+            }
+            keys
+        };
+        let prefix = self.key("worker:");
+        let mut names: Vec<String> =
+            keys.iter().filter_map(|k| k.strip_prefix(&prefix)).map(str::to_owned).collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn depth(&self) -> Result<u64, BackendError> {
