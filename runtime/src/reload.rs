@@ -4,12 +4,13 @@
 //!
 //! Owns the `notify` watcher and the debouncing, nothing else: loading and
 //! the atomic swap belong to the registry, history to the scheduler
-//! service. Handles an editor's write-then-rename and a build tool's copy
-//! alike, because it reacts to any event on a `*.wasm` or `*.toml` file by
-//! comparing the whole directory with the catalog.
+//! service. Handles an editor's write-then-rename, a build tool's copy and
+//! a mounted volume's symlink swap alike, because it reacts to any change
+//! in the directory (never to mere reads: the rescan's own reads would wake
+//! it again) by comparing the whole directory with the catalog.
 
-use notify::{RecursiveMode, Watcher};
-use std::path::Path;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -54,7 +55,7 @@ pub fn watch(
 ) -> Result<tokio::task::JoinHandle<()>, WatchError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-        Ok(event) if event.paths.iter().any(|p| is_plugin_file(p)) => {
+        Ok(event) if changes_something(&event.kind) => {
             let _ = tx.send(());
         }
         Ok(_) => {}
@@ -68,8 +69,14 @@ pub fn watch(
     Ok(tokio::spawn(reload_loop(watcher, registry, scheduler, rx, shutdown)))
 }
 
-fn is_plugin_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "wasm" || e == "toml")
+/// Creations, writes, renames and removals; not opens, reads or closes
+/// after reading.
+fn changes_something(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 async fn reload_loop(

@@ -114,13 +114,37 @@ impl Registry {
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let previous = current.get(&name).cloned();
             loads.spawn_blocking(move || match previous {
-                Some(prev) if prev.fingerprint.is_some() && prev.fingerprint == fingerprint(&path) => {
+                // Unchanged and fine: keep it. (A file whose last load
+                // failed is tried again: the cause may lie outside it.)
+                Some(prev)
+                    if prev.info.error.is_none()
+                        && prev.fingerprint.is_some()
+                        && prev.fingerprint == fingerprint(&path) =>
+                {
                     (name, prev, None)
                 }
                 prev => {
-                    let loaded = loader.load(&path);
+                    let load = std::panic::AssertUnwindSafe(|| loader.load(&path));
+                    let loaded = std::panic::catch_unwind(load).unwrap_or_else(|_| PluginEntry {
+                        info: PluginInfo {
+                            name: name.clone(),
+                            file: path.clone(),
+                            size: 0,
+                            digest: None,
+                            shape: None,
+                            loaded_at: None,
+                            source: None,
+                            load_ms: 0.0,
+                            error: Some("loading the plugin panicked (a bug in taskbox or wasmtime)".into()),
+                        },
+                        plugin: None,
+                        fingerprint: None,
+                    });
                     let (entry, change) = settle(loaded, prev.as_deref());
-                    (name, Arc::new(entry), Some(change))
+                    // The same failure again is no news.
+                    let repeated = matches!(&change, Change::Failed { error, .. }
+                        if prev.as_ref().and_then(|p| p.info.error.as_ref()) == Some(error));
+                    (name, Arc::new(entry), (!repeated).then_some(change))
                 }
             });
         }
