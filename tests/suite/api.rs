@@ -403,6 +403,7 @@ async fn lists_plugins_and_system_answer_in_their_shapes(d) {
     assert_eq!(enums["schedule_statuses"], json!(["inactive", "active", "paused", "error"]));
     let (_, status) = app.get("/system/status").await;
     assert_eq!(status["backend"], app.d.plan.kind());
+    assert_eq!(status["workers"], json!(["api-test"]), "the test's worker, by its heartbeat");
     let (status, dashboard) = app.get("/system/dashboard").await;
     assert_eq!(status, StatusCode::OK, "{dashboard}");
     assert_eq!(

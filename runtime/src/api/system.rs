@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::schedule::{Action, Status};
 use crate::store::{ExecutionFilter, Page};
 
@@ -71,18 +71,22 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     )
 }
 
-/// Version, backend, roles, uptime and plugins of this process.
-#[utoipa::path(get, path = "/system/status", tag = "system", responses((status = 200, body = Object)))]
-async fn status(State(state): State<AppState>) -> Json<Value> {
+/// Version, backend, roles, uptime and plugins of this process, and the
+/// workers whose heartbeat is current (in any process).
+#[utoipa::path(get, path = "/system/status", tag = "system",
+    responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
+async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let catalog = state.registry.catalog();
-    Json(json!({
+    let workers = state.queue.live_workers().await?;
+    Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "backend": state.backend_kind,
         "roles": state.roles,
         "uptime_seconds": state.started_at.elapsed().as_secs_f64(),
         "plugins": catalog.values().filter(|e| e.plugin.is_some()).map(|e| &e.info.name).collect::<Vec<_>>(),
         "plugins_failed": catalog.values().filter(|e| e.plugin.is_none()).map(|e| &e.info.name).collect::<Vec<_>>(),
-    }))
+        "workers": workers,
+    })))
 }
 
 /// The values clients need: scheduler types, actions, statuses, task types.

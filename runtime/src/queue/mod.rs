@@ -99,4 +99,6 @@ pub trait Queue: Send + Sync + 'static {
     async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError>;
     /// Runs waiting or in progress.
     async fn depth(&self) -> Result<u64, BackendError>;
+    /// The workers whose heartbeat is current, by name, sorted.
+    async fn live_workers(&self) -> Result<Vec<String>, BackendError>;
 }
