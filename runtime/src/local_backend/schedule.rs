@@ -11,10 +11,6 @@ use crate::queue::QueuedRun;
 use crate::schedule::backend::*;
 use crate::schedule::{HistoryEvent, Status};
 
-fn parse_status(s: &str) -> Result<Status, BackendError> {
-    Status::parse(s).ok_or_else(|| BackendError::Corrupt(format!("unknown status {s:?}")))
-}
-
 /// Changes a config's metadata (a JSON object of strings) in place.
 async fn update_metadata(
     tx: &mut SqliteConnection,
@@ -72,7 +68,8 @@ impl ScheduleBackend for LocalBackend {
                 .bind(config_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let current = existing.as_deref().map(parse_status).transpose()?.unwrap_or(Status::Inactive);
+        let current =
+            existing.as_deref().map(BackendError::parse_status).transpose()?.unwrap_or(Status::Inactive);
         if !allowed.contains(&current) {
             return Ok(Transitioned::Refused(current));
         }
@@ -163,7 +160,7 @@ impl ScheduleBackend for LocalBackend {
         let job: Option<String> = row.try_get("job")?;
         let due: Option<i64> = row.try_get("due_ms")?;
         Ok(ScheduleInfo {
-            status: Some(parse_status(row.try_get("status")?)?),
+            status: Some(BackendError::parse_status(row.try_get("status")?)?),
             job: job.map(|j| parse("job", &j)).transpose()?,
             next_run: due.map(from_ms),
             metadata: parse("metadata", row.try_get("metadata")?)?,
@@ -174,7 +171,7 @@ impl ScheduleBackend for LocalBackend {
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError> {
         let rows: Vec<(Uuid, String)> =
             sqlx::query_as("SELECT config_id, status FROM local_schedules").fetch_all(&self.pool).await?;
-        rows.into_iter().map(|(id, s)| Ok((id, parse_status(&s)?))).collect()
+        rows.into_iter().map(|(id, s)| Ok((id, BackendError::parse_status(&s)?))).collect()
     }
 
     async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError> {
@@ -195,11 +192,7 @@ impl ScheduleBackend for LocalBackend {
             sqlx::query_as("SELECT status, count(*) FROM local_schedules GROUP BY status")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut summary: BTreeMap<Status, u64> = Status::ALL.iter().map(|&s| (s, 0)).collect();
-        for (status, n) in rows {
-            summary.insert(parse_status(&status)?, n.max(0) as u64);
-        }
-        Ok(summary)
+        summary_of(rows)
     }
 
     async fn jobs(&self, ids: &[Uuid]) -> Result<Vec<Option<Job>>, BackendError> {

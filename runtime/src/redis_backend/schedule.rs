@@ -27,10 +27,6 @@ fn parse_id(s: &str) -> Result<Uuid, BackendError> {
     s.parse().map_err(|_| BackendError::Corrupt(format!("not a config id: {s:?}")))
 }
 
-fn parse_status(s: &str) -> Result<Status, BackendError> {
-    Status::parse(s).ok_or_else(|| BackendError::Corrupt(format!("unknown status {s:?}")))
-}
-
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -68,7 +64,7 @@ impl ScheduleBackend for RedisBackend {
             .arg(revision.to_string())
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let status = parse_status(&status)?;
+        let status = BackendError::parse_status(&status)?;
         Ok(if done == 1 { Transitioned::From(status) } else { Transitioned::Refused(status) })
     }
 
@@ -104,7 +100,7 @@ impl ScheduleBackend for RedisBackend {
         // LRANGE 0 -1 is the whole list: asked for none, give none.
         let events = if history == 0 { Vec::new() } else { events };
         Ok(ScheduleInfo {
-            status: status.as_deref().map(parse_status).transpose()?,
+            status: status.as_deref().map(BackendError::parse_status).transpose()?,
             job: job
                 .map(|j| {
                     serde_json::from_str(&j).map_err(|e| BackendError::Corrupt(format!("job of {id}: {e}")))
@@ -123,7 +119,7 @@ impl ScheduleBackend for RedisBackend {
 
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError> {
         let all: HashMap<String, String> = self.conn.clone().hgetall(self.key("status")).await?;
-        all.iter().map(|(id, s)| Ok((parse_id(id)?, parse_status(s)?))).collect()
+        all.iter().map(|(id, s)| Ok((parse_id(id)?, BackendError::parse_status(s)?))).collect()
     }
 
     async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError> {
@@ -146,11 +142,7 @@ impl ScheduleBackend for RedisBackend {
 
     async fn summary(&self) -> Result<BTreeMap<Status, u64>, BackendError> {
         let counts: HashMap<String, i64> = self.conn.clone().hgetall(self.key("status_counts")).await?;
-        let mut summary: BTreeMap<Status, u64> = Status::ALL.iter().map(|&s| (s, 0)).collect();
-        for (status, n) in counts {
-            summary.insert(parse_status(&status)?, n.max(0) as u64);
-        }
-        Ok(summary)
+        summary_of(counts)
     }
 
     async fn jobs(&self, ids: &[Uuid]) -> Result<Vec<Option<Job>>, BackendError> {

@@ -23,6 +23,25 @@ pub enum BackendError {
     Corrupt(String),
 }
 
+impl BackendError {
+    /// A status as stored, read back.
+    pub fn parse_status(s: &str) -> Result<Status, BackendError> {
+        Status::parse(s).ok_or_else(|| BackendError::Corrupt(format!("unknown status {s:?}")))
+    }
+}
+
+/// The per-status counts of [`ScheduleBackend::summary`] from stored
+/// (status, count) pairs: every status present, absent ones 0.
+pub fn summary_of(
+    counts: impl IntoIterator<Item = (String, i64)>,
+) -> Result<BTreeMap<Status, u64>, BackendError> {
+    let mut summary: BTreeMap<Status, u64> = Status::ALL.iter().map(|&s| (s, 0)).collect();
+    for (status, n) in counts {
+        summary.insert(BackendError::parse_status(&status)?, n.max(0) as u64);
+    }
+    Ok(summary)
+}
+
 /// What a transition does to the schedule entry.
 #[derive(Debug, Clone)]
 pub enum EntryChange {
