@@ -101,6 +101,22 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A config insert or update that may meet the unique name.
+fn unique_name(e: sqlx::Error, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateName(name.to_owned()),
+        _ => e.into(),
+    }
+}
+
+/// A token insert that may meet the unique name.
+fn unique_token(e: sqlx::Error, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateToken(name.to_owned()),
+        _ => e.into(),
+    }
+}
+
 /// Task configs and execution records.
 #[async_trait]
 pub trait ConfigStore: Send + Sync + 'static {

@@ -96,13 +96,6 @@ fn column<'a, T>(records: &'a [ExecutionRecord], f: impl Fn(&'a ExecutionRecord)
     records.iter().map(f).collect()
 }
 
-fn unique_name(e: sqlx::Error, name: &str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateName(name.to_owned()),
-        _ => e.into(),
-    }
-}
-
 fn push_config_filter(q: &mut QueryBuilder<sqlx::Postgres>, f: &ConfigFilter) {
     q.push(" WHERE TRUE");
     if let Some(t) = &f.task_type {

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use super::{ApiToken, PgStore, StoreError, TokenRole, TokenStore};
+use super::{ApiToken, PgStore, StoreError, TokenRole, TokenStore, unique_token};
 
 #[async_trait]
 impl TokenStore for PgStore {
@@ -20,12 +20,7 @@ impl TokenStore for PgStore {
         .bind(sha256)
         .fetch_one(self.pool())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::DuplicateToken(name.to_owned())
-            }
-            _ => e.into(),
-        })?;
+        .map_err(|e| unique_token(e, name))?;
         token_from_row(&row)
     }
 

@@ -122,13 +122,6 @@ fn execution_from_row(row: &SqliteRow) -> Result<StoredExecution, StoreError> {
     })
 }
 
-fn unique_name(e: sqlx::Error, name: &str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateName(name.to_owned()),
-        _ => e.into(),
-    }
-}
-
 fn push_config_filter(q: &mut QueryBuilder<Sqlite>, f: &ConfigFilter) {
     q.push(" WHERE 1");
     if let Some(t) = &f.task_type {

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use super::{ApiToken, SqliteStore, StoreError, TokenRole, TokenStore};
+use super::{ApiToken, SqliteStore, StoreError, TokenRole, TokenStore, unique_token};
 
 #[async_trait]
 impl TokenStore for SqliteStore {
@@ -22,12 +22,7 @@ impl TokenStore for SqliteStore {
         .bind(Utc::now())
         .fetch_one(self.pool())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::DuplicateToken(name.to_owned())
-            }
-            _ => e.into(),
-        })?;
+        .map_err(|e| unique_token(e, name))?;
         token_from_row(&row)
     }
 
