@@ -169,17 +169,10 @@ impl Queue for LocalBackend {
         Ok(taken)
     }
 
-    async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {
-        // Retries wait in place; only wake claims if some are ready.
-        let ready: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM local_queue WHERE consumer IS NULL AND ready_ms <= ?")
-                .bind(ms(now))
-                .fetch_one(&self.pool)
-                .await?;
-        if ready > 0 {
-            self.queued.notify_waiters();
-        }
-        Ok(ready as usize)
+    async fn promote_retries(&self, _now: DateTime<Utc>) -> Result<usize, BackendError> {
+        // Nothing to move: retries wait in place, and every claim takes the
+        // rows whose `ready_ms` has come.
+        Ok(0)
     }
 
     async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError> {
