@@ -13,7 +13,8 @@
 //! ms of the last transition), `inflight` (hash id →
 //! runs queued or running), `queue:<band>`
 //! (streams, consumer group `workers`), `retries` (sorted set by due ms),
-//! `worker:<name>` (heartbeats), and the pub/sub channel `wake`.
+//! `worker:<name>` (heartbeats), `workers` (sorted set of names by
+//! heartbeat expiry ms), and the pub/sub channel `wake`.
 
 mod queue;
 mod schedule;

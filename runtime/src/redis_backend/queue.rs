@@ -113,7 +113,12 @@ impl Queue for RedisBackend {
 
     async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError> {
         let key = self.key(&format!("worker:{consumer}"));
-        let _: () = self.conn.clone().pset_ex(key, 1, ttl.as_millis() as u64).await?;
+        let expires = Utc::now().timestamp_millis() + ttl.as_millis() as i64;
+        let _: () = redis::pipe()
+            .pset_ex(key, 1, ttl.as_millis() as u64)
+            .zadd(self.key("workers"), consumer, expires)
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(())
     }
 
@@ -192,27 +197,13 @@ impl Queue for RedisBackend {
     }
 
     async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
-        // Heartbeat keys expire by themselves: the ones left are alive.
-        let glob: String = self
-            .key("worker:")
-            .chars()
-            .flat_map(|c| match c {
-                '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        let keys: Vec<String> = {
-            let mut conn = self.conn.clone();
-            let mut iter: redis::AsyncIter<String> = conn.scan_match(format!("{glob}*")).await?;
-            let mut keys = Vec::new();
-            while let Some(key) = futures::StreamExt::next(&mut iter).await {
-                keys.push(key?);
-            }
-            keys
-        };
-        let prefix = self.key("worker:");
-        let mut names: Vec<String> =
-            keys.iter().filter_map(|k| k.strip_prefix(&prefix)).map(str::to_owned).collect();
+        let now = Utc::now().timestamp_millis();
+        let workers = self.key("workers");
+        let (_, mut names): ((), Vec<String>) = redis::pipe()
+            .zrembyscore(&workers, "-inf", now - 1)
+            .zrangebyscore(&workers, now, "+inf")
+            .query_async(&mut self.conn.clone())
+            .await?;
         names.sort();
         Ok(names)
     }
