@@ -87,10 +87,18 @@ impl Deployment {
         env
     }
 
+    /// The embedded deployment's SQLite store.
+    fn sqlite(&self) -> &taskbox::store::SqliteStore {
+        match &self.opened {
+            Opened::Sqlite(s) => s,
+            Opened::Postgres(_) => unreachable!("without Redis, the deployment is embedded"),
+        }
+    }
+
     /// Runs some worker holds right now (claimed, not yet settled).
     pub async fn held(&self) -> u64 {
-        match (&self.redis, &self.opened) {
-            (Some(redis), _) => {
+        match &self.redis {
+            Some(redis) => {
                 let mut conn = redis::Client::open(redis_url())
                     .unwrap()
                     .get_multiplexed_async_connection()
@@ -105,7 +113,8 @@ impl Deployment {
                 .unwrap();
                 pending.count() as u64
             }
-            (None, Opened::Sqlite(s)) => {
+            None => {
+                let s = self.sqlite();
                 let n: i64 =
                     sqlx::query_scalar("SELECT count(*) FROM local_queue WHERE consumer IS NOT NULL")
                         .fetch_one(s.pool())
@@ -113,15 +122,14 @@ impl Deployment {
                         .unwrap();
                 n as u64
             }
-            (None, Opened::Postgres(_)) => unreachable!("no such deployment"),
         }
     }
 
     /// Loses a config's due entry behind the backend's back (a partial
     /// restore, say), for reconciliation to repair.
     pub async fn lose_due_entry(&self, config_id: uuid::Uuid) {
-        match (&self.redis, &self.opened) {
-            (Some(redis), _) => {
+        match &self.redis {
+            Some(redis) => {
                 let mut conn = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
                 let _: () = redis::cmd("ZREM")
                     .arg(format!("{}due", redis.prefix))
@@ -129,21 +137,21 @@ impl Deployment {
                     .query(&mut conn)
                     .unwrap();
             }
-            (None, Opened::Sqlite(s)) => {
+            None => {
+                let s = self.sqlite();
                 sqlx::query("UPDATE local_schedules SET due_ms = NULL WHERE config_id = ?")
                     .bind(config_id)
                     .execute(s.pool())
                     .await
                     .unwrap();
             }
-            (None, Opened::Postgres(_)) => unreachable!("no such deployment"),
         }
     }
 
     /// How long the config's history is kept from now.
     pub async fn history_ttl(&self, config_id: uuid::Uuid) -> Duration {
-        match (&self.redis, &self.opened) {
-            (Some(redis), _) => {
+        match &self.redis {
+            Some(redis) => {
                 let mut conn = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
                 let ttl: i64 = redis::cmd("TTL")
                     .arg(format!("{}history:{config_id}", redis.prefix))
@@ -151,7 +159,8 @@ impl Deployment {
                     .unwrap();
                 Duration::from_secs(ttl.max(0) as u64)
             }
-            (None, Opened::Sqlite(s)) => {
+            None => {
+                let s = self.sqlite();
                 // The history expires HISTORY_TTL after its newest event.
                 let newest: i64 =
                     sqlx::query_scalar("SELECT max(at_ms) FROM local_history WHERE config_id = ?")
@@ -162,7 +171,6 @@ impl Deployment {
                 let expires = newest + taskbox::local_backend::HISTORY_TTL.as_millis() as i64;
                 Duration::from_millis((expires - chrono::Utc::now().timestamp_millis()).max(0) as u64)
             }
-            (None, Opened::Postgres(_)) => unreachable!("no such deployment"),
         }
     }
 }
