@@ -26,6 +26,9 @@ macro_rules! execution_columns {
     };
 }
 
+/// A pooled connection idle this long is pinged before it is used again.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -38,6 +41,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(3))
+            // sqlx already pings every connection it takes back, so the
+            // ping before each use only catches one that broke while idle
+            // (a restarted server): do it for those alone, not on every
+            // query, where it doubled the round trips.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy(url)
             .map_err(StoreError::from)?;
         Ok(Self { pool })

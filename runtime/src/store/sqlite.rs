@@ -52,6 +52,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // A file does not hang up: no ping (a round trip to the
+            // connection's thread) before each use.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
