@@ -54,6 +54,7 @@ async fn until_ready<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
 
 /// Runs the server until a signal; returns when every loop has stopped.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    api::install_metrics();
     // Bind first, so a taken port is an error at once and port 0 is known.
     let listener = match settings.roles.contains(&Role::Api) {
         true => Some(

@@ -144,6 +144,12 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .split_for_parts()
 }
 
+/// Installs the process-wide metrics recorder (once), so that what the
+/// other parts record before the API is built is kept for `/metrics`.
+pub fn install_metrics() {
+    metrics::handle();
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     metrics::handle();
