@@ -149,9 +149,11 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
         let admin = settings.admin_token.as_deref();
         let roles = settings.roles.clone();
-        let state =
-            AppState::new(store.clone(), service, registry.clone(), shared.queue, tokens, admin, roles)
-                .with_backend_kind(plan.kind());
+        // The API reads configs through a cache; the scheduler service
+        // (which snapshots them into schedules) reads the store itself.
+        let configs = store::cached(&opened);
+        let state = AppState::new(configs, service, registry.clone(), shared.queue, tokens, admin, roles)
+            .with_backend_kind(plan.kind());
         let addr = listener.local_addr().map_err(|e| ServeError::Bind(settings.bind, e))?;
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
         let shutdown = shutdown.clone();

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taskbox::api::{self, AppState};
 use taskbox::scheduler::{SchedulerService, fire_loop};
+use taskbox::store::Opened;
 use taskbox::worker::Worker;
 use tokio::sync::watch;
 
 use crate::deploy::Deployment;
-use crate::helpers::{EXECUTOR, PluginDir};
+use crate::helpers::{EXECUTOR, PluginDir, Server};
 use crate::services::{TestDb, TestRedis};
 
 const TOKEN: &str = "test-admin-token";
@@ -54,7 +55,9 @@ async fn spawn_app(d: Deployment) -> App {
 
     let service = SchedulerService::new(store.clone(), d.schedule.clone());
     let (tokens, queue) = (d.tokens.clone(), d.queue.clone());
-    let state = AppState::new(store, service, registry, queue, tokens, Some(TOKEN), Default::default())
+    // As `serve` does: the API reads configs through the cache.
+    let configs = taskbox::store::cached(&d.opened);
+    let state = AppState::new(configs, service, registry, queue, tokens, Some(TOKEN), Default::default())
         .with_backend_kind(d.plan.kind());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
@@ -122,8 +125,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/configs/{id}"),
 ];
 
-/// Just the API (no fire loop, no worker) over `store` and `backend`, on a
-/// random port; answers its base URL. It stops when the sender is dropped.
+/// Just the API (no fire loop, no worker) over `store` (through the config
+/// cache, as `serve` has it) and `backend`, on a random port; answers its
+/// base URL. It stops when the sender is dropped.
 async fn api_only(
     store: taskbox::store::PgStore,
     backend: taskbox::redis_backend::RedisBackend,
@@ -134,8 +138,8 @@ async fn api_only(
     registry.scan().await.unwrap();
     let service = SchedulerService::new(Arc::new(store.clone()), Arc::new(backend.clone()));
     let (tokens, queue) = (Arc::new(store.clone()), Arc::new(backend));
-    let state =
-        AppState::new(Arc::new(store), service, registry, queue, tokens, Some(TOKEN), Default::default());
+    let configs = taskbox::store::cached(&Opened::Postgres(store));
+    let state = AppState::new(configs, service, registry, queue, tokens, Some(TOKEN), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     let (stop, stopped) = watch::channel(false);
@@ -563,6 +567,78 @@ async fn serve_prints_a_first_admin_token_once_and_serves_the_api(d) {
 }
 }
 
+/// Two API processes on one PostgreSQL each keep a config cache; a change
+/// made through one of them, or by hand in SQL, reaches the other's reads
+/// well before a copy ages out (`CACHE_MAX_AGE`), through the change feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_changed_elsewhere_is_read_fresh_by_every_api_process() {
+    let d = Deployment::new(crate::deploy::Kind::Distributed).await;
+    let plugins = PluginDir::new();
+    plugins.add("echo", "echo");
+    let mut env = d.serve_env();
+    env.push(("TASKBOX_ROLES", "api".into()));
+    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
+    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
+    let (a, b) = (Server::start(&env), Server::start(&env));
+    let within = taskbox::store::CACHE_MAX_AGE / 2;
+    let (status, config) = a
+        .post(
+            "/configs",
+            json!({"name": "c", "task_type": "echo", "scheduler_type": "manual",
+            "parameters": {"v": 1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let one = format!("/configs/{}", config["id"].as_str().unwrap());
+    let field = |field: &'static str| {
+        let (a, one) = (&a, one.clone());
+        move || {
+            let one = one.clone();
+            async move { a.get(&one).await.1[field].clone() }
+        }
+    };
+    // a serves its copy: its feed is up and reads hit.
+    let metric = |name: &'static str| {
+        let a = &a;
+        async move {
+            let text = a.client.get(a.base.replace("/api/v1", "/metrics")).send().await.unwrap();
+            let text = text.text().await.unwrap();
+            let line = text.lines().find(|l| l.starts_with(name)).map(str::to_owned);
+            line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0)
+        }
+    };
+    a.until("a's config cache is on", within, || async { metric("taskbox_config_cache_live").await == 1.0 })
+        .await;
+    for _ in 0..3 {
+        assert_eq!(field("parameters")().await, json!({"v": 1}));
+    }
+    assert!(metric("taskbox_config_cache_reads_total{outcome=\"hit\"}").await >= 2.0);
+
+    let (status, _) = b.call(Method::PATCH, &one, Some(json!({"parameters": {"v": 2}}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let took = a
+        .until("a reads b's change", within, || async { field("parameters")().await == json!({"v": 2}) })
+        .await;
+    eprintln!("a change through another process was read after {took:?}");
+
+    let Opened::Postgres(pg) = &d.opened else { unreachable!("distributed") };
+    sqlx::query("UPDATE task_configs SET description = 'by hand' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(config["id"].as_str().unwrap()).unwrap())
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    a.until("a reads a change made in SQL", within, || async { field("description")().await == "by hand" })
+        .await;
+
+    assert_eq!(b.call(Method::DELETE, &one, None).await.0, StatusCode::NO_CONTENT);
+    a.until("a answers 404 for a config b deleted", within, || async {
+        a.get(&one).await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
+    let (status, body) = a.post(&format!("{one}/run"), json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted config is not run: {body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let mut redis = crate::services::PrivateRedis::start();
@@ -699,8 +775,36 @@ async fn postgres_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let client = Client::new();
     let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(TOKEN).send();
     assert_eq!(get("/configs").await.unwrap().status(), StatusCode::OK);
+    let config: Value = client
+        .post(format!("{base}/configs"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "before", "task_type": "echo", "scheduler_type": "manual"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let one = format!("/configs/{}", config["id"].as_str().unwrap());
+    // Read twice: the second answer comes from the config cache.
+    for _ in 0..2 {
+        assert_eq!(get(&one).await.unwrap().json::<Value>().await.unwrap()["name"], "before");
+    }
 
     proxy.cut();
+    // The cache stands aside once its change feed is gone: reads of the
+    // cached config now need the database too.
+    let start = Instant::now();
+    while get(&one).await.unwrap().status() != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(start.elapsed() < Duration::from_secs(1), "a cached config served without its feed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A change the API cannot hear about, made while it is cut off.
+    sqlx::query("UPDATE task_configs SET name = 'changed meanwhile' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(config["id"].as_str().unwrap()).unwrap())
+        .execute(db.store.pool())
+        .await
+        .unwrap();
     let listed = get("/configs").await.unwrap();
     assert_eq!(listed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(&listed.json().await.unwrap()), "service_unavailable");
@@ -723,4 +827,8 @@ async fn postgres_going_away_is_a_503_and_the_api_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(get("/system/health").await.unwrap().status(), StatusCode::OK);
+    for _ in 0..2 {
+        let read = get(&one).await.unwrap().json::<Value>().await.unwrap();
+        assert_eq!(read["name"], "changed meanwhile", "a copy from before the outage was served");
+    }
 }

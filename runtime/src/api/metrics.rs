@@ -3,7 +3,9 @@
 //! The parts record with the `metrics` facade (a no-op until a recorder is
 //! installed): `taskbox_runs_total{task_type,outcome}` and
 //! `taskbox_run_duration_seconds{task_type}` (worker),
-//! `taskbox_fire_lateness_seconds` (fire loop), and here
+//! `taskbox_fire_lateness_seconds` (fire loop),
+//! `taskbox_config_cache_reads_total{outcome}` and
+//! `taskbox_config_cache_live` (the API's config cache), and here
 //! `taskbox_http_requests_total{method,route,status}`; gauges for the queue
 //! depth and the plugins loaded are set when scraped.
 

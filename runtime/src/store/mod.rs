@@ -6,14 +6,18 @@
 //! implementation per database: PostgreSQL (distributed) and SQLite
 //! (embedded), chosen by the URL's scheme through [`open`].
 
+mod cache;
 mod model;
 mod postgres;
+mod postgres_changes;
 mod postgres_tokens;
 mod sqlite;
 mod sqlite_tokens;
 
+pub use cache::{CachedStore, MAX_AGE as CACHE_MAX_AGE, cached};
 pub use model::*;
 pub use postgres::PgStore;
+pub use postgres_changes::Feed;
 pub use sqlite::SqliteStore;
 
 /// A store opened from a database URL.
