@@ -367,6 +367,49 @@ async fn the_whole_life_cycle_of_a_cron_config(d) {
 
 conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_runs_requested_at_once_are_each_queued_and_run_once(d) {
+    // Many at once share commits on the local backend (group commit): each
+    // still gets its own answer, run and record.
+    let app = spawn_app(d).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let config = app.create(json!({"name": name, "task_type": "echo", "scheduler_type": "manual"})).await;
+        ids.push(config["id"].as_str().unwrap().to_owned());
+    }
+    let paths: Vec<String> = (0..200).map(|i| format!("/configs/{}/run", ids[i % 2])).collect();
+    let answers = futures::future::join_all(paths.iter().map(|p| app.post(p, json!({})))).await;
+    let mut queued = std::collections::BTreeSet::new();
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        queued.insert(body["execution_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(queued.len(), 200, "every request has an execution id of its own");
+
+    let start = Instant::now();
+    let records = loop {
+        let mut records = app.executions(&ids[0]).await;
+        records.extend(app.executions(&ids[1]).await);
+        if records.len() >= 200 {
+            break records;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{} of 200 recorded", records.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let recorded: std::collections::BTreeSet<String> =
+        records.iter().map(|r| r["execution_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!((records.len(), &recorded), (200, &queued), "each queued run ran once");
+    assert!(records.iter().all(|r| r["is_success"] == true));
+    for id in &ids {
+        let history = app.get(&format!("/configs/{id}")).await.1["recent_history"].clone();
+        let events = history.as_array().unwrap();
+        assert_eq!(events.len(), 10, "{history}");
+        assert!(events.iter().all(|e| e["event"] == "run_requested"), "{history}");
+    }
+}
+}
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_plugins_and_system_answer_in_their_shapes(d) {
     let app = spawn_app(d).await;
     for i in 0..3 {

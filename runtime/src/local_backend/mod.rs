@@ -12,6 +12,7 @@
 //! One process per database file (the embedded deployment); several
 //! processes sharing a schedule need the `redis` backend.
 
+mod enqueue;
 mod queue;
 mod schedule;
 
@@ -38,6 +39,8 @@ pub struct LocalBackend {
     changes: Arc<Notify>,
     /// Woken when a run is queued (for waiting claims).
     queued: Arc<Notify>,
+    /// Manual runs to queue, written in batches (group commit).
+    enqueues: tokio::sync::mpsc::Sender<enqueue::Enqueue>,
 }
 
 impl From<sqlx::Error> for BackendError {
@@ -56,12 +59,9 @@ impl LocalBackend {
         let mut migrator = sqlx::migrate!("../migrations/local");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await.map_err(|e| BackendError::Unavailable(format!("migrations: {e}")))?;
-        let backend = Self {
-            pool,
-            write: Arc::new(Mutex::new(())),
-            changes: Arc::new(Notify::new()),
-            queued: Arc::new(Notify::new()),
-        };
+        let (write, queued) = (Arc::new(Mutex::new(())), Arc::new(Notify::new()));
+        let enqueues = enqueue::start(pool.clone(), write.clone(), queued.clone());
+        let backend = Self { pool, write, changes: Arc::new(Notify::new()), queued, enqueues };
         tokio::spawn(sweep_loop(backend.clone()));
         Ok(backend)
     }
@@ -133,27 +133,41 @@ async fn push_history(
     config_id: uuid::Uuid,
     event: &HistoryEvent,
 ) -> Result<(), BackendError> {
-    sqlx::query(
-        "DELETE FROM local_history WHERE config_id = ?1 \
-         AND (SELECT max(at_ms) FROM local_history WHERE config_id = ?1) < ?2",
-    )
-    .bind(config_id)
-    .bind(history_cutoff())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO local_history (config_id, at_ms, event) VALUES (?, ?, ?)")
+    push_histories(tx, &[(config_id, event)]).await
+}
+
+/// [`push_history`] for several events (in order), in three statements per
+/// config and one insert.
+async fn push_histories(
+    tx: &mut sqlx::SqliteConnection,
+    events: &[(uuid::Uuid, &HistoryEvent)],
+) -> Result<(), BackendError> {
+    let configs: std::collections::BTreeSet<uuid::Uuid> = events.iter().map(|(id, _)| *id).collect();
+    for config_id in &configs {
+        sqlx::query(
+            "DELETE FROM local_history WHERE config_id = ?1 \
+             AND (SELECT max(at_ms) FROM local_history WHERE config_id = ?1) < ?2",
+        )
         .bind(config_id)
-        .bind(ms(Utc::now()))
-        .bind(json(event))
+        .bind(history_cutoff())
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "DELETE FROM local_history WHERE config_id = ?1 AND id <= \
-         (SELECT id FROM local_history WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-    )
-    .bind(config_id)
-    .bind(HISTORY_CAP)
-    .execute(&mut *tx)
-    .await?;
+    }
+    let now = ms(Utc::now());
+    let mut insert = sqlx::QueryBuilder::new("INSERT INTO local_history (config_id, at_ms, event) ");
+    insert.push_values(events, |mut row, (config_id, event)| {
+        row.push_bind(*config_id).push_bind(now).push_bind(json(event));
+    });
+    insert.build().execute(&mut *tx).await?;
+    for config_id in &configs {
+        sqlx::query(
+            "DELETE FROM local_history WHERE config_id = ?1 AND id <= \
+             (SELECT id FROM local_history WHERE config_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        )
+        .bind(config_id)
+        .bind(HISTORY_CAP)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+use super::enqueue::Enqueue;
 use super::{LocalBackend, from_ms, json, ms, parse, push_history};
 use crate::queue::QueuedRun;
 use crate::schedule::backend::*;
@@ -41,13 +42,23 @@ fn increment(meta: &mut BTreeMap<String, String>, key: &str) {
 
 /// Puts a run on the queue (ready now).
 pub(super) async fn push_run(tx: &mut SqliteConnection, run: &QueuedRun) -> Result<(), BackendError> {
-    sqlx::query("INSERT INTO local_queue (band, config_id, run, ready_ms) VALUES (?, ?, ?, ?)")
-        .bind(super::queue::band_number(crate::queue::Band::of(run.job.priority)))
-        .bind(run.job.config_id)
-        .bind(json(run))
-        .bind(ms(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
+    push_runs(tx, [run]).await
+}
+
+/// Puts runs on the queue (ready now), in order, in one statement.
+pub(super) async fn push_runs<'a>(
+    tx: &mut SqliteConnection,
+    runs: impl IntoIterator<Item = &'a QueuedRun>,
+) -> Result<(), BackendError> {
+    let now = ms(Utc::now());
+    let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO local_queue (band, config_id, run, ready_ms) ");
+    insert.push_values(runs, |mut row, run| {
+        row.push_bind(super::queue::band_number(crate::queue::Band::of(run.job.priority)))
+            .push_bind(run.job.config_id)
+            .push_bind(json(run))
+            .push_bind(now);
+    });
+    insert.build().execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -332,13 +343,10 @@ impl ScheduleBackend for LocalBackend {
     }
 
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        push_run(&mut tx, &run).await?;
-        push_history(&mut tx, run.job.config_id, &event).await?;
-        tx.commit().await?;
-        self.queued.notify_waiters();
-        Ok(())
+        let gone = || BackendError::Unavailable("the local queue writer stopped".into());
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.enqueues.send(Enqueue { run, event, done }).await.map_err(|_| gone())?;
+        committed.await.map_err(|_| gone())?
     }
 }
 

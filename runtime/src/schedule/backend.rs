@@ -15,7 +15,7 @@ use super::{HistoryEvent, Status};
 use crate::queue::QueuedRun;
 
 /// Why the backend could not do what was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     #[error("schedule backend unavailable: {0}")]
     Unavailable(String),
