@@ -45,7 +45,9 @@ impl Plan {
     pub async fn new(redis_url: Option<&str>, prefix: &str, store: &Opened) -> Result<Plan, PlanError> {
         match (redis_url, store) {
             (Some(url), _) => Ok(Plan::Redis { url: url.to_owned(), prefix: prefix.to_owned() }),
-            (None, Opened::Sqlite(store)) => Ok(Plan::Local(LocalBackend::open(store.pool().clone()).await?)),
+            (None, Opened::Sqlite(store)) => {
+                Ok(Plan::Local(LocalBackend::open(store.pool().clone(), store.write_lock()).await?))
+            }
             (None, Opened::Postgres(_)) => Err(PlanError::LocalNeedsSqlite),
         }
     }

@@ -33,7 +33,8 @@ pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Clone)]
 pub struct LocalBackend {
     pool: SqlitePool,
-    /// Serialises writers, so a transaction never waits on SQLite's lock.
+    /// Serialises writers (shared with the store), so a transaction never
+    /// waits on SQLite's lock.
     write: Arc<Mutex<()>>,
     /// Woken when a schedule changes (for the fire loop).
     changes: Arc<Notify>,
@@ -53,13 +54,14 @@ impl From<sqlx::Error> for BackendError {
 }
 
 impl LocalBackend {
-    /// The backend over `pool` (the SQLite store's), with its tables created
+    /// The backend over the SQLite store's pool and writer lock
+    /// ([`crate::store::SqliteStore::write_lock`]), with its tables created
     /// or brought up to date.
-    pub async fn open(pool: SqlitePool) -> Result<Self, BackendError> {
+    pub async fn open(pool: SqlitePool, write: Arc<Mutex<()>>) -> Result<Self, BackendError> {
         let mut migrator = sqlx::migrate!("../migrations/local");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await.map_err(|e| BackendError::Unavailable(format!("migrations: {e}")))?;
-        let (write, queued) = (Arc::new(Mutex::new(())), Arc::new(Notify::new()));
+        let queued = Arc::new(Notify::new());
         let enqueues = enqueue::start(pool.clone(), write.clone(), queued.clone());
         let backend = Self { pool, write, changes: Arc::new(Notify::new()), queued, enqueues };
         tokio::spawn(sweep_loop(backend.clone()));

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::*;
@@ -35,6 +37,8 @@ const MAX_BINDS: usize = 32_000;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The file's one in-process writer lock (see [`SqliteStore::write_lock`]).
+    write: Arc<Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -57,12 +61,19 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, write: Arc::new(Mutex::new(())) })
     }
 
     /// The database's pool, shared with the local schedule backend.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The lock every writer of this file in this process takes (the store
+    /// and the local backend alike), so that writers queue here in turn
+    /// rather than meet SQLite's lock and sleep in its busy handler.
+    pub fn write_lock(&self) -> Arc<Mutex<()>> {
+        self.write.clone()
     }
 }
 
@@ -161,6 +172,7 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
+        let _write = self.write.lock().await;
         let sql = concat!(
             "INSERT INTO task_configs (id, name, description, task_type, scheduler_type, schedule_config, \
              parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, \
@@ -221,6 +233,7 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let sql = concat!("SELECT ", config_columns!(), " FROM task_configs WHERE id = ?");
         let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *tx).await? else {
@@ -256,6 +269,7 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn delete_config(&self, id: Uuid) -> Result<bool, StoreError> {
+        let _write = self.write.lock().await;
         let done = sqlx::query("DELETE FROM task_configs WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
@@ -264,6 +278,7 @@ impl ConfigStore for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
+        let _write = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in records.chunks(MAX_BINDS / EXECUTION_BINDS) {
             // A record whose config was deleted meanwhile keeps a NULL
@@ -367,6 +382,7 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn delete_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _write = self.write.lock().await;
         let done = sqlx::query("DELETE FROM task_executions WHERE started_at < ?")
             .bind(before)
             .execute(&self.pool)

@@ -11,6 +11,7 @@ use super::{ApiToken, SqliteStore, StoreError, TokenRole, TokenStore, unique_tok
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {
+        let _write = self.write_lock().lock_owned().await;
         let row = sqlx::query(
             "INSERT INTO api_tokens (id, name, role, token_sha256, created_at) VALUES (?, ?, ?, ?, ?) \
              RETURNING id, name, role, created_at",
@@ -34,6 +35,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let _write = self.write_lock().lock_owned().await;
         let done =
             sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(self.pool()).await?;
         Ok(done.rows_affected() > 0)
