@@ -680,6 +680,19 @@ async fn a_config_changed_elsewhere_is_read_fresh_by_every_api_process() {
     .await;
     let (status, body) = a.post(&format!("{one}/run"), json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a deleted config is not run: {body}");
+
+    // A TRUNCATE names no row: every copy goes.
+    let (_, other) =
+        a.post("/configs", json!({"name": "t", "task_type": "echo", "scheduler_type": "manual"})).await;
+    let other = format!("/configs/{}", other["id"].as_str().unwrap());
+    for _ in 0..2 {
+        assert_eq!(a.get(&other).await.0, StatusCode::OK);
+    }
+    sqlx::query("TRUNCATE task_configs CASCADE").execute(pg.pool()).await.unwrap();
+    a.until("a answers 404 after a TRUNCATE", within, || async {
+        a.get(&other).await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,11 @@
 //! a config that is not in the store, nor decides anything about one.
 //!
 //! The scheduler service reads the store itself: it snapshots a config into
-//! the schedule, where a stale copy would outlive the cache.
+//! the schedule, where a stale copy would outlive the cache. A manual run
+//! does carry the copy it was queued from: one queued by this process
+//! within milliseconds of another process's change (before the feed brings
+//! it) runs the definition from just before, as if it had been asked for
+//! just before.
 //!
 //! Metrics: `taskbox_config_cache_reads_total{outcome}` (`hit`, `miss`, or
 //! `off` while the feed is down) and `taskbox_config_cache_live` (1 while
@@ -36,10 +40,10 @@ const CAPACITY: usize = 10_000;
 pub fn cached(opened: &Opened) -> Arc<dyn ConfigStore> {
     match opened {
         Opened::Postgres(pg) => {
-            let cache = Arc::new(CachedStore::new(Arc::new(pg.clone()), false));
+            let mut cache = CachedStore::new(Arc::new(pg.clone()), false);
             let copies = Arc::downgrade(&cache.copies);
-            pg.feed_config_changes(move |feed| hear(&copies, feed));
-            cache
+            cache.feed = Some(pg.feed_config_changes(move |feed| hear(&copies, feed)));
+            Arc::new(cache)
         }
         Opened::Sqlite(sqlite) => Arc::new(CachedStore::new(Arc::new(sqlite.clone()), true)),
     }
@@ -55,6 +59,10 @@ fn hear(copies: &Weak<Mutex<Copies>>, feed: Feed) -> bool {
     let mut copies = copies.lock().unwrap_or_else(|p| p.into_inner());
     match feed {
         Feed::Changed(id) => copies.drop_one(id),
+        Feed::AllChanged => {
+            let live = copies.live;
+            copies.drop_all(live);
+        }
         Feed::Lost => {
             if copies.live {
                 tracing::warn!("config cache off: lost the change feed (reads go to the database)");
@@ -75,6 +83,26 @@ fn hear(copies: &Weak<Mutex<Copies>>, feed: Feed) -> bool {
 pub struct CachedStore {
     store: Arc<dyn ConfigStore>,
     copies: Arc<Mutex<Copies>>,
+    /// The change feed's task, stopped with the cache.
+    feed: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for CachedStore {
+    fn drop(&mut self) {
+        if let Some(feed) = &self.feed {
+            feed.abort();
+        }
+    }
+}
+
+/// Drops a config's copy when a write through the cache ends, however it
+/// ends (even if the caller stops waiting after the commit).
+struct DropCopy<'a>(&'a CachedStore, Uuid);
+
+impl Drop for DropCopy<'_> {
+    fn drop(&mut self) {
+        self.0.copies().drop_one(self.1);
+    }
 }
 
 struct Copies {
@@ -105,7 +133,7 @@ impl CachedStore {
     pub fn new(store: Arc<dyn ConfigStore>, live: bool) -> Self {
         let mut copies = Copies { by_id: HashMap::new(), generation: 0, live };
         copies.drop_all(live);
-        Self { store, copies: Arc::new(Mutex::new(copies)) }
+        Self { store, copies: Arc::new(Mutex::new(copies)), feed: None }
     }
 
     fn copies(&self) -> MutexGuard<'_, Copies> {
@@ -132,13 +160,14 @@ impl CachedStore {
         }
     }
 
-    fn keep(&self, generation: u64, config: &TaskConfig) {
+    /// Keeps a copy read from the store, dated from before that read began.
+    fn keep(&self, generation: u64, config: &TaskConfig, read_at: Instant) {
         let mut copies = self.copies();
         if copies.live && copies.generation == generation {
             if copies.by_id.len() >= CAPACITY {
                 copies.by_id.clear();
             }
-            copies.by_id.insert(config.id, (config.clone(), Instant::now()));
+            copies.by_id.insert(config.id, (config.clone(), read_at));
         }
     }
 }
@@ -158,9 +187,10 @@ impl ConfigStore for CachedStore {
             Ok(config) => return Ok(Some(config)),
             Err(generation) => generation,
         };
+        let read_at = Instant::now();
         let found = self.store.get_config(id).await?;
         if let (Some(generation), Some(config)) = (generation, &found) {
-            self.keep(generation, config);
+            self.keep(generation, config, read_at);
         }
         Ok(found)
     }
@@ -178,15 +208,13 @@ impl ConfigStore for CachedStore {
     }
 
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
-        let updated = self.store.update_config(id, patch).await;
-        self.copies().drop_one(id);
-        updated
+        let _drop = DropCopy(self, id);
+        self.store.update_config(id, patch).await
     }
 
     async fn delete_config(&self, id: Uuid) -> Result<bool, StoreError> {
-        let deleted = self.store.delete_config(id).await;
-        self.copies().drop_one(id);
-        deleted
+        let _drop = DropCopy(self, id);
+        self.store.delete_config(id).await
     }
 
     async fn record_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
