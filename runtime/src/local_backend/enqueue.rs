@@ -6,9 +6,12 @@
 //!
 //! Owns the writer task and its channel. Never reorders runs, and never
 //! answers before the commit (a failed commit fails every run it carried,
-//! none of which was written).
+//! none of which was written). A run handed over is committed even if its
+//! caller stops waiting, as a Redis enqueue already sent would be.
 
+use futures::FutureExt;
 use sqlx::SqlitePool;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
@@ -18,7 +21,8 @@ use crate::queue::QueuedRun;
 use crate::schedule::HistoryEvent;
 use crate::schedule::backend::BackendError;
 
-/// Runs one commit carries at most (each binds 7 of SQLite's 32766 values).
+/// Runs one commit carries at most (its queue insert binds 4 values a run,
+/// its history insert 3: far below SQLite's 32766 a statement).
 const MAX_BATCH: usize = 256;
 
 /// A run to queue, its history event, and who waits for the commit.
@@ -34,7 +38,11 @@ pub(super) fn start(pool: SqlitePool, write: Arc<Mutex<()>>, queued: Arc<Notify>
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let outcome = commit(&pool, &write, &batch).await;
+            // A panic fails this batch (rolled back), not every later one.
+            let outcome = AssertUnwindSafe(commit(&pool, &write, &batch))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(BackendError::Unavailable("the local queue writer failed".into())));
             if outcome.is_ok() {
                 queued.notify_waiters();
             }

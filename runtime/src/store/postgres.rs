@@ -44,7 +44,9 @@ impl PgStore {
             // sqlx already pings every connection it takes back, so the
             // ping before each use only catches one that broke while idle
             // (a restarted server): do it for those alone, not on every
-            // query, where it doubled the round trips.
+            // query, where it doubled the round trips. The price: right
+            // after a restart, a connection idle for less than IDLE_PING
+            // fails its one query (503) and is discarded.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
