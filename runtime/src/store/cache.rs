@@ -80,7 +80,7 @@ fn hear(copies: &Weak<Mutex<Copies>>, feed: Feed) -> bool {
 }
 
 /// A [`ConfigStore`] whose `get_config` answers from copies while it can.
-pub struct CachedStore {
+struct CachedStore {
     store: Arc<dyn ConfigStore>,
     copies: Arc<Mutex<Copies>>,
     /// The change feed's task, stopped with the cache.
@@ -130,7 +130,7 @@ impl Copies {
 
 impl CachedStore {
     /// `live`: are changes heard from the start (a store no one else writes)?
-    pub fn new(store: Arc<dyn ConfigStore>, live: bool) -> Self {
+    fn new(store: Arc<dyn ConfigStore>, live: bool) -> Self {
         let mut copies = Copies { by_id: HashMap::new(), generation: 0, live };
         copies.drop_all(live);
         Self { store, copies: Arc::new(Mutex::new(copies)), feed: None }

@@ -14,10 +14,9 @@ mod postgres_tokens;
 mod sqlite;
 mod sqlite_tokens;
 
-pub use cache::{CachedStore, MAX_AGE as CACHE_MAX_AGE, cached};
+pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use model::*;
 pub use postgres::PgStore;
-pub use postgres_changes::Feed;
 pub use sqlite::SqliteStore;
 
 /// A store opened from a database URL.

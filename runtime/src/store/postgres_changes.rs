@@ -24,7 +24,7 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// What the feed tells its listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
+pub(super) enum Feed {
     /// Every change from now on will be heard.
     Listening,
     /// This config was updated or deleted.
@@ -39,7 +39,10 @@ pub enum Feed {
 impl PgStore {
     /// Tells `hear` of every config change, from a task of its own, until
     /// `hear` answers false or the task is aborted.
-    pub fn feed_config_changes(&self, mut hear: impl FnMut(Feed) -> bool + Send + 'static) -> AbortHandle {
+    pub(super) fn feed_config_changes(
+        &self,
+        mut hear: impl FnMut(Feed) -> bool + Send + 'static,
+    ) -> AbortHandle {
         let pool = self.pool().clone();
         let task = tokio::spawn(async move {
             loop {
