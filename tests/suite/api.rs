@@ -695,6 +695,12 @@ async fn a_config_changed_elsewhere_is_read_fresh_by_every_api_process() {
     .await;
 }
 
+/// A `POST /configs` of a manual `echo` config named `name`, to send.
+fn post_manual(client: &Client, base: &str, name: &str) -> reqwest::RequestBuilder {
+    let body = json!({"name": name, "task_type": "echo", "scheduler_type": "manual"});
+    client.post(format!("{base}/configs")).bearer_auth(TOKEN).json(&body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let mut redis = crate::services::PrivateRedis::start();
@@ -704,13 +710,7 @@ async fn redis_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let client = Client::new();
     let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(TOKEN).send();
 
-    let created = client
-        .post(format!("{base}/configs"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "c", "task_type": "echo", "scheduler_type": "manual"}))
-        .send()
-        .await
-        .unwrap();
+    let created = post_manual(&client, &base, "c").send().await.unwrap();
     let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     assert_eq!(get("/system/health").await.unwrap().status(), StatusCode::OK);
 
@@ -831,16 +831,7 @@ async fn postgres_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let client = Client::new();
     let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(TOKEN).send();
     assert_eq!(get("/configs").await.unwrap().status(), StatusCode::OK);
-    let config: Value = client
-        .post(format!("{base}/configs"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "before", "task_type": "echo", "scheduler_type": "manual"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config: Value = post_manual(&client, &base, "before").send().await.unwrap().json().await.unwrap();
     let one = format!("/configs/{}", config["id"].as_str().unwrap());
     // Read twice: the second answer comes from the config cache.
     for _ in 0..2 {
@@ -867,13 +858,7 @@ async fn postgres_going_away_is_a_503_and_the_api_recovers_by_itself() {
     let health = get("/system/health").await.unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.json::<Value>().await.unwrap()["database"], "unreachable");
-    let created = client
-        .post(format!("{base}/configs"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "c", "task_type": "echo", "scheduler_type": "manual"}))
-        .send()
-        .await
-        .unwrap();
+    let created = post_manual(&client, &base, "c").send().await.unwrap();
     assert_eq!(created.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     proxy.restore();
