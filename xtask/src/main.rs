@@ -2,13 +2,17 @@
 //!
 //! - `plugins` — build every guest in `examples/` for `wasm32-wasip2` and
 //!   copy the components into `plugins/` (the default plugin directory).
+//!   Adds the `wasm32-wasip2` target through rustup first if it is missing.
 //! - `serve [ARGS]` — `plugins`, then `taskbox serve [ARGS]` from a release
 //!   build: the embedded default (SQLite `taskbox.db`, local backend,
 //!   `./plugins` watched for changes).
-//! - `test [ARGS]` — `plugins`, then the whole test suite
-//!   (`cargo test --release --workspace [ARGS]`).
+//! - `test [ARGS]` — `plugins`, makes sure PostgreSQL and Redis answer
+//!   (starting local ones that are installed but down), then the whole test
+//!   suite (`cargo test --release --workspace [ARGS]`).
 //!
-//! Plain `std::process::Command` only: this crate must build in a second.
+//! Plain `std` only: this crate must build in a second.
+
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -20,7 +24,7 @@ fn main() -> ExitCode {
     let result = match args.next().as_deref() {
         Some("plugins") => build_plugins(),
         Some("serve") => build_plugins().and_then(|()| serve(args.collect())),
-        Some("test") => build_plugins().and_then(|()| test(args.collect())),
+        Some("test") => build_plugins().and_then(|()| services::ensure()).and_then(|()| test(args.collect())),
         _ => Err("usage: cargo xtask <plugins | serve [serve args] | test [cargo test args]>".into()),
     };
     match result {
@@ -45,8 +49,28 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
 }
 
+/// Adds the guest target to the toolchain `rust-toolchain.toml` names, if
+/// it lacks it. A fresh rustup installs the file's targets with the
+/// toolchain; one that has the toolchain already does not add them.
+fn ensure_guest_target() -> Result<(), String> {
+    let libdir = Command::new("rustc")
+        .current_dir(root())
+        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    let path = String::from_utf8_lossy(&libdir.stdout).trim().to_owned();
+    if libdir.status.success() && Path::new(&path).is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding the {GUEST_TARGET} target (rustup target add {GUEST_TARGET})");
+    run(Command::new("rustup").current_dir(root()).args(["target", "add", GUEST_TARGET])).map_err(|e| {
+        format!("{e}\nxtask: the example plugins need the {GUEST_TARGET} target: install rustup, or run `rustup target add {GUEST_TARGET}`")
+    })
+}
+
 /// Builds the example guests and copies their components into `plugins/`.
 fn build_plugins() -> Result<(), String> {
+    ensure_guest_target()?;
     let root = root();
     let target_dir = root.join("target");
     run(cargo()
