@@ -25,10 +25,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taskbox::executor::{EngineSettings, Executor};
-use taskbox::queue::QueuedRun;
+use taskbox::job::Job;
+use taskbox::job::QueuedRun;
 use taskbox::redis_backend::RedisBackend;
 use taskbox::registry::{Loader, Registry};
-use taskbox::schedule::backend::{EntryChange, Job, ScheduleBackend};
+use taskbox::schedule::backend::{EntryChange, ScheduleBackend, Transition};
 use taskbox::schedule::{HistoryEvent, Status};
 use taskbox::scheduler::fire_loop;
 use taskbox::store::*;
@@ -229,10 +230,8 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
             async move {
                 let entry = EntryChange::Set { job: job.clone(), next_run: Some(next) };
                 let event = HistoryEvent::new("started", "bench", Some(Status::Active));
-                backend
-                    .transition(job.config_id, &[Status::Inactive], Some(Status::Active), entry, event)
-                    .await
-                    .unwrap();
+                let (config_id, allowed, to) = (job.config_id, vec![Status::Inactive], Some(Status::Active));
+                backend.transition(Transition { config_id, allowed, to, entry, event }).await.unwrap();
             }
         })
         .buffer_unordered(128)

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+use crate::job::BackendError;
 use crate::local_backend::LocalBackend;
 use crate::queue::Queue;
 use crate::redis_backend::RedisBackend;
-use crate::schedule::backend::{BackendError, ScheduleBackend};
+use crate::schedule::backend::ScheduleBackend;
 use crate::store::Opened;
 
 /// One connected backend, as the traits the parts use.
@@ -45,10 +46,17 @@ impl Plan {
     pub async fn new(redis_url: Option<&str>, prefix: &str, store: &Opened) -> Result<Plan, PlanError> {
         match (redis_url, store) {
             (Some(url), _) => Ok(Plan::Redis { url: url.to_owned(), prefix: prefix.to_owned() }),
-            (None, Opened::Sqlite(store)) => {
-                Ok(Plan::Local(LocalBackend::open(store.pool().clone(), store.write_lock()).await?))
-            }
+            (None, Opened::Sqlite(store)) => Ok(Plan::Local(LocalBackend::open(store.db().clone()).await?)),
             (None, Opened::Postgres(_)) => Err(PlanError::LocalNeedsSqlite),
+        }
+    }
+
+    /// Creates the local backend's tables if these settings use it;
+    /// connects nothing and starts nothing (`taskbox migrate`).
+    pub async fn migrate(redis_url: Option<&str>, store: &Opened) -> Result<(), PlanError> {
+        match (redis_url, store) {
+            (None, Opened::Sqlite(store)) => Ok(LocalBackend::migrate(store.db()).await?),
+            _ => Ok(()),
         }
     }
 

@@ -4,14 +4,17 @@
 //! each run happens in a fresh wasmtime sandbox with a deadline and a memory
 //! cap. The parts, in the words of `DESIGN.md`:
 //!
+//! - [`job`] — a run to be queued: the job snapshot, the queued run, its
+//!   band and trigger, and the coordination error (a leaf).
 //! - [`registry`] — the plugin registry: scanning, validating, compiling,
 //!   caching and publishing components from the plugin directory.
 //! - [`executor`] — the executor: one execution in a fresh sandboxed
 //!   instance, turned into an [`executor::Outcome`].
 //! - [`store`] — the config store: task configs and execution records in SQL.
 //! - [`schedule`] — schedule specs (cron, date, manual), the status machine,
-//!   history events, and the [`schedule::backend::ScheduleBackend`] contract
-//!   (schedule core + schedule state).
+//!   history events, the [`schedule::backend::ScheduleBackend`] contract
+//!   (schedule core + schedule state) and the fired-ahead protocol
+//!   ([`schedule::ahead`]).
 //! - [`scheduler`] — the scheduler service: schedule actions as atomic
 //!   steps, the fire loop, startup reconciliation.
 //! - [`queue`] — the execution queue contract, as workers see it.
@@ -19,18 +22,26 @@
 //! - [`redis_backend`] — schedule core, state and queue on Redis (distributed).
 //! - [`local_backend`] — the same on the embedded SQLite database.
 //! - [`backend`] — picks one of the two from the settings.
+//! - [`sqlite`] — the embedded deployment's one SQLite file: query-only
+//!   reads, and one writer behind a lock (a leaf).
+//! - [`backoff`] — retrying with backoff, for every loop (a leaf).
 //! - [`reload`] — hot reload: watches the plugin directory, rescans the
 //!   registry, notes changes in the configs' history.
 //! - [`api`] — the HTTP API: validation and composition over the store and
 //!   the scheduler service.
 //! - [`settings`] — typed settings: defaults, `taskbox.toml`, `TASKBOX_*`.
-//! - [`serve`] — `taskbox serve`: the loops of this process's roles.
+//! - [`app`] — the [`app::Application`]: builds the parts, binds, and runs
+//!   the loops of this process's roles until shutdown.
+//! - [`serve`] — `taskbox serve`: the application until SIGTERM or SIGINT.
 //! - [`cli`] — the `taskbox` command line.
 
 pub mod api;
+pub mod app;
 pub mod backend;
+pub mod backoff;
 pub mod cli;
 pub mod executor;
+pub mod job;
 pub mod local_backend;
 pub mod queue;
 pub mod redis_backend;
@@ -40,5 +51,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod serve;
 pub mod settings;
+pub mod sqlite;
 pub mod store;
+mod text_enum;
 pub mod worker;

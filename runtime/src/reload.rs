@@ -38,8 +38,10 @@ pub async fn rescan(
     scheduler: Option<&SchedulerService>,
 ) -> std::io::Result<Vec<(String, Change)>> {
     let (_, changes) = registry.rescan().await?;
+    let described: Vec<(String, String)> =
+        changes.iter().map(|(name, c)| (name.clone(), c.describe())).collect();
     if let (Some(scheduler), false) = (scheduler, changes.is_empty())
-        && let Err(e) = scheduler.note_plugin_changes(&changes).await
+        && let Err(e) = scheduler.note_plugin_changes(&described).await
     {
         tracing::warn!(error = %e, "plugins reloaded, but their configs' history could not be written");
     }

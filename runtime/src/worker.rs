@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use crate::backoff::{Backoff, retry};
 use crate::executor::{Executor, Outcome, RunContext, RunRequest};
-use crate::queue::{Delivery, Queue, QueuedRun, Settle};
+use crate::job::{BackendError, QueuedRun, Trigger};
+use crate::queue::{Delivery, Queue, Settle};
 use crate::registry::Registry;
-use crate::store::{ConfigStore, ExecutionRecord, Trigger};
+use crate::store::{ConfigStore, ExecutionRecord};
 
 /// How long a worker counts as alive after its last heartbeat.
 const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
@@ -76,7 +78,7 @@ impl Worker {
         let (done_tx, done_rx) = mpsc::channel::<Finished>(self.concurrency * 4);
         let committer = tokio::spawn(commit_loop(self.store.clone(), self.queue.clone(), done_rx));
         let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
-        let mut backoff_on_error = Duration::from_millis(100);
+        let mut backoff_on_error = Backoff::default();
         let mut last_reclaim = tokio::time::Instant::now() - Duration::from_secs(60);
         let mut last_promote = last_reclaim;
 
@@ -98,7 +100,7 @@ impl Worker {
                 if taken.is_empty() {
                     taken = self.queue.claim(&self.name, free, PROMOTE_EVERY).await?;
                 }
-                Ok::<_, crate::schedule::backend::BackendError>(taken)
+                Ok::<_, BackendError>(taken)
             };
             let taken = tokio::select! {
                 t = taken => t,
@@ -106,7 +108,7 @@ impl Worker {
             };
             match taken {
                 Ok(deliveries) => {
-                    backoff_on_error = Duration::from_millis(100);
+                    backoff_on_error.reset();
                     for delivery in deliveries {
                         let worker = self.clone();
                         let done_tx = done_tx.clone();
@@ -128,9 +130,9 @@ impl Worker {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff_on_error, "cannot take work from the queue");
-                    tokio::time::sleep(backoff_on_error).await;
-                    backoff_on_error = (backoff_on_error * 2).min(Duration::from_secs(5));
+                    let wait = backoff_on_error.next_delay();
+                    tracing::warn!(error = %e, retry_in = ?wait, "cannot take work from the queue");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -276,7 +278,7 @@ async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut don
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         let (records, settles): (Vec<_>, Vec<_>) = batch.drain(..).map(|f| (f.record, f.settle)).unzip();
         let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
-        until_ok("commit execution records", || store.record_executions(&records)).await;
+        retry("cannot commit execution records", None, || store.record_executions(&records)).await;
         if committed_tx.send(settles).await.is_err() {
             break;
         }
@@ -285,27 +287,10 @@ async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut don
     let _ = acker.await;
 }
 
-/// Retries `op` with exponential backoff (100 ms doubling to 5 s), logging
-/// each failure, until it succeeds.
-async fn until_ok<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-    what: &str,
-    mut op: impl FnMut() -> F,
-) -> T {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(value) => return value,
-            Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "cannot {what}"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
 /// Acknowledges committed batches, retrying (with backoff) until it succeeds.
 async fn ack_loop(queue: Arc<dyn Queue>, mut committed: mpsc::Receiver<Vec<Settle>>) {
     while let Some(settles) = committed.recv().await {
-        until_ok("acknowledge finished runs", || queue.settle(settles.clone())).await;
+        retry("cannot acknowledge finished runs", None, || queue.settle(settles.clone())).await;
     }
 }
 

@@ -138,12 +138,13 @@ impl Deployment {
                     .unwrap();
             }
             None => {
-                let s = self.sqlite();
+                let mut tx = self.sqlite().db().write().await.unwrap();
                 sqlx::query("UPDATE local_schedules SET due_ms = NULL WHERE config_id = ?")
                     .bind(config_id)
-                    .execute(s.pool())
+                    .execute(&mut *tx)
                     .await
                     .unwrap();
+                tx.commit().await.unwrap();
             }
         }
     }
@@ -168,7 +169,7 @@ impl Deployment {
                         .fetch_one(s.pool())
                         .await
                         .unwrap();
-                let expires = newest + taskbox::local_backend::HISTORY_TTL.as_millis() as i64;
+                let expires = newest + taskbox::schedule::backend::HISTORY_TTL.as_millis() as i64;
                 Duration::from_millis((expires - chrono::Utc::now().timestamp_millis()).max(0) as u64)
             }
         }

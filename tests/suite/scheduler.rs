@@ -6,8 +6,9 @@ use chrono::{Duration as Chrono, DurationRound, Utc};
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
-use taskbox::queue::{Band, Settle};
-use taskbox::schedule::backend::{EntryChange, Job};
+use taskbox::job::{Band, Job, QueuedRun};
+use taskbox::queue::Settle;
+use taskbox::schedule::backend::{EntryChange, Transition};
 use taskbox::schedule::{Action, HistoryEvent, Status};
 use taskbox::scheduler::{SchedulerService, ServiceError, fire_due, fire_loop};
 use taskbox::store::*;
@@ -37,7 +38,7 @@ async fn status(env: &Env, config: &TaskConfig) -> (Status, bool, bool) {
 }
 
 /// Takes everything on the queue (and acknowledges it).
-async fn drain(env: &Env) -> Vec<taskbox::queue::QueuedRun> {
+async fn drain(env: &Env) -> Vec<QueuedRun> {
     let mut runs = Vec::new();
     loop {
         let got = env.d.queue.claim("test", 1000, Duration::ZERO).await.unwrap();
@@ -97,7 +98,13 @@ async fn every_transition_and_every_refusal(d) {
     let event = HistoryEvent::new("error", "test", Some(Status::Error));
     env.d
         .schedule
-        .transition(config.id, &Status::ALL, Some(Status::Error), EntryChange::Remove, event)
+        .transition(Transition {
+            config_id: config.id,
+            allowed: Status::ALL.to_vec(),
+            to: Some(Status::Error),
+            entry: EntryChange::Remove,
+            event,
+        })
         .await
         .unwrap();
     refused(env.service.act(config.id, Action::Pause).await, Status::Error);
@@ -231,7 +238,8 @@ async fn a_date_schedule_fires_once_then_completes(d) {
 async fn due_in_the_past(env: &Env, config: &TaskConfig, late: Chrono) {
     let event = HistoryEvent::new("test", "", None);
     let entry = EntryChange::Set { job: Job::of(config), next_run: Some(Utc::now() - late) };
-    env.d.schedule.transition(config.id, &[Status::Active], None, entry, event).await.unwrap();
+    let t = Transition { config_id: config.id, allowed: vec![Status::Active], to: None, entry, event };
+    env.d.schedule.transition(t).await.unwrap();
 }
 
 conformance! {
@@ -311,7 +319,13 @@ async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_
     let event = HistoryEvent::new("test", "", None);
     env.d
         .schedule
-        .transition(ghost, &[Status::Inactive], Some(Status::Paused), EntryChange::Keep, event)
+        .transition(Transition {
+            config_id: ghost,
+            allowed: vec![Status::Inactive],
+            to: Some(Status::Paused),
+            entry: EntryChange::Keep,
+            event,
+        })
         .await
         .unwrap();
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use taskbox::queue::Queue;
+use taskbox::queue::QueueStats;
 use taskbox::scheduler::SchedulerService;
 use taskbox::store::*;
 use taskbox::worker::Worker;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Query};
 use super::{AppState, List, config_id, page};
-use crate::schedule::{Action, ScheduleSpec, Status};
+use crate::schedule::{Action, ScheduleSpec};
 use crate::scheduler::ScheduleView;
 use crate::store::{ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig};
 
@@ -205,11 +205,7 @@ async fn update(
         .update_config(current.id, &patch)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no task config with id {id}")))?;
-    // A scheduled config picks up its new definition at once (an inactive
-    // one takes a fresh snapshot when it is started).
-    if state.scheduler.view(&updated, 0).await?.schedule_status != Status::Inactive {
-        state.scheduler.act(updated.id, Action::Reload).await?;
-    }
+    state.scheduler.config_updated(&updated).await?;
     Ok(Json(view(&state, updated, false).await?))
 }
 

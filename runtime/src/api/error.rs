@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::schedule::backend::BackendError;
+use crate::job::BackendError;
 use crate::scheduler::ServiceError;
 use crate::store::StoreError;
 
@@ -97,10 +97,10 @@ impl From<StoreError> for ApiError {
 impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> Self {
         match e {
-            BackendError::Unavailable(_) => {
+            BackendError::Unavailable(_) | BackendError::Stopped(_) => {
                 ApiError::Unavailable("the schedule backend is unreachable".into())
             }
-            BackendError::Corrupt(detail) => ApiError::Internal(detail),
+            corrupt @ BackendError::Corrupt { .. } => ApiError::Internal(corrupt.to_string()),
         }
     }
 }

@@ -35,7 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::queue::Queue;
+use crate::queue::QueueStats;
 use crate::registry::Registry;
 use crate::scheduler::SchedulerService;
 use crate::settings::Role;
@@ -51,8 +51,8 @@ pub struct AppState {
     pub store: Arc<dyn ConfigStore>,
     pub scheduler: SchedulerService,
     pub registry: Registry,
-    /// For the queue depth in `/metrics`.
-    pub queue: Arc<dyn Queue>,
+    /// Queue depth and live workers (`/metrics`, `/system`).
+    pub queue: Arc<dyn QueueStats>,
     pub tokens: Arc<dyn TokenStore>,
     /// sha256 of `TASKBOX_ADMIN_TOKEN`, if set.
     pub admin_token: Option<[u8; 32]>,
@@ -68,7 +68,7 @@ impl AppState {
         store: Arc<dyn ConfigStore>,
         scheduler: SchedulerService,
         registry: Registry,
-        queue: Arc<dyn Queue>,
+        queue: Arc<dyn QueueStats>,
         tokens: Arc<dyn TokenStore>,
         admin_token: Option<&str>,
         roles: BTreeSet<Role>,

@@ -3,20 +3,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
 use super::{AppState, List, config_id, page};
 use crate::schedule::{Action, HistoryEvent, Status};
-use crate::scheduler::ActionDone;
-use crate::store::{ConfigFilter, SchedulerType};
+use crate::scheduler::{ActionDone, ScheduleItem, Summary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,19 +50,7 @@ struct ListQuery {
     offset: Option<u32>,
 }
 
-#[derive(Serialize, ToSchema)]
-struct ScheduleItem {
-    config_id: Uuid,
-    name: String,
-    task_type: String,
-    scheduler_type: SchedulerType,
-    schedule_config: serde_json::Value,
-    schedule_status: Status,
-    is_scheduled: bool,
-    next_run: Option<DateTime<Utc>>,
-}
-
-/// Every config's schedule with its real next run.
+/// Every config's schedule with its real next run, by config name.
 #[utoipa::path(get, path = "/schedules", tag = "schedules", params(ListQuery),
     responses((status = 200, body = List<ScheduleItem>), (status = 422, body = ErrorBody)))]
 async fn list(
@@ -74,33 +58,7 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List<ScheduleItem>>, ApiError> {
     let page = page(q.limit, q.offset)?;
-    let backend = state.scheduler.backend();
-    let statuses = backend.statuses().await?;
-    let due = backend.due_times().await?;
-    let items: Vec<ScheduleItem> = state
-        .store
-        .list_configs(&ConfigFilter::default(), crate::store::Page { limit: u32::MAX, offset: 0 })
-        .await?
-        .0
-        .into_iter()
-        .map(|c| {
-            let status = statuses.get(&c.id).copied().unwrap_or(Status::Inactive);
-            let next_run = due.get(&c.id).copied();
-            ScheduleItem {
-                config_id: c.id,
-                name: c.name,
-                task_type: c.task_type,
-                scheduler_type: c.scheduler_type,
-                schedule_config: c.schedule_config,
-                schedule_status: status,
-                is_scheduled: next_run.is_some(),
-                next_run,
-            }
-        })
-        .filter(|item| q.status.is_none_or(|s| s == item.schedule_status))
-        .collect();
-    let total = items.len() as u64;
-    let items = items.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
+    let (items, total) = state.scheduler.list_schedules(q.status, page).await?;
     Ok(Json(List::new(items, total, page)))
 }
 
@@ -121,41 +79,12 @@ async fn history(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryEvent>>, ApiError> {
-    let id = config_id(&id)?;
-    if state.store.get_config(id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no task config with id {id}")));
-    }
     let limit = q.limit.unwrap_or(100).min(100);
-    Ok(Json(state.scheduler.backend().history(id, limit).await?))
-}
-
-#[derive(Serialize, ToSchema)]
-struct Summary {
-    total_tasks: u64,
-    active_tasks: u64,
-    paused_tasks: u64,
-    inactive_tasks: u64,
-    error_tasks: u64,
-    last_updated: DateTime<Utc>,
+    Ok(Json(state.scheduler.history(config_id(&id)?, limit).await?))
 }
 
 /// Configs counted by schedule status (the seed's keys).
 #[utoipa::path(get, path = "/schedules/summary", tag = "schedules", responses((status = 200, body = Summary)))]
 async fn summary(State(state): State<AppState>) -> Result<Json<Summary>, ApiError> {
-    let by_status: BTreeMap<Status, u64> = state.scheduler.backend().summary().await?;
-    let total = state
-        .store
-        .list_configs(&ConfigFilter::default(), crate::store::Page { limit: 0, offset: 0 })
-        .await?
-        .1;
-    let count = |s| by_status.get(&s).copied().unwrap_or(0);
-    let (active, paused, error) = (count(Status::Active), count(Status::Paused), count(Status::Error));
-    Ok(Json(Summary {
-        total_tasks: total,
-        active_tasks: active,
-        paused_tasks: paused,
-        inactive_tasks: total.saturating_sub(active + paused + error),
-        error_tasks: error,
-        last_updated: Utc::now(),
-    }))
+    Ok(Json(state.scheduler.summary().await?))
 }

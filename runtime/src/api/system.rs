@@ -30,15 +30,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/system/dashboard", tag = "system",
     responses((status = 200, body = Object)))]
 async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let backend = state.scheduler.backend();
-    let by_status = backend.summary().await?;
+    let by_status = state.scheduler.counts().await?;
     let day_ago = Utc::now() - Duration::hours(24);
     let last_day = state.store.execution_stats(None, Some(day_ago)).await?;
     let failures = ExecutionFilter { is_success: Some(false), since: Some(day_ago), ..Default::default() };
     let (recent_failures, _) = state.store.list_executions(&failures, Page { limit: 10, offset: 0 }).await?;
-    let mut next: Vec<(Uuid, DateTime<Utc>)> = backend.due_times().await?.into_iter().collect();
-    next.sort_by_key(|(_, at)| *at);
-    next.truncate(10);
+    let next: Vec<(Uuid, DateTime<Utc>)> = state.scheduler.next_runs(10).await?;
     let next_runs: Vec<Value> =
         next.into_iter().map(|(id, at)| json!({"config_id": id, "next_run": at})).collect();
     Ok(Json(json!({
@@ -55,7 +52,7 @@ async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     responses((status = 200, body = Object), (status = 503, description = "a part is unreachable", body = Object)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = state.store.ping().await.is_ok();
-    let backend = state.scheduler.backend().summary().await.is_ok();
+    let backend = state.scheduler.ping().await.is_ok();
     let plugins = state.registry.catalog().values().filter(|e| e.plugin.is_some()).count();
     let healthy = database && backend;
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -134,8 +134,8 @@ async fn migrate(args: ConfigFileArgs) -> ExitCode {
         return fail(e);
     }
     // The embedded deployment's local backend keeps its tables there too.
-    match crate::backend::Plan::new(settings.redis_url.as_deref(), &settings.redis_prefix, &opened).await {
-        Ok(_) | Err(crate::backend::PlanError::LocalNeedsSqlite) => {
+    match crate::backend::Plan::migrate(settings.redis_url.as_deref(), &opened).await {
+        Ok(()) => {
             eprintln!("taskbox: the database schema is up to date");
             ExitCode::SUCCESS
         }

@@ -1,24 +1,36 @@
-//! [`Queue`] on the `local_queue` table: a row is claimed by setting its
-//! consumer, and deleted only by [`Queue::settle`], after the caller
-//! committed the record. A retry reuses its row with a later `ready_ms`.
-//! A delivery's handle is `id:deliveries`, so a worker that lost its claim
-//! (reclaimed after its heartbeat lapsed) cannot settle the row another
-//! worker now holds.
+//! The `local_queue` and `local_workers` tables, and [`Queue`] on them: a
+//! row is claimed by setting its consumer, and deleted only by
+//! [`Queue::settle`], after the caller committed the record. A retry reuses
+//! its row with a later `ready_ms`. A delivery's handle is `id:deliveries`,
+//! so a worker that lost its claim (reclaimed after its heartbeat lapsed)
+//! cannot settle the row another worker now holds. Every write to these
+//! tables is here.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::time::Duration;
 
-use super::{LocalBackend, json, ms};
-use crate::queue::{Band, Delivery, Queue, QueuedRun, Settle};
-use crate::schedule::backend::BackendError;
+use super::LocalBackend;
+use super::codec::{from_ms, json, ms};
+use crate::job::{BackendError, Band, QueuedRun};
+use crate::queue::{Delivery, Queue, QueueStats, Settle};
+use crate::schedule::ahead::{Stamp, still_current};
+use crate::schedule::backend::parse_status;
 
-pub(super) fn band_number(band: Band) -> i64 {
+fn band_number(band: Band) -> i64 {
     match band {
         Band::High => 0,
         Band::Normal => 1,
         Band::Low => 2,
+    }
+}
+
+fn band_of(n: i64) -> Band {
+    match n {
+        0 => Band::High,
+        1 => Band::Normal,
+        _ => Band::Low,
     }
 }
 
@@ -28,12 +40,29 @@ fn parse_handle(handle: &str) -> Option<(i64, i64)> {
     Some((id.parse().ok()?, deliveries.parse().ok()?))
 }
 
-fn band_of(n: i64) -> Band {
-    match n {
-        0 => Band::High,
-        1 => Band::Normal,
-        _ => Band::Low,
-    }
+/// Puts runs on the queue (ready now), in order, in one statement.
+pub(super) async fn push_runs<'a>(
+    tx: &mut SqliteConnection,
+    runs: impl IntoIterator<Item = &'a QueuedRun>,
+) -> Result<(), BackendError> {
+    let now = ms(Utc::now());
+    let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO local_queue (band, config_id, run, ready_ms) ");
+    insert.push_values(runs, |mut row, run| {
+        row.push_bind(band_number(Band::of_run(run)))
+            .push_bind(run.job.config_id)
+            .push_bind(json(run))
+            .push_bind(now);
+    });
+    insert.build().execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Is a run of this config queued or running?
+pub(super) async fn has_runs(tx: &mut SqliteConnection, config_id: uuid::Uuid) -> Result<bool, BackendError> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM local_queue WHERE config_id = ?)")
+        .bind(config_id)
+        .fetch_one(&mut *tx)
+        .await?)
 }
 
 impl LocalBackend {
@@ -49,10 +78,8 @@ impl LocalBackend {
         q.push_bind(consumer.to_owned()).push(", deliveries = deliveries + 1 WHERE id IN (");
         pick(&mut q);
         q.push(" LIMIT ").push_bind(max as i64).push(") RETURNING id, band, run, deliveries");
-        let rows: Vec<(i64, i64, String, i64)> = {
-            let _write = self.write.lock().await;
-            q.build_query_as().fetch_all(&self.pool).await?
-        };
+        let mut tx = self.db.write().await?;
+        let rows: Vec<(i64, i64, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, band, run, deliveries) in rows {
             match serde_json::from_str::<QueuedRun>(&run) {
@@ -64,13 +91,33 @@ impl LocalBackend {
                 }),
                 Err(e) => {
                     tracing::error!(id, error = %e, "dropping unreadable queue entry");
-                    let _write = self.write.lock().await;
-                    sqlx::query("DELETE FROM local_queue WHERE id = ?").bind(id).execute(&self.pool).await?;
+                    sqlx::query("DELETE FROM local_queue WHERE id = ?").bind(id).execute(&mut *tx).await?;
                 }
             }
         }
+        tx.commit().await?;
         out.sort_by_key(|d| (d.band, parse_handle(&d.handle).map_or(0, |(id, _)| id)));
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl QueueStats for LocalBackend {
+    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
+        Ok(sqlx::query_scalar("SELECT consumer FROM local_workers WHERE expires_ms >= ? ORDER BY consumer")
+            .bind(ms(Utc::now()))
+            .fetch_all(self.db.read())
+            .await?)
+    }
+
+    async fn depth(&self) -> Result<u64, BackendError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM local_queue WHERE consumer IS NOT NULL OR ready_ms <= ?",
+        )
+        .bind(ms(Utc::now()))
+        .fetch_one(self.db.read())
+        .await?;
+        Ok(n as u64)
     }
 }
 
@@ -105,18 +152,17 @@ impl Queue for LocalBackend {
         if done.is_empty() {
             return Ok(());
         }
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.db.write().await?;
         for s in &done {
-            let (id, deliveries) = parse_handle(&s.handle)
-                .ok_or_else(|| BackendError::Corrupt(format!("handle {:?}", s.handle)))?;
+            let (id, deliveries) =
+                parse_handle(&s.handle).ok_or_else(|| BackendError::unknown("queue handle", &s.handle))?;
             match &s.retry {
                 Some((run, at)) => {
                     sqlx::query(
                         "UPDATE local_queue SET band = ?, run = ?, ready_ms = ?, consumer = NULL, deliveries = 0 \
                          WHERE id = ? AND deliveries = ?",
                     )
-                    .bind(band_number(Band::of(run.job.priority)))
+                    .bind(band_number(Band::of_run(run)))
                     .bind(json(run))
                     .bind(ms(*at))
                     .bind(id)
@@ -138,15 +184,16 @@ impl Queue for LocalBackend {
     }
 
     async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError> {
-        let _write = self.write.lock().await;
+        let mut tx = self.db.write().await?;
         sqlx::query(
             "INSERT INTO local_workers (consumer, expires_ms) VALUES (?1, ?2) \
              ON CONFLICT (consumer) DO UPDATE SET expires_ms = ?2",
         )
         .bind(consumer)
         .bind(ms(Utc::now()) + ttl.as_millis() as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -182,35 +229,18 @@ impl Queue for LocalBackend {
                 "SELECT status, revision, changed_ms FROM local_schedules WHERE config_id = ?",
             )
             .bind(run.job.config_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?;
-            out.push(match row {
-                Some((status, revision, changed)) => {
-                    let unchanged =
-                        status == "active" && revision.as_deref() == Some(&run.job.revision.to_string());
-                    unchanged || changed >= ms(run.scheduled_at)
-                }
-                // No trace at all: the config was deleted before the run was due.
-                None => false,
-            });
+            let stamp = match row {
+                Some((status, revision, changed)) => Some(Stamp {
+                    status: parse_status(&status)?,
+                    revision: revision.and_then(|r| r.parse().ok()),
+                    changed_at: Some(from_ms(changed)),
+                }),
+                None => None,
+            };
+            out.push(still_current(stamp.as_ref(), run));
         }
         Ok(out)
-    }
-
-    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
-        Ok(sqlx::query_scalar("SELECT consumer FROM local_workers WHERE expires_ms >= ? ORDER BY consumer")
-            .bind(ms(Utc::now()))
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn depth(&self) -> Result<u64, BackendError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM local_queue WHERE consumer IS NOT NULL OR ready_ms <= ?",
-        )
-        .bind(ms(Utc::now()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n as u64)
     }
 }

@@ -6,9 +6,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::enqueue::Enqueue;
-use super::{LocalBackend, from_ms, json, ms, parse, push_history};
-use crate::queue::QueuedRun;
+use super::LocalBackend;
+use super::codec::{from_ms, json, ms, parse};
+use super::{history, queue};
+use crate::job::{BackendError, Job, QueuedRun};
 use crate::schedule::backend::*;
 use crate::schedule::{HistoryEvent, Status};
 
@@ -40,47 +41,17 @@ fn increment(meta: &mut BTreeMap<String, String>, key: &str) {
     meta.insert(key.to_owned(), (n + 1).to_string());
 }
 
-/// Puts a run on the queue (ready now).
-pub(super) async fn push_run(tx: &mut SqliteConnection, run: &QueuedRun) -> Result<(), BackendError> {
-    push_runs(tx, [run]).await
-}
-
-/// Puts runs on the queue (ready now), in order, in one statement.
-pub(super) async fn push_runs<'a>(
-    tx: &mut SqliteConnection,
-    runs: impl IntoIterator<Item = &'a QueuedRun>,
-) -> Result<(), BackendError> {
-    let now = ms(Utc::now());
-    let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO local_queue (band, config_id, run, ready_ms) ");
-    insert.push_values(runs, |mut row, run| {
-        row.push_bind(super::queue::band_number(crate::queue::Band::of(run.job.priority)))
-            .push_bind(run.job.config_id)
-            .push_bind(json(run))
-            .push_bind(now);
-    });
-    insert.build().execute(&mut *tx).await?;
-    Ok(())
-}
-
 #[async_trait]
 impl ScheduleBackend for LocalBackend {
-    async fn transition(
-        &self,
-        config_id: Uuid,
-        allowed: &[Status],
-        to: Option<Status>,
-        entry: EntryChange,
-        event: HistoryEvent,
-    ) -> Result<Transitioned, BackendError> {
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+    async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError> {
+        let Transition { config_id, allowed, to, entry, event } = t;
+        let mut tx = self.db.write().await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT status FROM local_schedules WHERE config_id = ?")
                 .bind(config_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let current =
-            existing.as_deref().map(BackendError::parse_status).transpose()?.unwrap_or(Status::Inactive);
+        let current = existing.as_deref().map(parse_status).transpose()?.unwrap_or(Status::Inactive);
         if !allowed.contains(&current) {
             return Ok(Transitioned::Refused(current));
         }
@@ -119,46 +90,43 @@ impl ScheduleBackend for LocalBackend {
         }
         if to != current || existing.is_none() {
             update_metadata(&mut tx, config_id, |m| {
-                m.insert("status_changed_at".into(), now.to_string());
+                m.insert(meta::STATUS_CHANGED_AT.into(), now.to_string());
             })
             .await?;
         }
-        push_history(&mut tx, config_id, &event).await?;
+        history::push(&mut tx, config_id, &event).await?;
         tx.commit().await?;
         self.changes.notify_one();
         Ok(Transitioned::From(current))
     }
 
     async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError> {
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        push_history(&mut tx, config_id, &event).await?;
+        let mut tx = self.db.write().await?;
+        history::push(&mut tx, config_id, &event).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError> {
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for sql in [
-            "DELETE FROM local_schedules WHERE config_id = ?",
-            "DELETE FROM local_history WHERE config_id = ?",
-        ] {
-            sqlx::query(sql).bind(config_id).execute(&mut *tx).await?;
-        }
+        let mut tx = self.db.write().await?;
+        sqlx::query("DELETE FROM local_schedules WHERE config_id = ?")
+            .bind(config_id)
+            .execute(&mut *tx)
+            .await?;
+        history::forget(&mut tx, config_id).await?;
         tx.commit().await?;
         self.changes.notify_one();
         Ok(())
     }
 
     async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.read().acquire().await?;
         let row =
             sqlx::query("SELECT status, job, due_ms, metadata FROM local_schedules WHERE config_id = ?")
                 .bind(config_id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let events = read_history(&mut conn, config_id, history).await?;
+        let events = history::read(&mut conn, config_id, history).await?;
         let Some(row) = row else {
             return Ok(ScheduleInfo {
                 status: None,
@@ -171,7 +139,7 @@ impl ScheduleBackend for LocalBackend {
         let job: Option<String> = row.try_get("job")?;
         let due: Option<i64> = row.try_get("due_ms")?;
         Ok(ScheduleInfo {
-            status: Some(BackendError::parse_status(row.try_get("status")?)?),
+            status: Some(parse_status(row.try_get("status")?)?),
             job: job.map(|j| parse("job", &j)).transpose()?,
             next_run: due.map(from_ms),
             metadata: parse("metadata", row.try_get("metadata")?)?,
@@ -179,29 +147,48 @@ impl ScheduleBackend for LocalBackend {
         })
     }
 
+    async fn briefs(&self, ids: &[Uuid]) -> Result<Vec<Brief>, BackendError> {
+        let mut found = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT config_id, status, due_ms FROM local_schedules WHERE config_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let rows: Vec<(Uuid, String, Option<i64>)> = q.build_query_as().fetch_all(self.db.read()).await?;
+            for (id, status, due) in rows {
+                found.insert(id, Brief { status: Some(parse_status(&status)?), next_run: due.map(from_ms) });
+            }
+        }
+        Ok(ids.iter().map(|id| found.get(id).copied().unwrap_or_default()).collect())
+    }
+
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError> {
         let rows: Vec<(Uuid, String)> =
-            sqlx::query_as("SELECT config_id, status FROM local_schedules").fetch_all(&self.pool).await?;
-        rows.into_iter().map(|(id, s)| Ok((id, BackendError::parse_status(&s)?))).collect()
+            sqlx::query_as("SELECT config_id, status FROM local_schedules").fetch_all(self.db.read()).await?;
+        rows.into_iter().map(|(id, s)| Ok((id, parse_status(&s)?))).collect()
     }
 
     async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError> {
         let rows: Vec<(Uuid, i64)> =
             sqlx::query_as("SELECT config_id, due_ms FROM local_schedules WHERE due_ms IS NOT NULL")
-                .fetch_all(&self.pool)
+                .fetch_all(self.db.read())
                 .await?;
         Ok(rows.into_iter().map(|(id, due)| (id, from_ms(due))).collect())
     }
 
     async fn history(&self, config_id: Uuid, limit: usize) -> Result<Vec<HistoryEvent>, BackendError> {
-        let mut conn = self.pool.acquire().await?;
-        read_history(&mut conn, config_id, limit).await
+        let mut conn = self.db.read().acquire().await?;
+        history::read(&mut conn, config_id, limit).await
     }
 
     async fn summary(&self) -> Result<BTreeMap<Status, u64>, BackendError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, count(*) FROM local_schedules GROUP BY status")
-                .fetch_all(&self.pool)
+                .fetch_all(self.db.read())
                 .await?;
         summary_of(rows)
     }
@@ -220,7 +207,7 @@ impl ScheduleBackend for LocalBackend {
                 list.push_bind(*id);
             }
             q.push(")");
-            let rows: Vec<(Uuid, String)> = q.build_query_as().fetch_all(&self.pool).await?;
+            let rows: Vec<(Uuid, String)> = q.build_query_as().fetch_all(self.db.read()).await?;
             for (id, job) in rows {
                 found.insert(id, parse::<Job>("job", &job)?);
             }
@@ -239,14 +226,14 @@ impl ScheduleBackend for LocalBackend {
         )
         .bind(ms(now))
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.read())
         .await?;
         Ok(rows.into_iter().map(|(id, due)| (id, from_ms(due))).collect())
     }
 
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
         let first: Option<i64> =
-            sqlx::query_scalar("SELECT min(due_ms) FROM local_schedules").fetch_one(&self.pool).await?;
+            sqlx::query_scalar("SELECT min(due_ms) FROM local_schedules").fetch_one(self.db.read()).await?;
         Ok(first.map(from_ms))
     }
 
@@ -254,8 +241,7 @@ impl ScheduleBackend for LocalBackend {
         if fires.is_empty() {
             return Ok(Vec::new());
         }
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.db.write().await?;
         let now = Utc::now();
         let mut results = Vec::with_capacity(fires.len());
         let mut enqueued = false;
@@ -276,33 +262,24 @@ impl ScheduleBackend for LocalBackend {
             let mut event = f.event;
             match &f.run {
                 Some(run) => {
-                    let busy: bool =
-                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM local_queue WHERE config_id = ?)")
-                            .bind(f.config_id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    if f.forbid_overlap && busy {
-                        event = HistoryEvent::new(
-                            "skipped",
-                            "a run is still in flight (concurrency = forbid)",
-                            Some(Status::Active),
-                        );
-                        update_metadata(&mut tx, f.config_id, |m| increment(m, "skips")).await?;
+                    if f.forbid_overlap && queue::has_runs(&mut tx, f.config_id).await? {
+                        event = HistoryEvent::of(events::SKIPPED);
+                        update_metadata(&mut tx, f.config_id, |m| increment(m, meta::SKIPS)).await?;
                     } else {
-                        push_run(&mut tx, run).await?;
+                        queue::push_runs(&mut tx, [run]).await?;
                         update_metadata(&mut tx, f.config_id, |m| {
-                            increment(m, "fires");
+                            increment(m, meta::FIRES);
                             let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                            m.insert("last_fired_at".into(), at);
+                            m.insert(meta::LAST_FIRED_AT.into(), at);
                         })
                         .await?;
                         result = Fired::Enqueued;
                         enqueued = true;
                     }
                 }
-                None => update_metadata(&mut tx, f.config_id, |m| increment(m, "misfires")).await?,
+                None => update_metadata(&mut tx, f.config_id, |m| increment(m, meta::MISFIRES)).await?,
             }
-            push_history(&mut tx, f.config_id, &event).await?;
+            history::push(&mut tx, f.config_id, &event).await?;
             match f.next {
                 Some(next) => {
                     sqlx::query("UPDATE local_schedules SET due_ms = ? WHERE config_id = ?")
@@ -313,7 +290,7 @@ impl ScheduleBackend for LocalBackend {
                 }
                 None => {
                     // The end of the schedule is not a change that cancels
-                    // the run just fired ahead of its time (still_current).
+                    // the run just fired ahead of its time (schedule::ahead).
                     sqlx::query(
                         "UPDATE local_schedules SET due_ms = NULL, status = ?, changed_ms = max(changed_ms, ?) \
                          WHERE config_id = ?",
@@ -321,15 +298,10 @@ impl ScheduleBackend for LocalBackend {
                     .bind(f.ending.as_str())
                     .bind(ms(f.due))
                     .bind(f.config_id)
-                        .execute(&mut *tx)
-                        .await?;
+                    .execute(&mut *tx)
+                    .await?;
                     if f.ending == Status::Inactive {
-                        let done = HistoryEvent::new(
-                            "completed",
-                            "the schedule has no more fire times; now inactive",
-                            Some(Status::Inactive),
-                        );
-                        push_history(&mut tx, f.config_id, &done).await?;
+                        history::push(&mut tx, f.config_id, &HistoryEvent::of(events::COMPLETED)).await?;
                     }
                 }
             }
@@ -343,30 +315,6 @@ impl ScheduleBackend for LocalBackend {
     }
 
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
-        let gone = || BackendError::Unavailable("the local queue writer stopped".into());
-        let (done, committed) = tokio::sync::oneshot::channel();
-        self.enqueues.send(Enqueue { run, event, done }).await.map_err(|_| gone())?;
-        committed.await.map_err(|_| gone())?
+        self.enqueuer.enqueue(run, event).await
     }
-}
-
-/// Newest first, at most `limit`.
-async fn read_history(
-    conn: &mut SqliteConnection,
-    config_id: Uuid,
-    limit: usize,
-) -> Result<Vec<HistoryEvent>, BackendError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT event FROM local_history WHERE config_id = ?1 \
-         AND (SELECT max(at_ms) FROM local_history WHERE config_id = ?1) >= ?3 ORDER BY id DESC LIMIT ?2",
-    )
-    .bind(config_id)
-    .bind(limit as i64)
-    .bind(super::history_cutoff())
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(|e| parse("history event", e)).collect()
 }

@@ -9,55 +9,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
 use uuid::Uuid;
 
-use crate::schedule::backend::{BackendError, Job};
-use crate::store::Trigger;
-
-/// One attempt of one execution, waiting to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueuedRun {
-    pub execution_id: Uuid,
-    pub attempt: u32,
-    pub trigger: Trigger,
-    pub scheduled_at: DateTime<Utc>,
-    pub job: Job,
-    /// Fired before it was due (see `scheduler::LOOKAHEAD`): dropped unrun
-    /// if its schedule changes before `scheduled_at`.
-    #[serde(default)]
-    pub ahead: bool,
-}
-
-/// Priority bands: higher bands are taken first when workers are saturated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Band {
-    High,
-    Normal,
-    Low,
-}
-
-impl Band {
-    /// Highest first.
-    pub const ALL: [Band; 3] = [Band::High, Band::Normal, Band::Low];
-
-    pub fn of(priority: i32) -> Band {
-        match priority {
-            p if p > 0 => Band::High,
-            0 => Band::Normal,
-            _ => Band::Low,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Band::High => "high",
-            Band::Normal => "normal",
-            Band::Low => "low",
-        }
-    }
-}
+use crate::job::BackendError;
+use crate::job::{Band, QueuedRun};
 
 /// A run handed to a worker.
 #[derive(Debug, Clone)]
@@ -80,8 +37,17 @@ pub struct Settle {
     pub retry: Option<(QueuedRun, DateTime<Utc>)>,
 }
 
+/// What the API shows of the queue: how much is waiting, and who works it.
 #[async_trait]
-pub trait Queue: Send + Sync + 'static {
+pub trait QueueStats: Send + Sync + 'static {
+    /// Runs waiting or in progress.
+    async fn depth(&self) -> Result<u64, BackendError>;
+    /// The workers whose heartbeat is current, by name, sorted.
+    async fn live_workers(&self) -> Result<Vec<String>, BackendError>;
+}
+
+#[async_trait]
+pub trait Queue: QueueStats {
     /// Takes up to `max` runs, highest band first, waiting up to `wait` if
     /// there are none.
     async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError>;
@@ -96,9 +62,6 @@ pub trait Queue: Send + Sync + 'static {
     /// For runs fired ahead of their time: should each still run? No if its
     /// schedule was paused, stopped or changed (another job revision) before
     /// the run was due; changes after that do not cancel it.
+    /// (The rule is `schedule::ahead::still_current`.)
     async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError>;
-    /// Runs waiting or in progress.
-    async fn depth(&self) -> Result<u64, BackendError>;
-    /// The workers whose heartbeat is current, by name, sorted.
-    async fn live_workers(&self) -> Result<Vec<String>, BackendError>;
 }

@@ -25,18 +25,35 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-use crate::schedule::backend::BackendError;
+use crate::job::BackendError;
+use crate::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
 
-/// History events kept per config, and for how long.
-pub const HISTORY_CAP: usize = 100;
-pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The consumer group every worker reads the queues through.
 const GROUP: &str = "workers";
+
+/// The facts of the schedule contract the scripts need, as a Lua table
+/// `CONTRACT` that `lua/common.lua` and every script read.
+fn contract_preamble() -> String {
+    let event = |(event, message, status): (&str, &str, &str)| serde_json::json!([event, message, status]);
+    let contract = serde_json::json!({
+        "history_cap": HISTORY_CAP,
+        "history_ttl_seconds": HISTORY_TTL.as_secs(),
+        "meta": meta::ALL.iter().map(|k| (k.to_string(), serde_json::json!(k))).collect::<serde_json::Map<_, _>>(),
+        "events": {"skipped": event(events::SKIPPED), "completed": event(events::COMPLETED)},
+    });
+    // A Rust string literal's escapes (\", \\) are Lua's too.
+    format!("local CONTRACT = cjson.decode({:?})\n", contract.to_string())
+}
 
 macro_rules! script {
     ($file:literal) => {
         LazyLock::new(|| {
-            Script::new(concat!(include_str!("lua/common.lua"), include_str!(concat!("lua/", $file))))
+            Script::new(&format!(
+                "{}{}{}",
+                contract_preamble(),
+                include_str!("lua/common.lua"),
+                include_str!(concat!("lua/", $file))
+            ))
         })
     };
 }
@@ -62,7 +79,7 @@ pub struct RedisBackend {
 
 impl From<redis::RedisError> for BackendError {
     fn from(e: redis::RedisError) -> Self {
-        BackendError::Unavailable(e.to_string())
+        BackendError::unavailable(e)
     }
 }
 
@@ -95,7 +112,7 @@ impl RedisBackend {
 
     async fn create_groups(&self) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        for band in crate::queue::Band::ALL {
+        for band in crate::job::Band::ALL {
             let stream = self.key(&format!("queue:{}", band.as_str()));
             let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, GROUP, "0").await;
             match created {
@@ -118,7 +135,7 @@ impl RedisBackend {
 /// after a lost connection. Ends when the backend is dropped.
 async fn listen_for_changes(client: Client, channel: String, changes: std::sync::Weak<Notify>) {
     use futures::StreamExt;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = crate::backoff::Backoff::default();
     loop {
         if changes.strong_count() == 0 {
             return;
@@ -126,7 +143,7 @@ async fn listen_for_changes(client: Client, channel: String, changes: std::sync:
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
                 if pubsub.subscribe(&channel).await.is_ok() {
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                     // A reconnect may have missed changes: wake the loop once.
                     if let Some(n) = changes.upgrade() {
                         n.notify_one();
@@ -142,7 +159,6 @@ async fn listen_for_changes(client: Client, channel: String, changes: std::sync:
             }
             Err(e) => tracing::warn!(error = %e, "schedule change listener cannot reach Redis; retrying"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

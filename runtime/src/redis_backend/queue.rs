@@ -3,7 +3,7 @@
 //! [`Queue::settle`], after the caller committed the record.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use redis::AsyncCommands;
 use redis::streams::{
     StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions, StreamReadReply,
@@ -11,8 +11,28 @@ use redis::streams::{
 use std::time::Duration;
 
 use super::{GROUP, PROMOTE, RedisBackend, SETTLE};
-use crate::queue::{Band, Delivery, Queue, QueuedRun, Settle};
-use crate::schedule::backend::BackendError;
+use crate::job::{BackendError, Band, QueuedRun};
+use crate::queue::{Delivery, Queue, QueueStats, Settle};
+use crate::schedule::ahead::{Stamp, still_current};
+use crate::schedule::backend::parse_status;
+
+/// One entry of `settle.lua`'s arguments.
+#[derive(serde::Serialize)]
+struct SettleArgs<'a> {
+    band: &'static str,
+    entry: &'a str,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryArgs>,
+}
+
+/// A retry to park until `at_ms` (ms as a string).
+#[derive(serde::Serialize)]
+struct RetryArgs {
+    band: &'static str,
+    run: String,
+    at_ms: String,
+}
 
 impl RedisBackend {
     fn stream(&self, band: Band) -> String {
@@ -91,21 +111,17 @@ impl Queue for RedisBackend {
         let mut invocation = SETTLE.prepare_invoke();
         invocation.arg(&*self.prefix).arg(GROUP);
         for s in &done {
-            let (band, run, at) = match &s.retry {
-                Some((run, at)) => (
-                    Band::of(run.job.priority).as_str(),
-                    serde_json::to_string(run).expect("runs serialise"),
-                    at.timestamp_millis().to_string(),
-                ),
-                None => ("", String::new(), String::new()),
+            let args = SettleArgs {
+                band: s.band.as_str(),
+                entry: &s.handle,
+                id: s.config_id.to_string(),
+                retry: s.retry.as_ref().map(|(run, at)| RetryArgs {
+                    band: Band::of_run(run).as_str(),
+                    run: serde_json::to_string(run).expect("runs serialise"),
+                    at_ms: at.timestamp_millis().to_string(),
+                }),
             };
-            invocation
-                .arg(s.band.as_str())
-                .arg(&s.handle)
-                .arg(s.config_id.to_string())
-                .arg(band)
-                .arg(run)
-                .arg(at);
+            invocation.arg(serde_json::to_string(&args).expect("settle arguments serialise"));
         }
         let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(())
@@ -183,19 +199,28 @@ impl Queue for RedisBackend {
                 .hget(self.key("changed"), &id);
         }
         let found: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(runs
-            .iter()
-            .zip(found.chunks(3))
-            .map(|(run, got)| {
-                let unchanged = got[0].as_deref() == Some("active")
-                    && got[1].as_deref() == Some(&run.job.revision.to_string());
+        let mut out = Vec::with_capacity(runs.len());
+        for (run, got) in runs.iter().zip(found.chunks(3)) {
+            let stamp = match &got[0] {
+                Some(status) => Some(Stamp {
+                    status: parse_status(status)?,
+                    revision: got[1].as_deref().and_then(|r| r.parse().ok()),
+                    changed_at: got[2]
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                }),
                 // No trace at all: the config was deleted before the run was due.
-                let changed_at: i64 = got[2].as_deref().and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
-                unchanged || changed_at >= run.scheduled_at.timestamp_millis()
-            })
-            .collect())
+                None => None,
+            };
+            out.push(still_current(stamp.as_ref(), run));
+        }
+        Ok(out)
     }
+}
 
+#[async_trait]
+impl QueueStats for RedisBackend {
     async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
         let now = Utc::now().timestamp_millis();
         let workers = self.key("workers");

@@ -3,16 +3,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use redis::AsyncCommands;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use super::{ENQUEUE, FIRE, FORGET, HISTORY_CAP, HISTORY_TTL, RedisBackend, TRANSITION};
-use crate::queue::{Band, QueuedRun};
+use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION};
+use crate::job::{BackendError, Band, Job, QueuedRun};
 use crate::schedule::backend::*;
 use crate::schedule::{HistoryEvent, Status};
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
+fn ms(t: DateTime<Utc>) -> String {
+    t.timestamp_millis().to_string()
 }
 
 fn from_ms(ms: f64) -> DateTime<Utc> {
@@ -23,48 +24,89 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("schedule types serialise")
 }
 
+fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, BackendError> {
+    serde_json::from_str(text).map_err(|e| BackendError::corrupt(what, e))
+}
+
 fn parse_id(s: &str) -> Result<Uuid, BackendError> {
-    s.parse().map_err(|_| BackendError::Corrupt(format!("not a config id: {s:?}")))
+    s.parse().map_err(|e| BackendError::corrupt(format!("config id {s:?}"), e))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// `transition.lua`'s argument. Times are ms as strings, so Redis stores
+/// them digit for digit.
+#[derive(Serialize)]
+struct TransitionArgs<'a> {
+    id: String,
+    allowed: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'static str>,
+    op: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_ms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
+    event: &'a str,
+    now_ms: String,
+}
+
+/// One entry of `fire.lua`'s arguments.
+#[derive(Serialize)]
+struct FireArgs {
+    id: String,
+    due_ms: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_ms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    band: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
+    forbid: bool,
+    event: String,
+    ending: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
+}
+
+/// `enqueue.lua`'s argument.
+#[derive(Serialize)]
+struct EnqueueArgs {
+    id: String,
+    band: &'static str,
+    run: String,
+    event: String,
+}
+
 #[async_trait]
 impl ScheduleBackend for RedisBackend {
-    async fn transition(
-        &self,
-        config_id: Uuid,
-        allowed: &[Status],
-        to: Option<Status>,
-        entry: EntryChange,
-        event: HistoryEvent,
-    ) -> Result<Transitioned, BackendError> {
-        let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-        let (op, job, next, revision) = match &entry {
-            EntryChange::Keep => ("keep", String::new(), String::new(), 0),
-            EntryChange::Remove => ("remove", String::new(), String::new(), 0),
+    async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError> {
+        let (op, job, next_ms, revision) = match &t.entry {
+            EntryChange::Keep => ("keep", None, None, None),
+            EntryChange::Remove => ("remove", None, None, None),
             EntryChange::Set { job, next_run } => {
-                ("set", json(job), next_run.map(|t| ms(t).to_string()).unwrap_or_default(), job.revision)
+                ("set", Some(json(job)), next_run.map(ms), Some(job.revision.to_string()))
             }
         };
-        let (done, status): (i64, String) = TRANSITION
-            .arg(&*self.prefix)
-            .arg(config_id.to_string())
-            .arg(allowed.join(" "))
-            .arg(to.map(Status::as_str).unwrap_or(""))
-            .arg(op)
-            .arg(job)
-            .arg(next)
-            .arg(json(&event))
-            .arg(HISTORY_CAP)
-            .arg(HISTORY_TTL.as_secs())
-            .arg(ms(Utc::now()))
-            .arg(revision.to_string())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        let status = BackendError::parse_status(&status)?;
+        let event = json(&t.event);
+        let args = TransitionArgs {
+            id: t.config_id.to_string(),
+            allowed: t.allowed.iter().map(|s| s.as_str()).collect(),
+            to: t.to.map(Status::as_str),
+            op,
+            job,
+            next_ms,
+            revision,
+            event: &event,
+            now_ms: ms(Utc::now()),
+        };
+        let (done, status): (i64, String) =
+            TRANSITION.arg(&*self.prefix).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
+        let status = parse_status(&status)?;
         Ok(if done == 1 { Transitioned::From(status) } else { Transitioned::Refused(status) })
     }
 
@@ -100,26 +142,43 @@ impl ScheduleBackend for RedisBackend {
         // LRANGE 0 -1 is the whole list: asked for none, give none.
         let events = if history == 0 { Vec::new() } else { events };
         Ok(ScheduleInfo {
-            status: status.as_deref().map(BackendError::parse_status).transpose()?,
-            job: job
-                .map(|j| {
-                    serde_json::from_str(&j).map_err(|e| BackendError::Corrupt(format!("job of {id}: {e}")))
-                })
-                .transpose()?,
+            status: status.as_deref().map(parse_status).transpose()?,
+            job: job.map(|j| parse(&format!("job of {id}"), &j)).transpose()?,
             next_run: due.map(from_ms),
             metadata: metadata.into_iter().collect(),
-            history: events
-                .iter()
-                .map(|e| {
-                    serde_json::from_str(e).map_err(|e| BackendError::Corrupt(format!("history event: {e}")))
-                })
-                .collect::<Result<_, _>>()?,
+            history: events.iter().map(|e| parse("history event", e)).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn briefs(&self, ids: &[Uuid]) -> Result<Vec<Brief>, BackendError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let (statuses, due): (Vec<Option<String>>, Vec<Option<f64>>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(self.key("status"))
+            .arg(&ids)
+            .cmd("ZMSCORE")
+            .arg(self.key("due"))
+            .arg(&ids)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        statuses
+            .into_iter()
+            .zip(due)
+            .map(|(status, due)| {
+                Ok(Brief {
+                    status: status.as_deref().map(parse_status).transpose()?,
+                    next_run: due.map(from_ms),
+                })
+            })
+            .collect()
     }
 
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError> {
         let all: HashMap<String, String> = self.conn.clone().hgetall(self.key("status")).await?;
-        all.iter().map(|(id, s)| Ok((parse_id(id)?, BackendError::parse_status(s)?))).collect()
+        all.iter().map(|(id, s)| Ok((parse_id(id)?, parse_status(s)?))).collect()
     }
 
     async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError> {
@@ -133,11 +192,7 @@ impl ScheduleBackend for RedisBackend {
         }
         let key = self.key(&format!("history:{config_id}"));
         let raw: Vec<String> = self.conn.clone().lrange(key, 0, limit as isize - 1).await?;
-        raw.iter()
-            .map(|e| {
-                serde_json::from_str(e).map_err(|e| BackendError::Corrupt(format!("history event: {e}")))
-            })
-            .collect()
+        raw.iter().map(|e| parse("history event", e)).collect()
     }
 
     async fn summary(&self) -> Result<BTreeMap<Status, u64>, BackendError> {
@@ -152,12 +207,7 @@ impl ScheduleBackend for RedisBackend {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         let raw: Vec<Option<String>> =
             redis::cmd("HMGET").arg(self.key("jobs")).arg(&ids).query_async(&mut self.conn.clone()).await?;
-        raw.into_iter()
-            .map(|j| {
-                j.map(|j| serde_json::from_str(&j).map_err(|e| BackendError::Corrupt(format!("job: {e}"))))
-                    .transpose()
-            })
-            .collect()
+        raw.into_iter().map(|j| j.map(|j| parse::<Job>("job", &j)).transpose()).collect()
     }
 
     async fn due(
@@ -168,7 +218,13 @@ impl ScheduleBackend for RedisBackend {
         let due: Vec<(String, f64)> = self
             .conn
             .clone()
-            .zrangebyscore_limit_withscores(self.key("due"), "-inf", ms(now), 0, limit as isize)
+            .zrangebyscore_limit_withscores(
+                self.key("due"),
+                "-inf",
+                now.timestamp_millis(),
+                0,
+                limit as isize,
+            )
             .await?;
         due.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
     }
@@ -183,22 +239,20 @@ impl ScheduleBackend for RedisBackend {
             return Ok(Vec::new());
         }
         let mut invocation = FIRE.prepare_invoke();
-        invocation.arg(&*self.prefix).arg(rfc3339(Utc::now())).arg(HISTORY_CAP).arg(HISTORY_TTL.as_secs());
+        invocation.arg(&*self.prefix).arg(rfc3339(Utc::now()));
         for f in &fires {
-            let (band, run) = match &f.run {
-                Some(run) => (Band::of(run.job.priority).as_str(), json(run)),
-                None => ("", String::new()),
+            let args = FireArgs {
+                id: f.config_id.to_string(),
+                due_ms: ms(f.due),
+                next_ms: f.next.map(ms),
+                band: f.run.as_ref().map(|run| Band::of_run(run).as_str()),
+                run: f.run.as_ref().map(json),
+                forbid: f.forbid_overlap,
+                event: json(&f.event),
+                ending: f.ending.as_str(),
+                revision: f.revision.map(|r| r.to_string()),
             };
-            invocation
-                .arg(f.config_id.to_string())
-                .arg(ms(f.due))
-                .arg(f.next.map(|t| ms(t).to_string()).unwrap_or_default())
-                .arg(band)
-                .arg(run)
-                .arg(if f.forbid_overlap { "1" } else { "0" })
-                .arg(json(&f.event))
-                .arg(f.ending.as_str())
-                .arg(f.revision.map(|r| r.to_string()).unwrap_or_default());
+            invocation.arg(json(&args));
         }
         let results: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(results
@@ -212,16 +266,13 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
-        let _: i64 = ENQUEUE
-            .arg(&*self.prefix)
-            .arg(run.job.config_id.to_string())
-            .arg(Band::of(run.job.priority).as_str())
-            .arg(json(&run))
-            .arg(json(&event))
-            .arg(HISTORY_CAP)
-            .arg(HISTORY_TTL.as_secs())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let args = EnqueueArgs {
+            id: run.job.config_id.to_string(),
+            band: Band::of_run(&run).as_str(),
+            run: json(&run),
+            event: json(&event),
+        };
+        let _: i64 = ENQUEUE.arg(&*self.prefix).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
         Ok(())
     }
 }

@@ -1,33 +1,55 @@
 //! The contract between the scheduler service and whatever holds live
-//! schedule data (`redis` for the distributed deployment, `local` on SQLite for the
-//! embedded one): the schedule core
-//! (due index, entries, firing) and the schedule state (status, history,
-//! counters) behind one trait, because every change to one is made together
-//! with the other in a single atomic step.
+//! schedule data (`redis` for the distributed deployment, `local` on SQLite
+//! for the embedded one): the schedule core (due index, entries, firing)
+//! and the schedule state (status, history, counters) behind one trait,
+//! because every change to one is made together with the other in a single
+//! atomic step.
+//!
+//! Also the facts both backends must agree on, defined once: how much
+//! history is kept and for how long, the metadata keys, and the wording of
+//! the events a backend writes by itself.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::{HistoryEvent, Status};
-use crate::queue::QueuedRun;
+use crate::job::QueuedRun;
+pub use crate::job::{BackendError, Job};
 
-/// Why the backend could not do what was asked.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BackendError {
-    #[error("schedule backend unavailable: {0}")]
-    Unavailable(String),
-    #[error("schedule backend: corrupt data: {0}")]
-    Corrupt(String),
+/// History events kept per config, and for how long after the newest one.
+pub const HISTORY_CAP: usize = 100;
+pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The keys of a config's schedule metadata, and what each counts.
+pub mod meta {
+    /// Runs fired onto the queue.
+    pub const FIRES: &str = "fires";
+    /// Ticks skipped because a run was in flight (`concurrency = forbid`).
+    pub const SKIPS: &str = "skips";
+    /// Ticks missed beyond their grace period.
+    pub const MISFIRES: &str = "misfires";
+    /// When the last run was fired (RFC 3339).
+    pub const LAST_FIRED_AT: &str = "last_fired_at";
+    /// When the status last changed (ms since the epoch).
+    pub const STATUS_CHANGED_AT: &str = "status_changed_at";
+    pub const ALL: [&str; 5] = [FIRES, SKIPS, MISFIRES, LAST_FIRED_AT, STATUS_CHANGED_AT];
 }
 
-impl BackendError {
-    /// A status as stored, read back.
-    pub fn parse_status(s: &str) -> Result<Status, BackendError> {
-        Status::parse(s).ok_or_else(|| BackendError::Corrupt(format!("unknown status {s:?}")))
-    }
+/// The events a backend writes by itself while firing: (event, message,
+/// status after).
+pub mod events {
+    pub const SKIPPED: (&str, &str, &str) =
+        ("skipped", "a run is still in flight (concurrency = forbid)", "active");
+    pub const COMPLETED: (&str, &str, &str) =
+        ("completed", "the schedule has no more fire times; now inactive", "inactive");
+}
+
+/// A status as stored, read back.
+pub fn parse_status(s: &str) -> Result<Status, BackendError> {
+    Status::parse(s).ok_or_else(|| BackendError::unknown("status", s))
 }
 
 /// The per-status counts of [`ScheduleBackend::summary`] from stored
@@ -37,7 +59,7 @@ pub fn summary_of(
 ) -> Result<BTreeMap<Status, u64>, BackendError> {
     let mut summary: BTreeMap<Status, u64> = Status::ALL.iter().map(|&s| (s, 0)).collect();
     for (status, n) in counts {
-        summary.insert(BackendError::parse_status(&status)?, n.max(0) as u64);
+        summary.insert(parse_status(&status)?, n.max(0) as u64);
     }
     Ok(summary)
 }
@@ -55,49 +77,15 @@ pub enum EntryChange {
     },
 }
 
-/// A snapshot of what the scheduler needs to fire a config and a worker
-/// needs to run it, taken from the config at start/reload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
+/// One atomic status change: if the status is one of `allowed`, set `to`
+/// (or keep it with `None`), apply `entry`, append `event`.
+#[derive(Debug, Clone)]
+pub struct Transition {
     pub config_id: Uuid,
-    pub task_type: String,
-    /// JSON text.
-    pub parameters: String,
-    pub scheduler_type: crate::store::SchedulerType,
-    pub schedule_config: serde_json::Value,
-    pub timeout_seconds: Option<f64>,
-    pub max_retries: i32,
-    pub priority: i32,
-    pub misfire_grace_seconds: i32,
-    pub concurrency: crate::store::Concurrency,
-    /// New with every snapshot. Runs fired ahead of their time carry it, so
-    /// a worker can tell that the schedule changed (paused, stopped,
-    /// reloaded) before they were due, and drop them.
-    #[serde(default)]
-    pub revision: u64,
-}
-
-impl Job {
-    /// The snapshot of `config` that schedules and runs it.
-    pub fn of(config: &crate::store::TaskConfig) -> Job {
-        Job {
-            config_id: config.id,
-            task_type: config.task_type.clone(),
-            parameters: config.parameters.to_string(),
-            scheduler_type: config.scheduler_type,
-            schedule_config: config.schedule_config.clone(),
-            timeout_seconds: config.timeout_seconds,
-            max_retries: config.max_retries,
-            priority: config.priority,
-            misfire_grace_seconds: config.misfire_grace_seconds,
-            concurrency: config.concurrency,
-            revision: Uuid::new_v4().as_u64_pair().0,
-        }
-    }
-
-    pub fn spec(&self) -> Result<super::ScheduleSpec, super::SpecError> {
-        super::ScheduleSpec::parse(self.scheduler_type, &self.schedule_config)
-    }
+    pub allowed: Vec<Status>,
+    pub to: Option<Status>,
+    pub entry: EntryChange,
+    pub event: HistoryEvent,
 }
 
 /// The outcome of an atomic transition.
@@ -152,18 +140,18 @@ pub struct ScheduleInfo {
     pub history: Vec<HistoryEvent>,
 }
 
+/// A config's status and next run, for lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Brief {
+    /// `None`: the backend has never heard of this config.
+    pub status: Option<Status>,
+    pub next_run: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait ScheduleBackend: Send + Sync + 'static {
-    /// If the status is one of `allowed`, atomically sets `to` (or keeps it
-    /// with `None`), applies `entry`, and appends `event` to the history.
-    async fn transition(
-        &self,
-        config_id: Uuid,
-        allowed: &[Status],
-        to: Option<Status>,
-        entry: EntryChange,
-        event: HistoryEvent,
-    ) -> Result<Transitioned, BackendError>;
+    /// Carries out `t` atomically (see [`Transition`]).
+    async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError>;
     /// Appends `event` to a config's history and changes nothing else (no
     /// status appears for a config that has none).
     async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError>;
@@ -173,7 +161,9 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     /// Everything about one config's schedule, with its `history` newest
     /// events, in one round trip.
     async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError>;
-    /// Statuses of many configs at once (absent ones are missing).
+    /// Status and next run of each of `ids`, in order, in one round trip.
+    async fn briefs(&self, ids: &[Uuid]) -> Result<Vec<Brief>, BackendError>;
+    /// Statuses of all configs that have one.
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError>;
     /// Due times of all scheduled configs.
     async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError>;
@@ -193,4 +183,12 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError>;
     /// Enqueues a run now (run-now, retries), recording `event`.
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError>;
+}
+
+impl HistoryEvent {
+    /// One of the [`events`] a backend writes by itself.
+    pub fn of(kind: (&str, &str, &str)) -> HistoryEvent {
+        let (event, message, status) = kind;
+        HistoryEvent::new(event, message, Status::parse(status))
+    }
 }

@@ -1,6 +1,8 @@
 //! Schedules: the specs that say when a config fires, the status machine,
-//! and the history events the schedule backend keeps.
+//! the history events the schedule backend keeps, the backend contract,
+//! and the fired-ahead protocol.
 
+pub mod ahead;
 pub mod backend;
 mod spec;
 mod status;

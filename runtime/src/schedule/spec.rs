@@ -7,7 +7,7 @@ use croner::Cron;
 use serde_json::Value;
 use std::str::FromStr;
 
-use crate::store::SchedulerType;
+use crate::job::{Job, SchedulerType};
 
 /// When a config fires by itself.
 #[derive(Debug, Clone)]
@@ -32,6 +32,11 @@ fn err(field: &str, message: impl Into<String>) -> SpecError {
 const SPLIT_FIELDS: [&str; 6] = ["second", "minute", "hour", "day", "month", "day_of_week"];
 
 impl ScheduleSpec {
+    /// The spec of a job's schedule.
+    pub fn of(job: &Job) -> Result<Self, SpecError> {
+        Self::parse(job.scheduler_type, &job.schedule_config)
+    }
+
     /// Parses `config` for `scheduler_type`. Unknown keys are errors.
     pub fn parse(scheduler_type: SchedulerType, config: &Value) -> Result<Self, SpecError> {
         let empty = serde_json::Map::new();

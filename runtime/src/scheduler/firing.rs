@@ -1,7 +1,8 @@
 //! The fire loop: sleeps until the earliest due entry (or until any process
 //! changes a schedule), then settles every due entry in one atomic step
 //! each. Several loops on one backend never fire the same tick twice: each
-//! settle is a compare-and-set on the entry's due time.
+//! settle is a compare-and-set on the entry's due time. Entries are
+//! settled up to `LOOKAHEAD` early: see `schedule::ahead`.
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -11,10 +12,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use crate::queue::QueuedRun;
-use crate::schedule::backend::{BackendError, Fire, Fired, Job, ScheduleBackend};
+use crate::backoff::Backoff;
+use crate::job::{BackendError, Concurrency, Job, QueuedRun, SchedulerType, Trigger};
+use crate::schedule::ahead::LOOKAHEAD;
+use crate::schedule::backend::{Fire, Fired, ScheduleBackend};
 use crate::schedule::{HistoryEvent, ScheduleSpec, SpecError, Status};
-use crate::store::{Concurrency, SchedulerType, Trigger};
 
 /// Due entries taken per pass, and settled per backend round trip; the
 /// chunks of one pass are in flight together, so planning one overlaps the
@@ -22,11 +24,6 @@ use crate::store::{Concurrency, SchedulerType, Trigger};
 const BATCH: usize = 10_000;
 const CHUNK: usize = 500;
 const CHUNKS_IN_FLIGHT: usize = 4;
-/// Entries are settled this far ahead of their due time, so that even a
-/// large fleet firing on the same second is on the queue by then; workers
-/// hold such runs until they are due (and drop them if the schedule changed
-/// meanwhile).
-pub const LOOKAHEAD: Duration = Duration::from_secs(1);
 /// Longest sleep with nothing due: a safety net, not a poll.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
@@ -38,17 +35,18 @@ pub async fn fire_loop(
     changes: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
+    // Lives across passes: a config's spec is parsed once per schedule.
+    let specs = SpecCache::default();
     while !*shutdown.borrow() {
-        let wait = match fire_due(backend.as_ref()).await {
+        let wait = match fire_due_with(backend.as_ref(), &specs).await {
             Ok(wait) => {
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 wait
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot fire due schedules");
-                let wait = backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot fire due schedules");
                 wait
             }
         };
@@ -80,7 +78,7 @@ impl SpecCache {
         {
             return Ok(spec.clone());
         }
-        let spec = Arc::new(job.spec()?);
+        let spec = Arc::new(ScheduleSpec::of(job)?);
         if cache.len() > 1_000_000 {
             cache.clear();
         }
@@ -89,7 +87,8 @@ impl SpecCache {
     }
 }
 
-/// Settles what is due now; returns how long to sleep before the next due entry.
+/// Settles what is due now; returns how long to sleep before the next due
+/// entry. (One pass with a spec cache of its own; the loop keeps one.)
 pub async fn fire_due(backend: &dyn ScheduleBackend) -> Result<Duration, BackendError> {
     fire_due_with(backend, &SpecCache::default()).await
 }

@@ -1,13 +1,15 @@
-//! The scheduler service: the only way schedules change. It combines the
-//! config store (what a config says) with the schedule backend (status,
-//! entry, history) so that every action is one atomic backend step, and it
-//! runs the loop that fires due entries. It never speaks HTTP and never runs
-//! a task.
+//! The scheduler service: the only way schedules change and the only way
+//! the API reads them. It combines the config store (what a config says)
+//! with the schedule backend (status, entry, history) so that every action
+//! is one atomic backend step, and it runs the loop that fires due entries.
+//! It never speaks HTTP and never runs a task.
 
 mod firing;
+mod read;
 mod reconcile;
 mod service;
 
 pub use firing::{fire_due, fire_loop};
+pub use read::{ScheduleItem, Summary};
 pub use reconcile::Reconciled;
 pub use service::{ActionDone, ScheduleView, SchedulerService, ServiceError};

@@ -7,9 +7,9 @@ use chrono::Utc;
 use std::collections::HashSet;
 
 use super::{SchedulerService, ServiceError};
-use crate::schedule::backend::{EntryChange, Job};
-use crate::schedule::{Action, HistoryEvent, Status};
-use crate::store::SchedulerType;
+use crate::job::{Job, SchedulerType};
+use crate::schedule::backend::{EntryChange, Transition};
+use crate::schedule::{Action, HistoryEvent, ScheduleSpec, Status};
 
 /// What reconciliation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ impl SchedulerService {
                 },
                 Some(Status::Active) if !due.contains_key(&config.id) => {
                     let job = Job::of(config);
-                    let next = match job.spec() {
+                    let next = match ScheduleSpec::of(&job) {
                         Ok(spec) => spec.first_fire(Utc::now()),
                         Err(e) => {
                             tracing::warn!(config = %config.id, error = %e, "active config has an invalid schedule");
@@ -54,7 +54,14 @@ impl SchedulerService {
                         Some(Status::Active),
                     );
                     let entry = EntryChange::Set { job, next_run: next };
-                    self.backend.transition(config.id, &[Status::Active], None, entry, event).await?;
+                    let repair = Transition {
+                        config_id: config.id,
+                        allowed: vec![Status::Active],
+                        to: None,
+                        entry,
+                        event,
+                    };
+                    self.backend.transition(repair).await?;
                     done.repaired += 1;
                 }
                 Some(_) => {}

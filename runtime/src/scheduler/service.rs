@@ -1,5 +1,6 @@
-//! Schedule actions (start, stop, pause, resume, reload, run-now) and the
-//! merged view of a config's schedule.
+//! Schedule actions (start, stop, pause, resume, reload, run-now), the
+//! rule that an updated config is re-registered, and the merged view of a
+//! config's schedule. Lists and counts are in `read.rs`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,11 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::queue::QueuedRun;
-use crate::registry::Change;
-use crate::schedule::backend::{BackendError, EntryChange, Job, ScheduleBackend, Transitioned};
-use crate::schedule::{Action, HistoryEvent, SpecError, Status, TransitionError};
-use crate::store::{ConfigFilter, ConfigStore, Page, SchedulerType, StoreError, TaskConfig, Trigger};
+use crate::job::{BackendError, Job, QueuedRun, SchedulerType, Trigger};
+use crate::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
+use crate::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
+use crate::store::{ConfigFilter, ConfigStore, Page, StoreError, TaskConfig};
 
 /// Why an action could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +61,7 @@ impl SchedulerService {
         Self { store, backend }
     }
 
-    pub fn backend(&self) -> &Arc<dyn ScheduleBackend> {
-        &self.backend
-    }
-
-    async fn config(&self, id: Uuid) -> Result<TaskConfig, ServiceError> {
+    pub(super) async fn config(&self, id: Uuid) -> Result<TaskConfig, ServiceError> {
         self.store.get_config(id).await?.ok_or(ServiceError::NotFound(id))
     }
 
@@ -73,7 +69,7 @@ impl SchedulerService {
     pub async fn act(&self, config_id: Uuid, action: Action) -> Result<ActionDone, ServiceError> {
         let config = self.config(config_id).await?;
         let job = Job::of(&config);
-        let spec = job.spec()?;
+        let spec = ScheduleSpec::of(&job)?;
         let now = Utc::now();
         let (allowed, to) = action.rule();
         // Reload keeps the status, so its entry depends on the current one:
@@ -96,7 +92,7 @@ impl SchedulerService {
             };
             let event_status = to.or(allowed.first().copied());
             let event = HistoryEvent::new(past_tense(action), message, event_status);
-            match self.backend.transition(config_id, &allowed, to, entry, event).await? {
+            match self.backend.transition(Transition { config_id, allowed, to, entry, event }).await? {
                 Transitioned::From(before) => {
                     let after = to.unwrap_or(before);
                     return Ok(ActionDone {
@@ -138,19 +134,31 @@ impl SchedulerService {
         Ok(execution_id)
     }
 
+    /// After `config` was updated: a scheduled config picks up its new
+    /// definition at once (an inactive one takes a fresh snapshot when it
+    /// is started).
+    pub async fn config_updated(&self, config: &TaskConfig) -> Result<(), ServiceError> {
+        let status = self.backend.info(config.id, 0).await?.status.unwrap_or(Status::Inactive);
+        if status != Status::Inactive {
+            self.act(config.id, Action::Reload).await?;
+        }
+        Ok(())
+    }
+
     /// Removes the config's schedule entirely (its config is being deleted).
     pub async fn forget(&self, config_id: Uuid) -> Result<(), ServiceError> {
         Ok(self.backend.forget(config_id).await?)
     }
 
     /// Adds a `plugin` history event to every config of each task type whose
-    /// plugin changed (loaded, replaced, failed or removed).
-    pub async fn note_plugin_changes(&self, changes: &[(String, Change)]) -> Result<(), ServiceError> {
+    /// plugin changed (loaded, replaced, failed or removed): (task type,
+    /// what happened, in words).
+    pub async fn note_plugin_changes(&self, changes: &[(String, String)]) -> Result<(), ServiceError> {
         for (task_type, change) in changes {
             let filter = ConfigFilter { task_type: Some(task_type.clone()), ..Default::default() };
             let (configs, _) = self.store.list_configs(&filter, Page { limit: u32::MAX, offset: 0 }).await?;
             for config in configs {
-                let event = HistoryEvent::new("plugin", change.describe(), None);
+                let event = HistoryEvent::new("plugin", change.clone(), None);
                 self.backend.note(config.id, event).await?;
             }
         }
@@ -175,6 +183,25 @@ impl SchedulerService {
             recent_history: info.history,
             metadata: info.metadata,
         })
+    }
+}
+
+impl Job {
+    /// The snapshot of `config` that schedules and runs it, with a new revision.
+    pub fn of(config: &TaskConfig) -> Job {
+        Job {
+            config_id: config.id,
+            task_type: config.task_type.clone(),
+            parameters: config.parameters.to_string(),
+            scheduler_type: config.scheduler_type,
+            schedule_config: config.schedule_config.clone(),
+            timeout_seconds: config.timeout_seconds,
+            max_retries: config.max_retries,
+            priority: config.priority,
+            misfire_grace_seconds: config.misfire_grace_seconds,
+            concurrency: config.concurrency,
+            revision: Uuid::new_v4().as_u64_pair().0,
+        }
     }
 }
 

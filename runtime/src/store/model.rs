@@ -5,61 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// When a config runs by itself (the seed's `SchedulerType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SchedulerType {
-    Cron,
-    Date,
-    Manual,
-}
-
-/// What to do with a tick while a run of the same config is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Concurrency {
-    #[default]
-    Allow,
-    Forbid,
-}
-
-/// What started an execution attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    Cron,
-    Date,
-    Manual,
-    Retry,
-}
-
-macro_rules! text_enum {
-    ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-        }
-        impl std::str::FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($ty))),
-                }
-            }
-        }
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-text_enum!(SchedulerType { Cron = "cron", Date = "date", Manual = "manual" });
-text_enum!(Concurrency { Allow = "allow", Forbid = "forbid" });
-text_enum!(Trigger { Cron = "cron", Date = "date", Manual = "manual", Retry = "retry" });
+pub use crate::job::{Concurrency, SchedulerType, Trigger};
+use crate::text_enum::text_enum;
 
 /// A task config: the static definition of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -6,13 +6,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Mutex;
 use uuid::Uuid;
+
+use crate::sqlite::Db;
 
 use super::*;
 
@@ -36,44 +34,26 @@ const MAX_BINDS: usize = 32_000;
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    /// The file's one in-process writer lock (see [`SqliteStore::write_lock`]).
-    write: Arc<Mutex<()>>,
+    /// The file, shared with the local backend: reads on its query-only
+    /// pool, writes only through [`Db::write`].
+    db: Db,
 }
 
 impl SqliteStore {
     /// Opens (creating it if missing) the database file named by a
     /// `sqlite://path` URL, in WAL mode with foreign keys on.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Durable against a crash of this process (not of the machine's
-            // power) at a fraction of FULL's cost.
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            // A file does not hang up: no ping (a round trip to the
-            // connection's thread) before each use.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, write: Arc::new(Mutex::new(())) })
+        Ok(Self { db: Db::open(url).await? })
     }
 
-    /// The database's pool, shared with the local schedule backend.
+    /// The database file, shared with the local schedule backend.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The query-only pool, for reads.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// The lock every writer of this file in this process takes (the store
-    /// and the local backend alike), so that writers queue here in turn
-    /// rather than meet SQLite's lock and sleep in its busy handler.
-    pub fn write_lock(&self) -> Arc<Mutex<()>> {
-        self.write.clone()
+        self.db.read()
     }
 }
 
@@ -167,12 +147,12 @@ fn push_execution_filter(q: &mut QueryBuilder<Sqlite>, f: &ExecutionFilter) {
 #[async_trait]
 impl ConfigStore for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        migrator().run(&self.pool).await?;
+        self.db.migrate(&migrator()).await?;
         Ok(())
     }
 
     async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
-        let _write = self.write.lock().await;
+        let mut tx = self.db.write().await?;
         let sql = concat!(
             "INSERT INTO task_configs (id, name, description, task_type, scheduler_type, schedule_config, \
              parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, \
@@ -195,15 +175,17 @@ impl ConfigStore for SqliteStore {
             .bind(new.concurrency.as_str())
             .bind(now)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(|e| unique_name(e, &new.name))?;
-        config_from_row(&row)
+        let created = config_from_row(&row)?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn get_config(&self, id: Uuid) -> Result<Option<TaskConfig>, StoreError> {
         let sql = concat!("SELECT ", config_columns!(), " FROM task_configs WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql).bind(id).fetch_optional(self.db.read()).await?;
         row.as_ref().map(config_from_row).transpose()
     }
 
@@ -214,27 +196,26 @@ impl ConfigStore for SqliteStore {
     ) -> Result<(Vec<TaskConfig>, u64), StoreError> {
         let mut count = QueryBuilder::new("SELECT count(*) FROM task_configs");
         push_config_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(self.db.read()).await?;
         let mut q = QueryBuilder::new(concat!("SELECT ", config_columns!(), " FROM task_configs"));
         push_config_filter(&mut q, filter);
         q.push(" ORDER BY name LIMIT ")
             .push_bind(page.limit as i64)
             .push(" OFFSET ")
             .push_bind(page.offset as i64);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build().fetch_all(self.db.read()).await?;
         let configs = rows.iter().map(config_from_row).collect::<Result<_, _>>()?;
         Ok((configs, total as u64))
     }
 
     async fn all_configs(&self) -> Result<Vec<TaskConfig>, StoreError> {
         let sql = concat!("SELECT ", config_columns!(), " FROM task_configs ORDER BY name");
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql).fetch_all(self.db.read()).await?;
         rows.iter().map(config_from_row).collect()
     }
 
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.db.write().await?;
         let sql = concat!("SELECT ", config_columns!(), " FROM task_configs WHERE id = ?");
         let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *tx).await? else {
             return Ok(None);
@@ -269,8 +250,9 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn delete_config(&self, id: Uuid) -> Result<bool, StoreError> {
-        let _write = self.write.lock().await;
-        let done = sqlx::query("DELETE FROM task_configs WHERE id = ?").bind(id).execute(&self.pool).await?;
+        let mut tx = self.db.write().await?;
+        let done = sqlx::query("DELETE FROM task_configs WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -278,8 +260,7 @@ impl ConfigStore for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let _write = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.db.write().await?;
         for chunk in records.chunks(MAX_BINDS / EXECUTION_BINDS) {
             // A record whose config was deleted meanwhile keeps a NULL
             // config_id rather than failing the batch on the foreign key.
@@ -320,21 +301,21 @@ impl ConfigStore for SqliteStore {
     ) -> Result<(Vec<StoredExecution>, u64), StoreError> {
         let mut count = QueryBuilder::new("SELECT count(*) FROM task_executions");
         push_execution_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(self.db.read()).await?;
         let mut q = QueryBuilder::new(concat!("SELECT ", execution_columns!(), " FROM task_executions"));
         push_execution_filter(&mut q, filter);
         q.push(" ORDER BY started_at DESC, id DESC LIMIT ")
             .push_bind(page.limit as i64)
             .push(" OFFSET ")
             .push_bind(page.offset as i64);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build().fetch_all(self.db.read()).await?;
         let items = rows.iter().map(execution_from_row).collect::<Result<_, _>>()?;
         Ok((items, total as u64))
     }
 
     async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError> {
         let sql = concat!("SELECT ", execution_columns!(), " FROM task_executions WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql).bind(id).fetch_optional(self.db.read()).await?;
         row.as_ref().map(execution_from_row).transpose()
     }
 
@@ -348,7 +329,7 @@ impl ConfigStore for SqliteStore {
             execution_columns!(),
             " FROM task_executions WHERE execution_id = ? AND attempt = ?"
         );
-        let row = sqlx::query(sql).bind(execution_id).bind(attempt).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql).bind(execution_id).bind(attempt).fetch_optional(self.db.read()).await?;
         row.as_ref().map(execution_from_row).transpose()
     }
 
@@ -363,7 +344,7 @@ impl ConfigStore for SqliteStore {
              avg(duration_seconds) AS avg, max(started_at) AS last FROM task_executions",
         );
         push_execution_filter(&mut q, &filter);
-        let row = q.build().fetch_one(&self.pool).await?;
+        let row = q.build().fetch_one(self.db.read()).await?;
         let total: i64 = row.try_get("total")?;
         let successes: i64 = row.try_get("successes")?;
         let last: Option<String> = row.try_get("last")?;
@@ -382,16 +363,17 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn delete_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let _write = self.write.lock().await;
+        let mut tx = self.db.write().await?;
         let done = sqlx::query("DELETE FROM task_executions WHERE started_at < ?")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(self.db.read()).await?;
         Ok(())
     }
 }
@@ -407,7 +389,7 @@ impl SqliteStore {
         let mut q = QueryBuilder::new("SELECT duration_seconds FROM task_executions");
         push_execution_filter(&mut q, filter);
         q.push(" ORDER BY duration_seconds LIMIT 2 OFFSET ").push_bind(rank.floor() as i64);
-        let around: Vec<f64> = q.build_query_scalar().fetch_all(&self.pool).await?;
+        let around: Vec<f64> = q.build_query_scalar().fetch_all(self.db.read()).await?;
         Ok(match around.as_slice() {
             [low, high, ..] => Some(low + (high - low) * rank.fract()),
             [only] => Some(*only),

@@ -11,7 +11,7 @@ use super::{ApiToken, SqliteStore, StoreError, TokenRole, TokenStore, unique_tok
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {
-        let _write = self.write_lock().lock_owned().await;
+        let mut tx = self.db().write().await?;
         let row = sqlx::query(
             "INSERT INTO api_tokens (id, name, role, token_sha256, created_at) VALUES (?, ?, ?, ?, ?) \
              RETURNING id, name, role, created_at",
@@ -21,10 +21,12 @@ impl TokenStore for SqliteStore {
         .bind(role.as_str())
         .bind(sha256)
         .bind(Utc::now())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_token(e, name))?;
-        token_from_row(&row)
+        let token = token_from_row(&row)?;
+        tx.commit().await?;
+        Ok(token)
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
@@ -35,9 +37,9 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
-        let _write = self.write_lock().lock_owned().await;
-        let done =
-            sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(self.pool()).await?;
+        let mut tx = self.db().write().await?;
+        let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -1,6 +1,7 @@
--- ARGV: prefix, id, queue band, run JSON, event JSON, history cap, ttl.
-local id = ARGV[2]
-redis.call('XADD', key('queue', ARGV[3]), '*', 'run', ARGV[4])
-redis.call('HINCRBY', key('inflight'), id, 1)
-push_history(id, ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
+-- Queues a run now and records why.
+-- ARGV: prefix, then one JSON object: {id, band, run (JSON text), event (JSON text)}.
+local a = cjson.decode(ARGV[2])
+redis.call('XADD', key('queue', a.band), '*', 'run', a.run)
+redis.call('HINCRBY', key('inflight'), a.id, 1)
+push_history(a.id, a.event)
 return 1

@@ -1,52 +1,52 @@
 -- Settles due entries, each atomically: only if still due at the expected
--- time and active, enqueue its run (unless it overlaps a run in flight and
--- overlap is forbidden), move it to its next due time or end it.
--- ARGV: prefix, now (RFC 3339), history cap, history ttl, then per entry 9:
---   id, expected due ms, next due ms or '', queue band or '' (no run),
---   run JSON, forbid overlap '0'|'1', event JSON, the status to end in
---   when there is no next due time ('inactive' or 'error'), and the job
---   revision the fire was computed from ('' to not compare).
+-- time, active and holding the expected job revision, enqueue its run
+-- (unless it overlaps a run in flight and overlap is forbidden), move it to
+-- its next due time or end it.
+-- ARGV: prefix, now (RFC 3339), then one JSON object per entry (times in ms, as
+-- strings, so Redis stores them digit for digit):
+--   {id, due_ms, next_ms (absent: end the schedule in `ending`),
+--    band and run (JSON text) (absent: no run, a misfire), forbid (bool),
+--    event (JSON text), ending ('inactive' or 'error'),
+--    revision (absent: do not compare)}
 -- Returns per entry: 1 enqueued, 2 skipped, 0 lost.
-local now, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = ARGV[2]
 local results = {}
-local n = (#ARGV - 4) / 9
-for i = 0, n - 1 do
-  local b = 4 + i * 9
-  local id, due, nxt, band, run, forbid, event, ending, revision =
-    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8],
-    ARGV[b + 9]
+for i = 3, #ARGV do
+  local f = cjson.decode(ARGV[i])
+  local id = f.id
   local score = redis.call('ZSCORE', key('due'), id)
   local result = 0
-  if score and tonumber(score) == tonumber(due) and redis.call('HGET', key('status'), id) == 'active'
-    and (revision == '' or redis.call('HGET', key('revisions'), id) == revision) then
+  if score and tonumber(score) == tonumber(f.due_ms) and redis.call('HGET', key('status'), id) == 'active'
+    and (not f.revision or redis.call('HGET', key('revisions'), id) == f.revision) then
     result = 2
-    if band ~= '' then
-      if forbid == '1' and tonumber(redis.call('HGET', key('inflight'), id) or '0') > 0 then
-        event = event_json(now, 'skipped', 'a run is still in flight (concurrency = forbid)', 'active')
-        redis.call('HINCRBY', key('meta', id), 'skips', 1)
+    local event = f.event
+    if f.run then
+      if f.forbid and tonumber(redis.call('HGET', key('inflight'), id) or '0') > 0 then
+        event = event_json(now, CONTRACT.events.skipped)
+        redis.call('HINCRBY', key('meta', id), META.skips, 1)
       else
-        redis.call('XADD', key('queue', band), '*', 'run', run)
+        redis.call('XADD', key('queue', f.band), '*', 'run', f.run)
         redis.call('HINCRBY', key('inflight'), id, 1)
         local meta = key('meta', id)
-        redis.call('HINCRBY', meta, 'fires', 1)
-        redis.call('HSET', meta, 'last_fired_at', now)
+        redis.call('HINCRBY', meta, META.fires, 1)
+        redis.call('HSET', meta, META.last_fired_at, now)
         result = 1
       end
     else
-      redis.call('HINCRBY', key('meta', id), 'misfires', 1)
+      redis.call('HINCRBY', key('meta', id), META.misfires, 1)
     end
-    push_history(id, event, cap, ttl)
-    if nxt ~= '' then
-      redis.call('ZADD', key('due'), nxt, id)
+    push_history(id, event)
+    if f.next_ms then
+      redis.call('ZADD', key('due'), f.next_ms, id)
     else
       redis.call('ZREM', key('due'), id)
-      set_status(id, ending)
-      -- The end of the schedule is not a change that cancels the run just
-      -- fired ahead of its time (see still_current).
+      set_status(id, f.ending)
+      -- The natural end is no change (schedule::ahead): raise the stamp's
+      -- changed_at to at least the due time of the run just fired.
       local changed = tonumber(redis.call('HGET', key('changed'), id) or '0')
-      if changed < tonumber(due) then redis.call('HSET', key('changed'), id, due) end
-      if ending == 'inactive' then
-        push_history(id, event_json(now, 'completed', 'the schedule has no more fire times; now inactive', 'inactive'), cap, ttl)
+      if changed < tonumber(f.due_ms) then redis.call('HSET', key('changed'), id, f.due_ms) end
+      if f.ending == 'inactive' then
+        push_history(id, event_json(now, CONTRACT.events.completed))
       end
     end
   end

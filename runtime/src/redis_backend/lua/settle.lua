@@ -1,21 +1,18 @@
 -- Acknowledges finished runs (after their records are committed) and, for
 -- each, either parks its retry until its time or releases the in-flight mark.
--- ARGV: prefix, consumer group, then per run 6:
---   band, stream entry id, config id, retry band or '', retry run JSON, retry at ms.
+-- ARGV: prefix, consumer group, then one JSON object per run (times in ms, as strings):
+--   {band, entry (stream entry id), id (config), retry = {band, run (JSON text), at_ms} or absent}
 local group = ARGV[2]
-local n = (#ARGV - 2) / 6
-for i = 0, n - 1 do
-  local b = 2 + i * 6
-  local band, entry, id, retry_band, retry_run, retry_at =
-    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-  local stream = key('queue', band)
-  redis.call('XACK', stream, group, entry)
-  redis.call('XDEL', stream, entry)
-  if retry_band ~= '' then
-    redis.call('ZADD', key('retries'), retry_at, retry_band .. '|' .. retry_run)
-  elseif id ~= '' then
-    local left = redis.call('HINCRBY', key('inflight'), id, -1)
-    if left <= 0 then redis.call('HDEL', key('inflight'), id) end
+for i = 3, #ARGV do
+  local a = cjson.decode(ARGV[i])
+  local stream = key('queue', a.band)
+  redis.call('XACK', stream, group, a.entry)
+  redis.call('XDEL', stream, a.entry)
+  if a.retry then
+    redis.call('ZADD', key('retries'), a.retry.at_ms, a.retry.band .. '|' .. a.retry.run)
+  elseif a.id ~= '' then
+    local left = redis.call('HINCRBY', key('inflight'), a.id, -1)
+    if left <= 0 then redis.call('HDEL', key('inflight'), a.id) end
   end
 end
-return n
+return #ARGV - 2

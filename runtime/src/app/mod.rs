@@ -1,0 +1,117 @@
+//! The application: one taskbox process, in the shape of
+//! zero-to-production's `startup.rs`. [`Application::build`] opens the
+//! database, loads the plugins and binds the API's port (port 0 picks one,
+//! and [`Application::address`] says which); [`Application::run_until_stopped`]
+//! starts the loops of the process's roles (`roles.rs`) and returns once
+//! every one of them has stopped after the shutdown signal.
+//!
+//! Owns start-up order and shutdown, nothing else: every loop belongs to
+//! its own module. Services that are down at start are waited for (logged,
+//! with backoff); the process does not exit because of them.
+
+mod roles;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::backend::Plan;
+use crate::backoff::retry;
+use crate::executor::{EngineSettings, Executor};
+use crate::registry::{ArtifactCache, Loader, Registry};
+use crate::settings::{Role, Settings, redact};
+use crate::store::{self, ConfigStore, Opened};
+
+/// Why the application could not start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("TASKBOX_DATABASE_URL: {0}")]
+    Database(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::PlanError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    #[error("cannot set up the sandbox: {0}")]
+    Sandbox(String),
+    #[error("cannot read the plugin directory {0}: {1}")]
+    Plugins(String, #[source] std::io::Error),
+}
+
+/// A built process: port bound, database open, plugins loaded.
+pub struct Application {
+    settings: Settings,
+    listener: Option<TcpListener>,
+    opened: Opened,
+    store: Arc<dyn ConfigStore>,
+    executor: Executor,
+    registry: Registry,
+}
+
+impl Application {
+    /// Binds first (so a taken port is an error at once), opens the store,
+    /// sets up the sandbox and loads the plugin directory.
+    pub async fn build(settings: Settings) -> Result<Self, ServeError> {
+        crate::api::install_metrics();
+        let listener = match settings.roles.contains(&Role::Api) {
+            true => {
+                Some(TcpListener::bind(settings.bind).await.map_err(|e| ServeError::Bind(settings.bind, e))?)
+            }
+            false => None,
+        };
+        let opened = store::open(&settings.database_url).await?;
+        let store = opened.configs();
+        let executor =
+            Executor::new(EngineSettings::default()).map_err(|e| ServeError::Sandbox(e.to_string()))?;
+        let cache = settings.cache_dir.clone().or_else(ArtifactCache::default_dir);
+        let registry = Registry::new(&settings.plugin_dir, Loader::new(executor.clone(), cache));
+        if let Err(e) = std::fs::create_dir_all(&settings.plugin_dir) {
+            tracing::warn!(dir = %settings.plugin_dir.display(), error = %e, "cannot create the plugin directory");
+        }
+        registry
+            .scan()
+            .await
+            .map_err(|e| ServeError::Plugins(settings.plugin_dir.display().to_string(), e))?;
+        Ok(Self { settings, listener, opened, store, executor, registry })
+    }
+
+    /// Where the API listens (`None` without the `api` role).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Runs the roles' loops until `shutdown` turns true and each has
+    /// stopped (the worker after finishing its runs, within the grace).
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+        let s = &self.settings;
+        if retry("the database is not ready", Some(&shutdown), || self.store.migrate()).await.is_none() {
+            return Ok(());
+        }
+        let plan = Plan::new(s.redis_url.as_deref(), &s.redis_prefix, &self.opened).await?;
+        let catalog = self.registry.catalog();
+        let loaded: Vec<&str> =
+            catalog.values().filter(|e| e.plugin.is_some()).map(|e| e.info.name.as_str()).collect();
+        tracing::info!(
+            database = %redact(&s.database_url),
+            backend = plan.kind(),
+            redis = s.redis_url.as_deref().map(redact),
+            prefix = %s.redis_prefix,
+            roles = ?s.roles,
+            plugins = ?loaded,
+            "taskbox serving"
+        );
+        let parts = roles::Parts {
+            settings: self.settings.clone(),
+            plan,
+            opened: self.opened.clone(),
+            store: self.store.clone(),
+            executor: self.executor.clone(),
+            registry: self.registry.clone(),
+            shutdown,
+        };
+        let Some(mut loops) = roles::start(parts, self.listener).await else { return Ok(()) };
+        while loops.join_next().await.is_some() {}
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

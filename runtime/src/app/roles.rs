@@ -1,0 +1,149 @@
+//! One starter per role: each connects what its loops need and spawns them
+//! into the process's join set. The API, the worker and the plugin watcher
+//! share one backend handle; with Redis, the scheduler's is its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::api::{self, AppState};
+use crate::backend::{Backend, Plan};
+use crate::backoff::retry;
+use crate::executor::Executor;
+use crate::registry::Registry;
+use crate::reload;
+use crate::scheduler::{SchedulerService, fire_loop};
+use crate::settings::{Role, Settings};
+use crate::store::{self, ConfigStore, Opened, TokenRole, TokenStore};
+use crate::worker::{BASE_BACKOFF, Worker};
+
+/// What the starters build from.
+pub(super) struct Parts {
+    pub settings: Settings,
+    pub plan: Plan,
+    pub opened: Opened,
+    pub store: Arc<dyn ConfigStore>,
+    pub executor: Executor,
+    pub registry: Registry,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Starts every role of `parts.settings`; `None` if shutdown came first.
+pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option<JoinSet<()>> {
+    let mut loops = JoinSet::new();
+    let roles = &parts.settings.roles;
+    if roles.contains(&Role::Scheduler) {
+        scheduler(&parts, &mut loops).await?;
+    }
+    let shared = connect("the schedule backend", &parts).await?;
+    let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone());
+    match reload::watch(parts.registry.clone(), Some(service.clone()), parts.shutdown.clone()) {
+        Ok(watcher) => drop(watcher),
+        Err(e) => {
+            tracing::warn!(error = %e, "plugins will not hot-reload (POST /api/v1/plugins/reload still rescans)")
+        }
+    }
+    if roles.contains(&Role::Worker) {
+        worker(&parts, &shared, &mut loops);
+    }
+    if let Some(listener) = listener {
+        api(&parts, shared, service, listener, &mut loops).await;
+    }
+    Some(loops)
+}
+
+async fn connect(what: &str, parts: &Parts) -> Option<Backend> {
+    retry(&format!("{what} is not ready"), Some(&parts.shutdown), || parts.plan.connect()).await
+}
+
+/// Reconciles, then fires due schedules; sweeps the local backend's
+/// expired histories.
+async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
+    let backend = connect("the schedule backend (scheduler)", parts).await?;
+    let service = SchedulerService::new(parts.store.clone(), backend.schedule.clone());
+    if let Some(done) = retry("reconciliation failed", Some(&parts.shutdown), || service.reconcile()).await {
+        tracing::info!(
+            started = done.started,
+            repaired = done.repaired,
+            forgotten = done.forgotten,
+            "reconciled schedules"
+        );
+    }
+    loops.spawn(fire_loop(backend.schedule, backend.changes, parts.shutdown.clone()));
+    if let Plan::Local(local) = &parts.plan {
+        loops.spawn(local.clone().sweep_loop(parts.shutdown.clone()));
+    }
+    Some(())
+}
+
+fn worker(parts: &Parts, shared: &Backend, loops: &mut JoinSet<()>) {
+    let worker = Worker {
+        name: Worker::default_name(),
+        queue: shared.queue.clone(),
+        store: parts.store.clone(),
+        registry: parts.registry.clone(),
+        executor: parts.executor.clone(),
+        concurrency: parts.settings.worker_concurrency,
+        base_backoff: BASE_BACKOFF,
+    };
+    tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
+    let grace = Duration::from_secs(parts.settings.shutdown_grace_seconds);
+    loops.spawn(worker.run(parts.shutdown.clone(), grace));
+}
+
+async fn api(
+    parts: &Parts,
+    shared: Backend,
+    service: SchedulerService,
+    listener: TcpListener,
+    loops: &mut JoinSet<()>,
+) {
+    let tokens = parts.opened.tokens();
+    let settings = &parts.settings;
+    if settings.admin_token.is_none() {
+        first_token(tokens.as_ref()).await;
+    }
+    // The API reads configs through a cache; the scheduler service (which
+    // snapshots them into schedules) reads the store itself.
+    let configs = store::cached(&parts.opened);
+    let state = AppState::new(
+        configs,
+        service,
+        parts.registry.clone(),
+        shared.queue,
+        tokens,
+        settings.admin_token.as_deref(),
+        settings.roles.clone(),
+    )
+    .with_backend_kind(parts.plan.kind());
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
+    }
+    let shutdown = parts.shutdown.clone();
+    loops.spawn(async move {
+        if let Err(e) = api::serve(listener, state, shutdown).await {
+            tracing::error!(error = %e, "the API stopped");
+        }
+    });
+}
+
+/// On a first start (no token at all and no `TASKBOX_ADMIN_TOKEN`),
+/// creates one admin token and prints it, once.
+async fn first_token(tokens: &dyn TokenStore) {
+    match tokens.list_tokens().await {
+        Ok(list) if list.is_empty() => {
+            let (token, hash) = api::generate_token();
+            match tokens.create_token("admin", TokenRole::Admin, &hash).await {
+                Ok(_) => eprintln!(
+                    "\ntaskbox: created the first admin API token (it is shown only now; keep it):\n\n    {token}\n\n\
+                     Use it as `Authorization: Bearer <token>`. Manage tokens with `taskbox token`.\n"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot create the first admin token"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot list API tokens"),
+    }
+}

@@ -1,0 +1,90 @@
+//! A run to be queued: the leaf types that firing, the queue and the worker
+//! hand each other. The job snapshot a schedule fires, the queued run (one
+//! attempt of one execution), its priority band, the words that describe
+//! them, and the coordination error every backend answers with.
+//!
+//! Imports nothing of ours (only the `text_enum!` helper): the schedule
+//! contract, both backends, the worker and the store build on it, so it
+//! can be read alone.
+
+mod error;
+mod kinds;
+
+pub use error::{BackendError, Source, Unknown};
+pub use kinds::{Concurrency, SchedulerType, Trigger};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A snapshot of what the scheduler needs to fire a config and a worker
+/// needs to run it, taken from the config at start/reload (see
+/// `scheduler::snapshot`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub config_id: Uuid,
+    pub task_type: String,
+    /// JSON text.
+    pub parameters: String,
+    pub scheduler_type: SchedulerType,
+    pub schedule_config: serde_json::Value,
+    pub timeout_seconds: Option<f64>,
+    pub max_retries: i32,
+    pub priority: i32,
+    pub misfire_grace_seconds: i32,
+    pub concurrency: Concurrency,
+    /// New with every snapshot. Runs fired ahead of their time carry it, so
+    /// a worker can tell that the schedule changed (paused, stopped,
+    /// reloaded) before they were due, and drop them
+    /// (`schedule::ahead`).
+    #[serde(default)]
+    pub revision: u64,
+}
+
+/// One attempt of one execution, waiting to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRun {
+    pub execution_id: Uuid,
+    pub attempt: u32,
+    pub trigger: Trigger,
+    pub scheduled_at: DateTime<Utc>,
+    pub job: Job,
+    /// Fired before it was due (`schedule::ahead`): dropped unrun if its
+    /// schedule changes before `scheduled_at`.
+    #[serde(default)]
+    pub ahead: bool,
+}
+
+/// Priority bands: higher bands are taken first when workers are saturated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Band {
+    High,
+    Normal,
+    Low,
+}
+
+impl Band {
+    /// Highest first.
+    pub const ALL: [Band; 3] = [Band::High, Band::Normal, Band::Low];
+
+    pub fn of(priority: i32) -> Band {
+        match priority {
+            p if p > 0 => Band::High,
+            0 => Band::Normal,
+            _ => Band::Low,
+        }
+    }
+
+    /// The band a run waits in.
+    pub fn of_run(run: &QueuedRun) -> Band {
+        Band::of(run.job.priority)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::High => "high",
+            Band::Normal => "normal",
+            Band::Low => "low",
+        }
+    }
+}
