@@ -5,6 +5,8 @@
 #[macro_use]
 mod deploy;
 mod api;
+mod app;
+mod architecture;
 mod cli;
 mod helpers;
 mod registry;

@@ -379,3 +379,39 @@ async fn higher_priority_runs_are_taken_first(d) {
     assert_eq!(order, [9, 9, 9, 0, 0, 0, -5, -5, -5]);
 }
 }
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_lists_page_in_the_store_and_filter_by_status_across_chunks(d) {
+    let env = env(d);
+    // More configs than one chunk of the filtered walk (500); every third paused.
+    let mut paused = Vec::new();
+    for i in 0..1050 {
+        let config = env.d.store.create_config(NewConfig::manual(&format!("cfg-{i:04}"), "echo")).await.unwrap();
+        if i % 3 == 0 {
+            let event = HistoryEvent::new("paused", "test", Some(Status::Paused));
+            let to = Some(Status::Paused);
+            let t = Transition { config_id: config.id, allowed: vec![Status::Inactive], to, entry: EntryChange::Keep, event };
+            env.d.schedule.transition(t).await.unwrap();
+            paused.push(config.name);
+        }
+    }
+    let names = |items: &[taskbox::scheduler::ScheduleItem]| items.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+
+    let (items, total) = env.service.list_schedules(None, Page { limit: 10, offset: 1045 }).await.unwrap();
+    assert_eq!((total, names(&items)), (1050, (1045..1050).map(|i| format!("cfg-{i:04}")).collect()));
+    assert_eq!(items[0].schedule_status, Status::Inactive, "cfg-1045 has no state: inactive");
+
+    let (items, total) =
+        env.service.list_schedules(Some(Status::Paused), Page { limit: 100, offset: 250 }).await.unwrap();
+    assert_eq!(total, 350);
+    assert_eq!(names(&items), paused[250..].to_vec(), "the page after the first 250 paused, by name");
+    assert!(items.iter().all(|i| i.schedule_status == Status::Paused && !i.is_scheduled));
+
+    let (items, total) =
+        env.service.list_schedules(Some(Status::Inactive), Page { limit: 3, offset: 699 }).await.unwrap();
+    assert_eq!((total, names(&items)), (700, vec!["cfg-1049".to_owned()]));
+    let (items, _) = env.service.list_schedules(Some(Status::Error), Page { limit: 50, offset: 0 }).await.unwrap();
+    assert!(items.is_empty());
+}
+}

@@ -1,0 +1,211 @@
+//! The dependency rules of DESIGN §1, checked on the source itself: every
+//! `crate::…` path (and `super::…` path to a sibling file) in the code of
+//! `runtime/src`, comments left out. Parts depend one way (API → scheduler
+//! service → backends → contract and leaf types); no two top-level modules
+//! import each other, directly or round a longer loop, and no two files of
+//! one module do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file without its `//` comments (doc comments included).
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+fn ident(s: &str) -> String {
+    s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+}
+
+/// The first segments of the paths after each `prefix::` in `code`
+/// (`prefix::a::…` gives `a`, `prefix::{a, b::c}` gives `a` and `b`).
+fn heads(code: &str, prefix: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let needle = format!("{prefix}::");
+    for (at, _) in code.match_indices(&needle) {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let rest = &code[at + needle.len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        found.insert(ident(item.trim()));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            found.insert(ident(item.trim()));
+        } else {
+            found.insert(ident(rest));
+        }
+    }
+    found.remove("");
+    found
+}
+
+/// Top-level module → the top-level modules its files name.
+fn top_level_graph() -> Graph {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut graph = Graph::new();
+    for file in files {
+        let rel = file.strip_prefix(src()).unwrap();
+        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+        let module = first.trim_end_matches(".rs").to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let uses = heads(&code(&file), "crate");
+        let entry = graph.entry(module.clone()).or_default();
+        entry.extend(uses.into_iter().filter(|m| *m != module));
+    }
+    graph
+}
+
+/// Within each module directory: file → the sibling files it names through
+/// `super::` (the parent `mod.rs` is the module itself, not a sibling).
+fn sibling_graphs() -> BTreeMap<String, Graph> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut graphs: BTreeMap<String, Graph> = BTreeMap::new();
+    for file in files {
+        let dir = file.parent().unwrap();
+        if dir == src() || file.file_name().unwrap() == "mod.rs" {
+            continue;
+        }
+        let siblings: BTreeSet<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "mod.rs")
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let uses: BTreeSet<String> =
+            heads(&code(&file), "super").into_iter().filter(|m| siblings.contains(m) && *m != name).collect();
+        let module = dir.strip_prefix(src()).unwrap().display().to_string();
+        graphs.entry(module).or_default().insert(name, uses);
+    }
+    graphs
+}
+
+/// A loop in `graph`, if there is one, as the path round it.
+fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &Graph,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_module_imports_another_that_imports_it_back() {
+    let graph = top_level_graph();
+    assert!(graph.len() > 10, "read the modules: {graph:?}");
+    assert_eq!(find_cycle(&graph), None, "a cycle between top-level modules");
+    for (module, files) in sibling_graphs() {
+        assert_eq!(find_cycle(&files), None, "a cycle between the files of {module}");
+    }
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    let graph = top_level_graph();
+    let may_not = |module: &str, forbidden: &[&str]| {
+        let uses = &graph[module];
+        let broken: Vec<&&str> = forbidden.iter().filter(|f| uses.contains(**f)).collect();
+        assert!(broken.is_empty(), "{module} must not import {broken:?} (it imports {uses:?})");
+    };
+    let above_the_contract = [
+        "api",
+        "app",
+        "serve",
+        "cli",
+        "scheduler",
+        "worker",
+        "reload",
+        "backend",
+        "local_backend",
+        "redis_backend",
+    ];
+    // The executor and the registry know no store, schedule or API code.
+    for part in ["executor", "registry"] {
+        may_not(part, &above_the_contract);
+        may_not(part, &["store", "schedule", "queue", "job"]);
+    }
+    // The store knows no schedule, executor or API code.
+    may_not("store", &above_the_contract);
+    may_not("store", &["schedule", "queue", "executor", "registry"]);
+    // The leaves and the contracts point down only.
+    for leaf in ["job", "backoff", "sqlite", "text_enum"] {
+        let uses: Vec<_> = graph[leaf].iter().filter(|m| *m != "text_enum").collect();
+        assert!(uses.is_empty(), "{leaf} is a leaf, yet imports {uses:?}");
+    }
+    for contract in ["schedule", "queue"] {
+        may_not(contract, &above_the_contract);
+        may_not(contract, &["store", "executor", "registry"]);
+    }
+    // Backends implement the contracts; they know no service, worker or API.
+    for backend in ["local_backend", "redis_backend"] {
+        may_not(backend, &["api", "app", "serve", "cli", "scheduler", "worker", "reload", "backend"]);
+    }
+    // The scheduler service speaks no HTTP and runs no task.
+    may_not("scheduler", &["api", "app", "serve", "cli", "worker", "executor", "registry", "reload"]);
+    may_not("worker", &["api", "app", "serve", "cli", "scheduler", "schedule"]);
+}
+
+#[test]
+fn the_reader_sees_paths_and_groups_but_not_comments() {
+    let code = "use crate::a::b;\nuse crate::{c, d::e};\nlet x = crate::f::g(); // crate::h\nsupercrate::i;";
+    let code: String = code.lines().map(|l| l.split("//").next().unwrap()).collect::<Vec<_>>().join("\n");
+    assert_eq!(heads(&code, "crate"), ["a", "c", "d", "f"].map(String::from).into());
+}
