@@ -41,6 +41,27 @@ fn increment(meta: &mut BTreeMap<String, String>, key: &str) {
     meta.insert(key.to_owned(), (n + 1).to_string());
 }
 
+impl LocalBackend {
+    /// The rows of `select` (which ends in `IN (`) for `ids`, 500 ids a
+    /// statement, in no particular order.
+    async fn rows_of<T>(&self, select: &'static str, ids: &[Uuid]) -> Result<Vec<T>, BackendError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(select);
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            rows.extend(q.build_query_as::<T>().fetch_all(self.db.read()).await?);
+        }
+        Ok(rows)
+    }
+}
+
 #[async_trait]
 impl ScheduleBackend for LocalBackend {
     async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError> {
@@ -148,20 +169,11 @@ impl ScheduleBackend for LocalBackend {
     }
 
     async fn briefs(&self, ids: &[Uuid]) -> Result<Vec<Brief>, BackendError> {
+        let select = "SELECT config_id, status, due_ms FROM local_schedules WHERE config_id IN (";
+        let rows: Vec<(Uuid, String, Option<i64>)> = self.rows_of(select, ids).await?;
         let mut found = BTreeMap::new();
-        for chunk in ids.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT config_id, status, due_ms FROM local_schedules WHERE config_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            let rows: Vec<(Uuid, String, Option<i64>)> = q.build_query_as().fetch_all(self.db.read()).await?;
-            for (id, status, due) in rows {
-                found.insert(id, Brief { status: Some(parse_status(&status)?), next_run: due.map(from_ms) });
-            }
+        for (id, status, due) in rows {
+            found.insert(id, Brief { status: Some(parse_status(&status)?), next_run: due.map(from_ms) });
         }
         Ok(ids.iter().map(|id| found.get(id).copied().unwrap_or_default()).collect())
     }
@@ -194,23 +206,11 @@ impl ScheduleBackend for LocalBackend {
     }
 
     async fn jobs(&self, ids: &[Uuid]) -> Result<Vec<Option<Job>>, BackendError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+        let select = "SELECT config_id, job FROM local_schedules WHERE job IS NOT NULL AND config_id IN (";
+        let rows: Vec<(Uuid, String)> = self.rows_of(select, ids).await?;
         let mut found = BTreeMap::new();
-        for chunk in ids.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT config_id, job FROM local_schedules WHERE job IS NOT NULL AND config_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            let rows: Vec<(Uuid, String)> = q.build_query_as().fetch_all(self.db.read()).await?;
-            for (id, job) in rows {
-                found.insert(id, parse::<Job>("job", &job)?);
-            }
+        for (id, job) in rows {
+            found.insert(id, parse::<Job>("job", &job)?);
         }
         Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
