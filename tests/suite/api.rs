@@ -18,10 +18,10 @@ use crate::services::{TestDb, TestRedis};
 
 const TOKEN: &str = "test-admin-token";
 
-struct App {
-    base: String,
-    client: Client,
-    d: Deployment,
+pub(crate) struct App {
+    pub(crate) base: String,
+    pub(crate) client: Client,
+    pub(crate) d: Deployment,
     _plugins: PluginDir,
     stop: watch::Sender<bool>,
 }
@@ -32,7 +32,7 @@ impl Drop for App {
     }
 }
 
-async fn spawn_app(d: Deployment) -> App {
+pub(crate) async fn spawn_app(d: Deployment) -> App {
     let plugins = PluginDir::new();
     plugins.add("echo", "echo").add("fail", "fail").add("sleep", "sleep");
     let registry = plugins.registry();
@@ -66,7 +66,7 @@ async fn spawn_app(d: Deployment) -> App {
 }
 
 impl App {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
         if let Some(body) = body {
             request = request.json(&body);
@@ -77,15 +77,15 @@ impl App {
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    async fn create(&self, body: Value) -> Value {
+    pub(crate) async fn create(&self, body: Value) -> Value {
         let (status, config) = self.post("/configs", body).await;
         assert_eq!(status, StatusCode::CREATED, "{config}");
         config
@@ -147,7 +147,7 @@ async fn api_only(
     (base, plugins, stop)
 }
 
-fn error_code(body: &Value) -> &str {
+pub(crate) fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 

@@ -8,6 +8,7 @@ mod api;
 mod app;
 mod architecture;
 mod cli;
+mod hardening;
 mod helpers;
 mod registry;
 mod reload;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Query};
 use super::{AppState, List, config_id, page};
-use crate::schedule::{Action, ScheduleSpec};
+use crate::schedule::ScheduleSpec;
 use crate::scheduler::ScheduleView;
 use crate::store::{ConfigFilter, ConfigPatch, ExecutionStats, NewConfig, SchedulerType, TaskConfig};
 
@@ -74,8 +74,25 @@ pub struct ConfigView {
     stats: Option<ExecutionStats>,
 }
 
+/// Does any string (or object key) in `value` hold a NUL character?
+/// PostgreSQL refuses the byte in text and JSON, and a guest should never
+/// see it: one rule for both databases, refused at the door.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// Checks a whole config as it would be stored.
 fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<(), ApiError> {
+    let texts = [("name", c.name.contains('\0')), ("description", c.description.contains('\0'))];
+    let json = [("parameters", has_nul(&c.parameters)), ("schedule_config", has_nul(&c.schedule_config))];
+    if let Some((field, _)) = texts.iter().chain(&json).find(|(_, nul)| *nul) {
+        return Err(ApiError::invalid(field, "must not contain a NUL character (\\u0000)"));
+    }
     let name = c.name.trim();
     if name.is_empty() || c.name.chars().count() > MAX_NAME {
         return Err(ApiError::invalid("name", format!("must be 1 to {MAX_NAME} characters, not blank")));
@@ -99,6 +116,12 @@ fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<()
         && *at <= Utc::now()
     {
         return Err(ApiError::invalid("schedule_config.run_date", format!("{at} is in the past")));
+    }
+    if c.scheduler_type == SchedulerType::Cron && spec.first_fire(Utc::now()).is_none() {
+        return Err(ApiError::invalid(
+            "schedule_config",
+            "this schedule never fires (no such date in any year)",
+        ));
     }
     if !(0..=MAX_RETRIES).contains(&c.max_retries) {
         return Err(ApiError::invalid("max_retries", format!("must be between 0 and {MAX_RETRIES}")));
@@ -141,9 +164,7 @@ async fn create(
     new.name = new.name.trim().to_owned();
     validate(&state, &new.preview(), true)?;
     let config = state.store.create_config(new).await?;
-    if query.auto_start && config.scheduler_type != SchedulerType::Manual {
-        state.scheduler.act(config.id, Action::Start).await?;
-    }
+    state.scheduler.config_created(&config, query.auto_start).await?;
     Ok((StatusCode::CREATED, Json(view(&state, config, false).await?)))
 }
 

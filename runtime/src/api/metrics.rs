@@ -49,13 +49,19 @@ pub async fn render(State(state): State<AppState>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], handle.render()).into_response()
 }
 
+/// Methods counted by name; any other is counted as `other`, so that a
+/// client cannot grow the label set (and `/metrics`) at will.
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Counts every request by method, route (the router's pattern, or
+/// `unmatched`) and status: three bounded label sets.
 pub async fn count_requests(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    let method = METHODS.into_iter().find(|m| *m == request.method().as_str()).unwrap_or("other");
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!("taskbox_http_requests_total", "method" => method, "route" => route, "status" => status)

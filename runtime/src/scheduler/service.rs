@@ -134,6 +134,26 @@ impl SchedulerService {
         Ok(execution_id)
     }
 
+    /// After `config` was created: its schedule starts with `auto_start`
+    /// (cron and date configs); otherwise the decision not to start it is
+    /// recorded (an inactive status), so reconciliation at the next start
+    /// keeps it inactive rather than taking it for a config nobody decided
+    /// on (one inserted by hand in SQL).
+    pub async fn config_created(&self, config: &TaskConfig, auto_start: bool) -> Result<(), ServiceError> {
+        if config.scheduler_type == SchedulerType::Manual {
+            return Ok(());
+        }
+        if auto_start {
+            self.act(config.id, Action::Start).await?;
+            return Ok(());
+        }
+        let message = "created with auto_start=false; not started";
+        let event = HistoryEvent::new("registered", message, Some(Status::Inactive));
+        let (allowed, to, entry) = (vec![Status::Inactive], Some(Status::Inactive), EntryChange::Keep);
+        self.backend.transition(Transition { config_id: config.id, allowed, to, entry, event }).await?;
+        Ok(())
+    }
+
     /// After `config` was updated: a scheduled config picks up its new
     /// definition at once (an inactive one takes a fresh snapshot when it
     /// is started).

@@ -1,0 +1,107 @@
+//! What an outside probe of both deployments found, one test each: input
+//! that must be refused with a 4xx naming the field (and store nothing),
+//! a decision not to start that must survive a restart, and `/metrics`
+//! labels a client must not be able to grow.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskbox::scheduler::SchedulerService;
+
+use crate::api::{error_code, spawn_app};
+
+fn manual(name: &str) -> Value {
+    json!({"name": name, "task_type": "echo", "scheduler_type": "manual"})
+}
+
+fn cron(name: &str, expr: &str) -> Value {
+    json!({"name": name, "task_type": "echo", "scheduler_type": "cron", "schedule_config": {"cron_expression": expr}})
+}
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_is_refused_naming_its_field_on_create_and_patch(d) {
+    let app = spawn_app(d).await;
+    let mut with_nul_params = manual("p");
+    with_nul_params["parameters"] = json!({"deep": ["ok", {"x\u{0}y": 1}]});
+    let mut with_nul_description = manual("d");
+    with_nul_description["description"] = json!("a\u{0}b");
+    let cases = [(manual("a\u{0}b"), "name"), (with_nul_description, "description"), (with_nul_params, "parameters")];
+    for (body, field) in cases {
+        let (status, answer) = app.post("/configs", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {answer}");
+        assert_eq!(error_code(&answer), "validation_error");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{field}:")) && message.contains("NUL"), "{message}");
+    }
+    let (_, list) = app.get("/configs").await;
+    assert_eq!(list["total"], 0, "nothing was stored");
+
+    let created = app.create(manual("clean")).await;
+    let id = created["id"].as_str().unwrap();
+    let (status, answer) =
+        app.call(Method::PATCH, &format!("/configs/{id}"), Some(json!({"parameters": {"k": "\u{0}"}}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let (_, unchanged) = app.get(&format!("/configs/{id}")).await;
+    assert_eq!(unchanged["parameters"], json!({}), "the refused patch changed nothing");
+}
+}
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_that_can_never_fire_is_refused_on_create_and_patch(d) {
+    let app = spawn_app(d).await;
+    // 30 February: a valid cron expression with no fire time in any year.
+    let (status, answer) = app.post("/configs?auto_start=true", cron("feb30", "0 0 30 2 *")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("never fires"), "{answer}");
+    let (_, list) = app.get("/configs").await;
+    assert_eq!(list["total"], 0, "nothing was stored");
+
+    let created = app.create(cron("daily", "0 3 * * *")).await;
+    let id = created["id"].as_str().unwrap();
+    let patch = json!({"schedule_config": {"cron_expression": "0 0 31 4 *"}});
+    let (status, answer) = app.call(Method::PATCH, &format!("/configs/{id}"), Some(patch)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+}
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_created_with_auto_start_false_stays_inactive_after_a_restart(d) {
+    let app = spawn_app(d).await;
+    let decided = app.create(cron("not-yet", "* * * * * *")).await;
+    assert_eq!(decided["schedule_status"], "inactive");
+    // A config nobody decided on (inserted by hand in SQL) has no state.
+    let mut by_hand = taskbox::store::NewConfig::manual("by-hand", "echo");
+    by_hand.scheduler_type = taskbox::store::SchedulerType::Cron;
+    by_hand.schedule_config = json!({"cron_expression": "* * * * * *"});
+    let by_hand = app.d.store.create_config(by_hand).await.unwrap();
+
+    // What a restart does before anything else: reconciliation.
+    let service = SchedulerService::new(app.d.store.clone(), app.d.schedule.clone());
+    let done = service.reconcile().await.unwrap();
+    assert_eq!(done.started, 1, "only the config nobody decided on is started");
+
+    let id = decided["id"].as_str().unwrap();
+    let (_, after) = app.get(&format!("/configs/{id}")).await;
+    assert_eq!((after["schedule_status"].as_str(), after["is_scheduled"].as_bool()), (Some("inactive"), Some(false)));
+    let (_, started) = app.get(&format!("/configs/{}", by_hand.id)).await;
+    assert_eq!(started["schedule_status"], "active");
+}
+}
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_labels_stay_a_known_set_whatever_clients_send(d) {
+    let app = spawn_app(d).await;
+    for i in 0..20 {
+        let method = Method::from_bytes(format!("FOOBAR{i}").as_bytes()).unwrap();
+        let _ = app.client.request(method, format!("{}/configs", app.base)).send().await.unwrap();
+        let _ = app.client.get(format!("{}/no/such/route/{i}", app.base)).send().await.unwrap();
+    }
+    let text = app.client.get(app.base.replace("/api/v1", "/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("FOOBAR"), "a made-up method became a label");
+    assert!(!text.contains("/no/such/route"), "an unmatched path became a label");
+    assert!(text.contains(r#"method="other""#) && text.contains(r#"route="unmatched""#), "{text}");
+}
+}
