@@ -73,15 +73,6 @@ struct FireArgs {
     revision: Option<String>,
 }
 
-/// `enqueue.lua`'s argument.
-#[derive(Serialize)]
-struct EnqueueArgs {
-    id: String,
-    band: &'static str,
-    run: String,
-    event: String,
-}
-
 #[async_trait]
 impl ScheduleBackend for RedisBackend {
     async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError> {
@@ -266,13 +257,14 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
-        let args = EnqueueArgs {
-            id: run.job.config_id.to_string(),
-            band: Band::of_run(&run).as_str(),
-            run: json(&run),
-            event: json(&event),
-        };
-        let _: i64 = ENQUEUE.arg(&*self.prefix).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
+        let _: i64 = ENQUEUE
+            .arg(&*self.prefix)
+            .arg(run.job.config_id.to_string())
+            .arg(Band::of_run(&run).as_str())
+            .arg(json(&run))
+            .arg(json(&event))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok(())
     }
 }
