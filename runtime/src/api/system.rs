@@ -51,8 +51,14 @@ async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 #[utoipa::path(get, path = "/system/health", tag = "system", security(()),
     responses((status = 200, body = Object), (status = 503, description = "a part is unreachable", body = Object)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = state.store.ping().await.is_ok();
-    let backend = state.scheduler.ping().await.is_ok();
+    // Health answers at once: a part that does not answer within the
+    // bound counts as unreachable, and both are asked together.
+    let bound = std::time::Duration::from_millis(500);
+    let (database, backend) = tokio::join!(
+        tokio::time::timeout(bound, state.store.ping()),
+        tokio::time::timeout(bound, state.scheduler.ping())
+    );
+    let (database, backend) = (matches!(database, Ok(Ok(()))), matches!(backend, Ok(Ok(()))));
     let plugins = state.registry.catalog().values().filter(|e| e.plugin.is_some()).count();
     let healthy = database && backend;
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

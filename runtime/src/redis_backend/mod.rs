@@ -16,10 +16,10 @@
 //! `worker:<name>` (heartbeats), `workers` (sorted set of names by
 //! heartbeat expiry ms), and the pub/sub channel `wake`.
 
+mod gate;
 mod queue;
 mod schedule;
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Client, Script};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::job::BackendError;
 use crate::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
+use gate::Gated;
 
 /// The consumer group every worker reads the queues through.
 const GROUP: &str = "workers";
@@ -75,10 +76,10 @@ static PROMOTE: LazyLock<Script> = script!("promote.lua");
 pub struct RedisBackend {
     prefix: Arc<str>,
     /// Multiplexed, reconnecting: shared by every short command.
-    conn: ConnectionManager,
+    conn: Gated,
     /// Its own connection for blocking queue reads, which would otherwise
     /// hold up every command behind them.
-    blocking: ConnectionManager,
+    blocking: Gated,
     changes: Arc<Notify>,
 }
 
@@ -94,12 +95,16 @@ impl RedisBackend {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
         let client = Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_max_delay(Duration::from_secs(2));
         let conn = client.get_connection_manager_with_config(config.clone()).await?;
         let blocking = client
             .get_connection_manager_with_config(config.set_response_timeout(Some(Duration::from_secs(10))))
             .await?;
+        // One gate per Redis: a failure seen on either connection closes both.
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (conn, blocking) = (Gated::new(conn, down.clone()), Gated::new(blocking, down));
         let backend = Self { prefix: prefix.into(), conn, blocking, changes: Arc::new(Notify::new()) };
         backend.create_groups().await?;
         tokio::spawn(listen_for_changes(client, backend.key("wake"), Arc::downgrade(&backend.changes)));

@@ -1,0 +1,98 @@
+//! Fail fast while Redis is known to be down. Every command goes through a
+//! [`Gated`] connection: once one fails because Redis cannot be reached,
+//! the gate closes, later commands fail at once (a 503 in microseconds, not
+//! after the connection manager's reconnect backoff), and one background
+//! probe pings Redis every [`PROBE_EVERY`] until it answers, then opens
+//! the gate again. Owns that state only; what to do with the error is the
+//! caller's.
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How often a closed gate asks Redis whether it is back.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// How long one probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A connection behind the gate of one Redis.
+#[derive(Clone)]
+pub(super) struct Gated {
+    inner: ConnectionManager,
+    down: Arc<AtomicBool>,
+}
+
+impl Gated {
+    /// `down` is shared by every connection to the same Redis.
+    pub(super) fn new(inner: ConnectionManager, down: Arc<AtomicBool>) -> Self {
+        Self { inner, down }
+    }
+
+    fn closed() -> RedisError {
+        RedisError::from((ErrorKind::Io, "Redis is unreachable (known down; retrying in the background)"))
+    }
+
+    /// After a failure: close the gate if Redis could not be reached, and
+    /// start the one probe that reopens it.
+    fn noticed(&self, e: &RedisError) {
+        let unreachable =
+            e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout();
+        if !unreachable || self.down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::warn!(error = %e, "Redis is unreachable: failing fast until it answers again");
+        let (mut conn, down) = (self.inner.clone(), self.down.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let ping = redis::cmd("PING");
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(PROBE_TIMEOUT, ping.query_async::<String>(&mut conn)).await
+                {
+                    down.store(false, Ordering::SeqCst);
+                    tracing::info!("Redis answers again");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+impl ConnectionLike for Gated {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(Self::closed());
+            }
+            let answer = self.inner.req_packed_command(cmd).await;
+            if let Err(e) = &answer {
+                self.noticed(e);
+            }
+            answer
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(Self::closed());
+            }
+            let answer = self.inner.req_packed_commands(pipeline, offset, count).await;
+            if let Err(e) = &answer {
+                self.noticed(e);
+            }
+            answer
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
