@@ -3,9 +3,12 @@
 //! filter's LIKE escaping, execution records, statistics, cleanup, tokens.
 
 use chrono::{Duration, SubsecRound, Utc};
+use reqwest::StatusCode;
 use serde_json::json;
 use taskbox::store::*;
 use uuid::Uuid;
+
+use crate::helpers::{PluginDir, Server};
 
 fn record(config: &TaskConfig, attempt: i32, ok: bool, secs: f64, ago_minutes: i64) -> ExecutionRecord {
     // PostgreSQL keeps microseconds.
@@ -113,17 +116,38 @@ conformance! {
 
 conformance! {
     #[tokio::test]
-    async fn the_name_filter_matches_percent_and_underscore_literally(d) {
+    async fn the_name_filter_matches_backslash_percent_and_underscore_literally(d) {
         let s = d.store.as_ref();
-        for name in ["abcd", "50%_off", "50 off", "a_b", "axb"] {
+        for name in ["ab\\cd", "abcd", "50%_off", "50 off", "a_b", "axb"] {
             s.create_config(NewConfig::manual(name, "echo")).await.unwrap();
         }
+        assert_eq!(named(s, "b\\c").await, ["ab\\cd"]);
+        assert_eq!(named(s, "B\\C").await, ["ab\\cd"], "case-insensitive");
+        assert_eq!(named(s, "\\").await, ["ab\\cd"]);
         assert_eq!(named(s, "%_").await, ["50%_off"]);
         assert_eq!(named(s, "%").await, ["50%_off"]);
         assert_eq!(named(s, "_").await, ["50%_off", "a_b"]);
         assert_eq!(named(s, "a_b").await, ["a_b"]);
-        assert_eq!(named(s, "BC").await, ["abcd"], "case-insensitive");
+        assert_eq!(named(s, "bc").await, ["abcd"]);
         assert!(named(s, "b%c").await.is_empty());
+    }
+}
+
+conformance! {
+    #[tokio::test]
+    async fn the_api_name_filter_finds_a_backslash(d) {
+        d.store.create_config(NewConfig::manual("ab\\cd", "echo")).await.unwrap();
+        d.store.create_config(NewConfig::manual("abcd", "echo")).await.unwrap();
+        let plugins = PluginDir::new();
+        let mut env = d.serve_env();
+        env.push(("TASKBOX_ROLES", "api".into()));
+        env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
+        env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
+        let server = Server::start(&env);
+        let (status, list) = server.get("/configs?name=b%5Cc").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let names: Vec<_> = list["items"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        assert_eq!(names, [json!("ab\\cd")], "{list}");
     }
 }
 

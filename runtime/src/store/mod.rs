@@ -11,6 +11,7 @@ mod model;
 mod postgres;
 mod postgres_changes;
 mod postgres_tokens;
+mod sql;
 mod sqlite;
 mod sqlite_tokens;
 

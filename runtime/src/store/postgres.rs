@@ -123,7 +123,7 @@ fn push_config_filter(q: &mut QueryBuilder<sqlx::Postgres>, f: &ConfigFilter) {
         q.push(" AND scheduler_type = ").push_bind(s.as_str());
     }
     if let Some(n) = &f.name_contains {
-        q.push(" AND name ILIKE ").push_bind(format!("%{}%", n.replace('%', "\\%").replace('_', "\\_")));
+        q.push(" AND name ILIKE ").push_bind(super::sql::containing(n)).push(" ESCAPE '\\'");
     }
 }
 

@@ -146,8 +146,7 @@ fn push_config_filter(q: &mut QueryBuilder<Sqlite>, f: &ConfigFilter) {
     }
     if let Some(n) = &f.name_contains {
         // LIKE is case-insensitive for ASCII in SQLite.
-        let pattern = format!("%{}%", n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        q.push(" AND name LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+        q.push(" AND name LIKE ").push_bind(super::sql::containing(n)).push(" ESCAPE '\\'");
     }
 }
 
