@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{QueryBuilder, Row};
+use sqlx::{FromRow, QueryBuilder, Row};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -66,47 +66,13 @@ impl PgStore {
     }
 }
 
+// Both databases decode rows with the one derived `FromRow` of each record.
 fn config_from_row(row: &PgRow) -> Result<TaskConfig, StoreError> {
-    let text = |col: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(col)?) };
-    Ok(TaskConfig {
-        id: row.try_get("id")?,
-        name: text("name")?,
-        description: text("description")?,
-        task_type: text("task_type")?,
-        scheduler_type: text("scheduler_type")?.parse().map_err(StoreError::Corrupt)?,
-        schedule_config: row.try_get("schedule_config")?,
-        parameters: row.try_get("parameters")?,
-        max_retries: row.try_get("max_retries")?,
-        timeout_seconds: row.try_get("timeout_seconds")?,
-        priority: row.try_get("priority")?,
-        misfire_grace_seconds: row.try_get("misfire_grace_seconds")?,
-        concurrency: text("concurrency")?.parse().map_err(StoreError::Corrupt)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    Ok(TaskConfig::from_row(row)?)
 }
 
 fn execution_from_row(row: &PgRow) -> Result<StoredExecution, StoreError> {
-    Ok(StoredExecution {
-        id: row.try_get("id")?,
-        record: ExecutionRecord {
-            config_id: row.try_get("config_id")?,
-            execution_id: row.try_get("execution_id")?,
-            attempt: row.try_get("attempt")?,
-            trigger: row.try_get::<String, _>("trigger")?.parse().map_err(StoreError::Corrupt)?,
-            task_type: row.try_get("task_type")?,
-            scheduled_at: row.try_get("scheduled_at")?,
-            started_at: row.try_get("started_at")?,
-            completed_at: row.try_get("completed_at")?,
-            duration_seconds: row.try_get("duration_seconds")?,
-            is_success: row.try_get("is_success")?,
-            result: row.try_get("result")?,
-            error_message: row.try_get("error_message")?,
-            logs: row.try_get("logs")?,
-            plugin_digest: row.try_get("plugin_digest")?,
-            worker: row.try_get("worker")?,
-        },
-    })
+    Ok(StoredExecution::from_row(row)?)
 }
 
 /// One column of a batch, for binding as an array.

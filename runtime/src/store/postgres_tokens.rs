@@ -1,7 +1,7 @@
 //! API tokens on PostgreSQL (only their sha256 digests).
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
@@ -47,10 +47,5 @@ impl TokenStore for PgStore {
 }
 
 fn token_from_row(row: &PgRow) -> Result<ApiToken, StoreError> {
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        role: row.try_get::<String, _>("role")?.parse().map_err(StoreError::Corrupt)?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(ApiToken::from_row(row)?)
 }

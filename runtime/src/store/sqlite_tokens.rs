@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
@@ -51,10 +51,5 @@ impl TokenStore for SqliteStore {
 }
 
 fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        role: row.try_get::<String, _>("role")?.parse().map_err(StoreError::Corrupt)?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(ApiToken::from_row(row)?)
 }
