@@ -195,11 +195,7 @@ impl ConfigStore for CachedStore {
         Ok(found)
     }
 
-    async fn list_configs(
-        &self,
-        filter: &ConfigFilter,
-        page: Page,
-    ) -> Result<(Vec<TaskConfig>, u64), StoreError> {
+    async fn list_configs(&self, filter: &ConfigFilter, page: Page) -> Listed<TaskConfig> {
         self.store.list_configs(filter, page).await
     }
 
@@ -221,11 +217,7 @@ impl ConfigStore for CachedStore {
         self.store.record_executions(records).await
     }
 
-    async fn list_executions(
-        &self,
-        filter: &ExecutionFilter,
-        page: Page,
-    ) -> Result<(Vec<StoredExecution>, u64), StoreError> {
+    async fn list_executions(&self, filter: &ExecutionFilter, page: Page) -> Listed<StoredExecution> {
         self.store.list_executions(filter, page).await
     }
 

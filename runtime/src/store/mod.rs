@@ -2,17 +2,24 @@
 //!
 //! Owns the static definition of every task and the `is_success` record of
 //! every attempt. It never holds scheduling state (status, next run,
-//! history): that belongs to the schedule backend. One trait, one
-//! implementation per database: PostgreSQL (distributed) and SQLite
-//! (embedded), chosen by the URL's scheme through [`open`].
+//! history): that belongs to the schedule backend. One trait over two
+//! databases: PostgreSQL (distributed) and SQLite (embedded), chosen by
+//! the URL's scheme through [`open`].
+//!
+//! The two databases share their SQL: `sql.rs` builds the queries both run
+//! as they are, `shared.rs` and `tokens.rs` implement the traits once over
+//! any `Dialect` (`dialect.rs`), and `postgres.rs` and `sqlite.rs` hold
+//! only what each database does its own way.
 
 mod cache;
+mod dialect;
 mod model;
 mod postgres;
 mod postgres_changes;
-mod postgres_tokens;
+mod shared;
+mod sql;
 mod sqlite;
-mod sqlite_tokens;
+mod tokens;
 
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use model::*;
@@ -99,6 +106,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
+            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => StoreError::Corrupt(e.to_string()),
             _ => StoreError::Other(e),
         }
     }
@@ -119,6 +127,9 @@ fn unique_token(e: sqlx::Error, name: &str) -> StoreError {
         _ => e.into(),
     }
 }
+
+/// What the list methods return: one page, and how many match in all.
+type Listed<T> = Result<(Vec<T>, u64), StoreError>;
 
 /// Task configs and execution records.
 #[async_trait]

@@ -8,13 +8,16 @@ use uuid::Uuid;
 pub use crate::job::{Concurrency, SchedulerType, Trigger};
 use crate::text_enum::text_enum;
 
-/// A task config: the static definition of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// A task config: the static definition of a task (also the row both
+/// databases store: JSON is JSONB on PostgreSQL, TEXT on SQLite, and sqlx
+/// decodes either into a `serde_json::Value`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct TaskConfig {
     pub id: Uuid,
     pub name: String,
     pub description: String,
     pub task_type: String,
+    #[sqlx(try_from = "String")]
     pub scheduler_type: SchedulerType,
     pub schedule_config: serde_json::Value,
     pub parameters: serde_json::Value,
@@ -23,6 +26,7 @@ pub struct TaskConfig {
     pub timeout_seconds: Option<f64>,
     pub priority: i32,
     pub misfire_grace_seconds: i32,
+    #[sqlx(try_from = "String")]
     pub concurrency: Concurrency,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -162,11 +166,12 @@ impl Default for Page {
 }
 
 /// One attempt of one execution, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct ExecutionRecord {
     pub config_id: Option<Uuid>,
     pub execution_id: Uuid,
     pub attempt: i32,
+    #[sqlx(try_from = "String")]
     pub trigger: Trigger,
     pub task_type: String,
     pub scheduled_at: DateTime<Utc>,
@@ -182,10 +187,11 @@ pub struct ExecutionRecord {
 }
 
 /// A stored record with its row id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct StoredExecution {
     pub id: i64,
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub record: ExecutionRecord,
 }
 
@@ -224,10 +230,11 @@ pub enum TokenRole {
 text_enum!(TokenRole { Admin = "admin", Viewer = "viewer" });
 
 /// A stored API token (never the token itself).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub role: TokenRole,
     pub created_at: DateTime<Utc>,
 }

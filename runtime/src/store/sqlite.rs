@@ -1,32 +1,26 @@
-//! The config store on SQLite: the embedded deployment's one database file
-//! (which the `local` schedule backend shares, see [`SqliteStore::pool`]).
+//! The config and token stores on SQLite: the embedded deployment's one
+//! database file (which the `local` schedule backend shares, see
+//! [`SqliteStore::db`]), and what SQLite does its own way ([`Dialect`]):
+//! reads go to the file's query-only connections, every write through its
+//! one writer ([`Db::write`]: the lock and `BEGIN IMMEDIATE` together),
+//! times are stamped here, a batch of records is
+//! chunked under the bind limit, and the p95 of `percentile_cont` is
+//! computed from two ordered rows.
 //!
-//! The same semantics as [`super::PgStore`]; where SQLite lacks a function
-//! (the p95 of `percentile_cont`) it is computed here from two ordered rows.
+//! Every query both databases run as it is lives in `sql.rs`, never here.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::sqlite::SqlitePool;
+use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use super::dialect::{Clock, Dialect};
+use super::sql::{RECORD_COLUMNS, Sql, Totals};
+use super::*;
 use crate::sqlite::Db;
 
-use super::*;
-
-// Column lists as macros, so queries stay `&'static str` literals.
-macro_rules! config_columns {
-    () => {
-        "id, name, description, task_type, scheduler_type, schedule_config, parameters, max_retries, \
-         timeout_seconds, priority, misfire_grace_seconds, concurrency, created_at, updated_at"
-    };
-}
-macro_rules! execution_columns {
-    () => {
-        "id, config_id, execution_id, attempt, trigger, task_type, scheduled_at, started_at, completed_at, \
-         duration_seconds, is_success, result, error_message, logs, plugin_digest, worker"
-    };
-}
+type Q = Sql<Sqlite>;
 
 /// Bound parameters per execution row; SQLite allows 32766 per statement.
 const EXECUTION_BINDS: usize = 15;
@@ -65,210 +59,50 @@ fn migrator() -> sqlx::migrate::Migrator {
     m
 }
 
-fn json_column(row: &SqliteRow, col: &str) -> Result<serde_json::Value, StoreError> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn config_from_row(row: &SqliteRow) -> Result<TaskConfig, StoreError> {
-    let text = |col: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(col)?) };
-    Ok(TaskConfig {
-        id: row.try_get("id")?,
-        name: text("name")?,
-        description: text("description")?,
-        task_type: text("task_type")?,
-        scheduler_type: text("scheduler_type")?.parse().map_err(StoreError::Corrupt)?,
-        schedule_config: json_column(row, "schedule_config")?,
-        parameters: json_column(row, "parameters")?,
-        max_retries: row.try_get("max_retries")?,
-        timeout_seconds: row.try_get("timeout_seconds")?,
-        priority: row.try_get("priority")?,
-        misfire_grace_seconds: row.try_get("misfire_grace_seconds")?,
-        concurrency: text("concurrency")?.parse().map_err(StoreError::Corrupt)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn execution_from_row(row: &SqliteRow) -> Result<StoredExecution, StoreError> {
-    let result: Option<String> = row.try_get("result")?;
-    Ok(StoredExecution {
-        id: row.try_get("id")?,
-        record: ExecutionRecord {
-            config_id: row.try_get("config_id")?,
-            execution_id: row.try_get("execution_id")?,
-            attempt: row.try_get("attempt")?,
-            trigger: row.try_get::<String, _>("trigger")?.parse().map_err(StoreError::Corrupt)?,
-            task_type: row.try_get("task_type")?,
-            scheduled_at: row.try_get("scheduled_at")?,
-            started_at: row.try_get("started_at")?,
-            completed_at: row.try_get("completed_at")?,
-            duration_seconds: row.try_get("duration_seconds")?,
-            is_success: row.try_get("is_success")?,
-            result: result
-                .map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(format!("result: {e}"))))
-                .transpose()?,
-            error_message: row.try_get("error_message")?,
-            logs: row.try_get("logs")?,
-            plugin_digest: row.try_get("plugin_digest")?,
-            worker: row.try_get("worker")?,
-        },
-    })
-}
-
-fn push_config_filter(q: &mut QueryBuilder<Sqlite>, f: &ConfigFilter) {
-    q.push(" WHERE 1");
-    if let Some(t) = &f.task_type {
-        q.push(" AND task_type = ").push_bind(t.clone());
-    }
-    if let Some(s) = f.scheduler_type {
-        q.push(" AND scheduler_type = ").push_bind(s.as_str());
-    }
-    if let Some(n) = &f.name_contains {
-        // LIKE is case-insensitive for ASCII in SQLite.
-        let pattern = format!("%{}%", n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        q.push(" AND name LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
-    }
-}
-
-fn push_execution_filter(q: &mut QueryBuilder<Sqlite>, f: &ExecutionFilter) {
-    q.push(" WHERE 1");
-    if let Some(id) = f.config_id {
-        q.push(" AND config_id = ").push_bind(id);
-    }
-    if let Some(ok) = f.is_success {
-        q.push(" AND is_success = ").push_bind(ok);
-    }
-    if let Some(since) = f.since {
-        q.push(" AND started_at >= ").push_bind(since);
-    }
-}
-
 #[async_trait]
-impl ConfigStore for SqliteStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
+impl Dialect for SqliteStore {
+    type DB = Sqlite;
+    const CLOCK: Clock = Clock::Process;
+
+    fn pool(&self) -> &SqlitePool {
+        self.db.read()
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
         self.db.migrate(&migrator()).await?;
         Ok(())
     }
 
-    async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
+    async fn insert_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
         let mut tx = self.db.write().await?;
-        let sql = concat!(
-            "INSERT INTO task_configs (id, name, description, task_type, scheduler_type, schedule_config, \
-             parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-            config_columns!()
-        );
-        let now = Utc::now();
-        let row = sqlx::query(sql)
-            .bind(Uuid::new_v4())
-            .bind(&new.name)
-            .bind(&new.description)
-            .bind(&new.task_type)
-            .bind(new.scheduler_type.as_str())
-            .bind(new.schedule_config.to_string())
-            .bind(new.parameters.to_string())
-            .bind(new.max_retries)
-            .bind(new.timeout_seconds)
-            .bind(new.priority)
-            .bind(new.misfire_grace_seconds)
-            .bind(new.concurrency.as_str())
-            .bind(now)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| unique_name(e, &new.name))?;
-        let created = config_from_row(&row)?;
+        let mut q = Q::insert_config(&new, Self::CLOCK);
+        let created = q.build_query_as().fetch_one(&mut *tx).await.map_err(|e| unique_name(e, &new.name))?;
         tx.commit().await?;
         Ok(created)
     }
 
-    async fn get_config(&self, id: Uuid) -> Result<Option<TaskConfig>, StoreError> {
-        let sql = concat!("SELECT ", config_columns!(), " FROM task_configs WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(self.db.read()).await?;
-        row.as_ref().map(config_from_row).transpose()
-    }
-
-    async fn list_configs(
-        &self,
-        filter: &ConfigFilter,
-        page: Page,
-    ) -> Result<(Vec<TaskConfig>, u64), StoreError> {
-        let mut count = QueryBuilder::new("SELECT count(*) FROM task_configs");
-        push_config_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.db.read()).await?;
-        let mut q = QueryBuilder::new(concat!("SELECT ", config_columns!(), " FROM task_configs"));
-        push_config_filter(&mut q, filter);
-        q.push(" ORDER BY name LIMIT ")
-            .push_bind(page.limit as i64)
-            .push(" OFFSET ")
-            .push_bind(page.offset as i64);
-        let rows = q.build().fetch_all(self.db.read()).await?;
-        let configs = rows.iter().map(config_from_row).collect::<Result<_, _>>()?;
-        Ok((configs, total as u64))
-    }
-
-    async fn all_configs(&self) -> Result<Vec<TaskConfig>, StoreError> {
-        let sql = concat!("SELECT ", config_columns!(), " FROM task_configs ORDER BY name");
-        let rows = sqlx::query(sql).fetch_all(self.db.read()).await?;
-        rows.iter().map(config_from_row).collect()
-    }
-
-    async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
+    async fn patch_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
         let mut tx = self.db.write().await?;
-        let sql = concat!("SELECT ", config_columns!(), " FROM task_configs WHERE id = ?");
-        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *tx).await? else {
-            return Ok(None);
-        };
-        let c = patch.apply(config_from_row(&row)?);
-        let sql = concat!(
-            "UPDATE task_configs SET name = ?, description = ?, task_type = ?, scheduler_type = ?, \
-             schedule_config = ?, parameters = ?, max_retries = ?, timeout_seconds = ?, priority = ?, \
-             misfire_grace_seconds = ?, concurrency = ?, updated_at = ? WHERE id = ? RETURNING ",
-            config_columns!()
-        );
-        let row = sqlx::query(sql)
-            .bind(&c.name)
-            .bind(&c.description)
-            .bind(&c.task_type)
-            .bind(c.scheduler_type.as_str())
-            .bind(c.schedule_config.to_string())
-            .bind(c.parameters.to_string())
-            .bind(c.max_retries)
-            .bind(c.timeout_seconds)
-            .bind(c.priority)
-            .bind(c.misfire_grace_seconds)
-            .bind(c.concurrency.as_str())
-            .bind(Utc::now())
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| unique_name(e, &c.name))?;
-        let updated = config_from_row(&row)?;
+        let patched = Q::patch(&mut tx, id, patch, "", Self::CLOCK).await?;
         tx.commit().await?;
-        Ok(Some(updated))
+        Ok(patched)
     }
 
-    async fn delete_config(&self, id: Uuid) -> Result<bool, StoreError> {
+    async fn remove_config(&self, id: Uuid) -> Result<bool, StoreError> {
         let mut tx = self.db.write().await?;
-        let done = sqlx::query("DELETE FROM task_configs WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        let done = Q::delete_config(id).build().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn record_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
+    async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
         let mut tx = self.db.write().await?;
         for chunk in records.chunks(MAX_BINDS / EXECUTION_BINDS) {
             // A record whose config was deleted meanwhile keeps a NULL
             // config_id rather than failing the batch on the foreign key.
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR IGNORE INTO task_executions (config_id, execution_id, attempt, trigger, task_type, \
-                 scheduled_at, started_at, completed_at, duration_seconds, is_success, result, \
-                 error_message, logs, plugin_digest, worker) ",
-            );
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT OR IGNORE INTO task_executions ({RECORD_COLUMNS}) "
+            ));
             q.push_values(chunk, |mut row, r| {
                 row.push("(SELECT id FROM task_configs WHERE id = ")
                     .push_bind_unseparated(r.config_id)
@@ -282,7 +116,7 @@ impl ConfigStore for SqliteStore {
                     .push_bind(r.completed_at)
                     .push_bind(r.duration_seconds)
                     .push_bind(r.is_success)
-                    .push_bind(r.result.as_ref().map(|v| v.to_string()))
+                    .push_bind(&r.result)
                     .push_bind(r.error_message.clone())
                     .push_bind(r.logs.clone())
                     .push_bind(r.plugin_digest.clone())
@@ -294,87 +128,33 @@ impl ConfigStore for SqliteStore {
         Ok(())
     }
 
-    async fn list_executions(
-        &self,
-        filter: &ExecutionFilter,
-        page: Page,
-    ) -> Result<(Vec<StoredExecution>, u64), StoreError> {
-        let mut count = QueryBuilder::new("SELECT count(*) FROM task_executions");
-        push_execution_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.db.read()).await?;
-        let mut q = QueryBuilder::new(concat!("SELECT ", execution_columns!(), " FROM task_executions"));
-        push_execution_filter(&mut q, filter);
-        q.push(" ORDER BY started_at DESC, id DESC LIMIT ")
-            .push_bind(page.limit as i64)
-            .push(" OFFSET ")
-            .push_bind(page.offset as i64);
-        let rows = q.build().fetch_all(self.db.read()).await?;
-        let items = rows.iter().map(execution_from_row).collect::<Result<_, _>>()?;
-        Ok((items, total as u64))
+    async fn stats(&self, filter: &ExecutionFilter) -> Result<ExecutionStats, StoreError> {
+        let mut q = Q::totals(filter, "NULL");
+        let mut totals: Totals = q.build_query_as().fetch_one(self.db.read()).await?;
+        totals.p95 = self.p95(filter, totals.total).await?;
+        Ok(totals.stats())
     }
 
-    async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError> {
-        let sql = concat!("SELECT ", execution_columns!(), " FROM task_executions WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(self.db.read()).await?;
-        row.as_ref().map(execution_from_row).transpose()
-    }
-
-    async fn find_attempt(
-        &self,
-        execution_id: Uuid,
-        attempt: i32,
-    ) -> Result<Option<StoredExecution>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            execution_columns!(),
-            " FROM task_executions WHERE execution_id = ? AND attempt = ?"
-        );
-        let row = sqlx::query(sql).bind(execution_id).bind(attempt).fetch_optional(self.db.read()).await?;
-        row.as_ref().map(execution_from_row).transpose()
-    }
-
-    async fn execution_stats(
-        &self,
-        config_id: Option<Uuid>,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<ExecutionStats, StoreError> {
-        let filter = ExecutionFilter { config_id, is_success: None, since };
-        let mut q = QueryBuilder::new(
-            "SELECT count(*) AS total, coalesce(sum(is_success), 0) AS successes, \
-             avg(duration_seconds) AS avg, max(started_at) AS last FROM task_executions",
-        );
-        push_execution_filter(&mut q, &filter);
-        let row = q.build().fetch_one(self.db.read()).await?;
-        let total: i64 = row.try_get("total")?;
-        let successes: i64 = row.try_get("successes")?;
-        let last: Option<String> = row.try_get("last")?;
-        Ok(ExecutionStats {
-            total,
-            successes,
-            failures: total - successes,
-            success_rate: if total == 0 { 0.0 } else { successes as f64 / total as f64 },
-            avg_duration_seconds: row.try_get("avg")?,
-            p95_duration_seconds: self.p95(&filter, total).await?,
-            last_run_at: last
-                .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.to_utc()))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("started_at: {e}")))?,
-        })
-    }
-
-    async fn delete_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.db.write().await?;
-        let done = sqlx::query("DELETE FROM task_executions WHERE started_at < ?")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
+        let done = Q::delete_executions_before(before).build().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.db.read()).await?;
-        Ok(())
+    async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {
+        let mut tx = self.db.write().await?;
+        let mut q = tokens::insert(name, role, sha256, Self::CLOCK);
+        let token = q.build_query_as().fetch_one(&mut *tx).await.map_err(|e| unique_token(e, name))?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    async fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.db.write().await?;
+        let done = tokens::delete(name).build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -387,7 +167,7 @@ impl SqliteStore {
         }
         let rank = 0.95 * (total - 1) as f64;
         let mut q = QueryBuilder::new("SELECT duration_seconds FROM task_executions");
-        push_execution_filter(&mut q, filter);
+        Q::execution_filter(&mut q, filter);
         q.push(" ORDER BY duration_seconds LIMIT 2 OFFSET ").push_bind(rank.floor() as i64);
         let around: Vec<f64> = q.build_query_scalar().fetch_all(self.db.read()).await?;
         Ok(match around.as_slice() {

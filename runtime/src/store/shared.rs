@@ -1,0 +1,126 @@
+//! The config store, written once for both databases: every [`Dialect`]
+//! is a [`ConfigStore`], with the reads here (from `sql.rs`) and each write
+//! the dialect's own.
+//!
+//! Owns the reads, in SQL both databases run as it is, and never a
+//! database's quirks. The bounds below only say, in the compiler's terms,
+//! that the dialect's database binds and decodes what the shared queries
+//! use (PostgreSQL and SQLite both do).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Executor, IntoArguments, QueryBuilder};
+use uuid::Uuid;
+
+use super::dialect::Dialect;
+use super::sql::{Decoded, Param, Sql};
+use super::*;
+
+type Db<D> = <D as Dialect>::DB;
+type Row<D> = <Db<D> as Database>::Row;
+
+#[async_trait]
+impl<D> ConfigStore for D
+where
+    D: Dialect,
+    for<'c> &'c mut <Db<D> as Database>::Connection: Executor<'c, Database = Db<D>>,
+    <Db<D> as Database>::Arguments: IntoArguments<Db<D>>,
+    TaskConfig: Decoded<Row<D>>,
+    StoredExecution: Decoded<Row<D>>,
+    (i64,): Decoded<Row<D>>,
+    Uuid: Param<Db<D>>,
+    String: Param<Db<D>>,
+    i32: Param<Db<D>>,
+    i64: Param<Db<D>>,
+    bool: Param<Db<D>>,
+    Option<f64>: Param<Db<D>>,
+    serde_json::Value: Param<Db<D>>,
+    DateTime<Utc>: Param<Db<D>>,
+{
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.run_migrations().await
+    }
+
+    async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
+        self.insert_config(new).await
+    }
+
+    async fn get_config(&self, id: Uuid) -> Result<Option<TaskConfig>, StoreError> {
+        Ok(Sql::config(id).build_query_as().fetch_optional(self.pool()).await?)
+    }
+
+    async fn list_configs(&self, filter: &ConfigFilter, page: Page) -> Listed<TaskConfig> {
+        let mut count = QueryBuilder::new("SELECT count(*) FROM task_configs");
+        Sql::config_filter(&mut count, filter, D::LIKE);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut q = Sql::configs();
+        Sql::config_filter(&mut q, filter, D::LIKE);
+        q.push(" ORDER BY name");
+        Sql::page(&mut q, page);
+        Ok((q.build_query_as().fetch_all(self.pool()).await?, total as u64))
+    }
+
+    async fn all_configs(&self) -> Result<Vec<TaskConfig>, StoreError> {
+        let mut q = Sql::configs();
+        Ok(q.push(" ORDER BY name").build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
+        self.patch_config(id, patch).await
+    }
+
+    async fn delete_config(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.remove_config(id).await
+    }
+
+    async fn record_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.insert_executions(records).await
+    }
+
+    async fn list_executions(&self, filter: &ExecutionFilter, page: Page) -> Listed<StoredExecution> {
+        let mut count = QueryBuilder::new("SELECT count(*) FROM task_executions");
+        Sql::execution_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut q = Sql::executions();
+        Sql::execution_filter(&mut q, filter);
+        q.push(" ORDER BY started_at DESC, id DESC");
+        Sql::page(&mut q, page);
+        Ok((q.build_query_as().fetch_all(self.pool()).await?, total as u64))
+    }
+
+    async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError> {
+        let mut q = Sql::executions();
+        q.push(" WHERE id = ").push_bind(id);
+        Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+    }
+
+    async fn find_attempt(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+    ) -> Result<Option<StoredExecution>, StoreError> {
+        let mut q = Sql::executions();
+        q.push(" WHERE execution_id = ").push_bind(execution_id).push(" AND attempt = ").push_bind(attempt);
+        Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+    }
+
+    async fn execution_stats(
+        &self,
+        config_id: Option<Uuid>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<ExecutionStats, StoreError> {
+        self.stats(&ExecutionFilter { config_id, is_success: None, since }).await
+    }
+
+    async fn delete_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.remove_executions_before(before).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+}

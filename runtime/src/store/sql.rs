@@ -1,0 +1,225 @@
+//! The config store's SQL that both databases run as it is, built once over
+//! any sqlx database: the column lists, the list filters and pages, the
+//! columns a config write sets, the one LIKE escape, and the read-patch-write
+//! of a config. `push_bind` writes each database's placeholder (`$1` or `?`).
+//!
+//! It never opens a transaction or takes a lock, and never holds what one
+//! database does its own way (PostgreSQL's UNNEST batch and `FOR UPDATE`,
+//! SQLite's p95 and `BEGIN IMMEDIATE`): `postgres.rs` and `sqlite.rs` do.
+
+use chrono::{DateTime, Utc};
+use sqlx::query_builder::Separated;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+use std::marker::PhantomData;
+use uuid::Uuid;
+
+use super::dialect::Clock;
+use super::*;
+
+/// A value the shared queries bind.
+pub(super) trait Param<DB: Database>: for<'q> Encode<'q, DB> + Type<DB> {}
+impl<DB: Database, T: for<'q> Encode<'q, DB> + Type<DB>> Param<DB> for T {}
+
+/// A row the shared queries read.
+pub(super) trait Decoded<R: sqlx::Row>: for<'r> FromRow<'r, R> + Send + Unpin {}
+impl<R: sqlx::Row, T: for<'r> FromRow<'r, R> + Send + Unpin> Decoded<R> for T {}
+
+/// Every column of a config, in [`TaskConfig`]'s order.
+pub(super) const CONFIG_COLUMNS: &str = "id, name, description, task_type, scheduler_type, \
+     schedule_config, parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, \
+     concurrency, created_at, updated_at";
+/// The columns a write of a config sets, in the order `push_written` binds.
+const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_config, parameters, \
+     max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, updated_at";
+/// An execution record's columns as written (all but the row id), in
+/// [`ExecutionRecord`]'s order.
+pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
+     scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, \
+     logs, plugin_digest, worker";
+
+/// The LIKE pattern of the names that contain `part`, with `\`, `%` and
+/// `_` escaped by `\` (queries say `ESCAPE '\'`), so each matches itself.
+pub(super) fn containing(part: &str) -> String {
+    let mut pattern = String::with_capacity(part.len() + 2);
+    pattern.push('%');
+    for c in part.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The shared queries on one database (a namespace: no values).
+pub(super) struct Sql<DB>(PhantomData<DB>);
+
+impl<DB: Database> Sql<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    TaskConfig: Decoded<DB::Row>,
+    Uuid: Param<DB>,
+    String: Param<DB>,
+    i32: Param<DB>,
+    i64: Param<DB>,
+    bool: Param<DB>,
+    Option<f64>: Param<DB>,
+    serde_json::Value: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+{
+    /// `SELECT` of every config column, for conditions to follow.
+    pub fn configs() -> QueryBuilder<DB> {
+        QueryBuilder::new(format!("SELECT {CONFIG_COLUMNS} FROM task_configs"))
+    }
+
+    pub fn config(id: Uuid) -> QueryBuilder<DB> {
+        let mut q = Self::configs();
+        q.push(" WHERE id = ").push_bind(id);
+        q
+    }
+
+    /// `like`: the dialect's case-insensitive LIKE.
+    pub fn config_filter(q: &mut QueryBuilder<DB>, f: &ConfigFilter, like: &str) {
+        q.push(" WHERE TRUE");
+        if let Some(t) = &f.task_type {
+            q.push(" AND task_type = ").push_bind(t);
+        }
+        if let Some(s) = f.scheduler_type {
+            q.push(" AND scheduler_type = ").push_bind(s.to_string());
+        }
+        if let Some(n) = &f.name_contains {
+            q.push(format_args!(" AND name {like} ")).push_bind(containing(n)).push(" ESCAPE '\\'");
+        }
+    }
+
+    pub fn execution_filter(q: &mut QueryBuilder<DB>, f: &ExecutionFilter) {
+        q.push(" WHERE TRUE");
+        if let Some(id) = f.config_id {
+            q.push(" AND config_id = ").push_bind(id);
+        }
+        if let Some(ok) = f.is_success {
+            q.push(" AND is_success = ").push_bind(ok);
+        }
+        if let Some(since) = f.since {
+            q.push(" AND started_at >= ").push_bind(since);
+        }
+    }
+
+    pub fn page(q: &mut QueryBuilder<DB>, page: Page) {
+        q.push(" LIMIT ").push_bind(i64::from(page.limit));
+        q.push(" OFFSET ").push_bind(i64::from(page.offset));
+    }
+
+    /// The INSERT of a new config, returning the stored row.
+    pub fn insert_config(new: &NewConfig, clock: Clock) -> QueryBuilder<DB> {
+        let mut q =
+            QueryBuilder::new(format!("INSERT INTO task_configs (id, created_at, {WRITTEN}) VALUES ("));
+        let config = new.preview();
+        let mut values = q.separated(", ");
+        values.push_bind(Uuid::new_v4());
+        clock.push_now(&mut values, config.created_at);
+        Self::push_written(&mut values, &config, clock, config.created_at);
+        q.push(format!(") RETURNING {CONFIG_COLUMNS}"));
+        q
+    }
+
+    /// [`ConfigStore::update_config`] in the caller's write transaction:
+    /// reads the config (with `lock` after the SELECT: PostgreSQL's
+    /// `FOR UPDATE`), applies the patch and writes every column back.
+    pub async fn patch(
+        tx: &mut DB::Connection,
+        id: Uuid,
+        patch: &ConfigPatch,
+        lock: &str,
+        clock: Clock,
+    ) -> Result<Option<TaskConfig>, StoreError> {
+        let mut read = Self::config(id);
+        read.push(lock);
+        let Some(current) = read.build_query_as::<TaskConfig>().fetch_optional(&mut *tx).await? else {
+            return Ok(None);
+        };
+        let config = patch.apply(current);
+        let mut write = QueryBuilder::new(format!("UPDATE task_configs SET ({WRITTEN}) = ("));
+        Self::push_written(&mut write.separated(", "), &config, clock, Utc::now());
+        write.push(") WHERE id = ").push_bind(id).push(format!(" RETURNING {CONFIG_COLUMNS}"));
+        let written = write.build_query_as().fetch_one(&mut *tx).await;
+        Ok(Some(written.map_err(|e| unique_name(e, &config.name))?))
+    }
+
+    /// The values of [`WRITTEN`], with `at` the time of the write.
+    fn push_written(values: &mut Separated<'_, DB, &str>, c: &TaskConfig, clock: Clock, at: DateTime<Utc>) {
+        values.push_bind(&c.name).push_bind(&c.description).push_bind(&c.task_type);
+        values.push_bind(c.scheduler_type.to_string());
+        values.push_bind(&c.schedule_config).push_bind(&c.parameters);
+        values.push_bind(c.max_retries).push_bind(c.timeout_seconds).push_bind(c.priority);
+        values.push_bind(c.misfire_grace_seconds).push_bind(c.concurrency.to_string());
+        clock.push_now(values, at);
+    }
+
+    pub fn delete_config(id: Uuid) -> QueryBuilder<DB> {
+        let mut q = QueryBuilder::new("DELETE FROM task_configs WHERE id = ");
+        q.push_bind(id);
+        q
+    }
+
+    /// `SELECT` of every execution column, for conditions to follow.
+    pub fn executions() -> QueryBuilder<DB> {
+        QueryBuilder::new(format!("SELECT id, {RECORD_COLUMNS} FROM task_executions"))
+    }
+
+    /// The totals of the records `f` matches, with `p95` the SQL that
+    /// computes their 95th percentile duration (`NULL` where there is none).
+    pub fn totals(f: &ExecutionFilter, p95: &str) -> QueryBuilder<DB> {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE is_success) AS successes, \
+             avg(duration_seconds) AS avg, max(started_at) AS last, {p95} AS p95 FROM task_executions"
+        ));
+        Self::execution_filter(&mut q, f);
+        q
+    }
+
+    pub fn delete_executions_before(before: DateTime<Utc>) -> QueryBuilder<DB> {
+        let mut q = QueryBuilder::new("DELETE FROM task_executions WHERE started_at < ");
+        q.push_bind(before);
+        q
+    }
+}
+
+impl Clock {
+    /// The time of a write: `now()`, or `at` bound.
+    pub(super) fn push_now<DB: Database>(self, values: &mut Separated<'_, DB, &str>, at: DateTime<Utc>)
+    where
+        DateTime<Utc>: Param<DB>,
+    {
+        match self {
+            Clock::Database => values.push("now()"),
+            Clock::Process => values.push_bind(at),
+        };
+    }
+}
+
+/// What [`Sql::totals`] reads.
+#[derive(sqlx::FromRow)]
+pub(super) struct Totals {
+    pub total: i64,
+    successes: i64,
+    avg: Option<f64>,
+    last: Option<DateTime<Utc>>,
+    pub p95: Option<f64>,
+}
+
+impl Totals {
+    pub fn stats(self) -> ExecutionStats {
+        ExecutionStats {
+            total: self.total,
+            successes: self.successes,
+            failures: self.total - self.successes,
+            success_rate: if self.total == 0 { 0.0 } else { self.successes as f64 / self.total as f64 },
+            avg_duration_seconds: self.avg,
+            p95_duration_seconds: self.p95,
+            last_run_at: self.last,
+        }
+    }
+}
