@@ -51,6 +51,12 @@ impl SqliteStore {
     }
 }
 
+/// Commits `tx` and hands back what was done in it.
+async fn committed<T>(tx: crate::sqlite::Write, done: T) -> Result<T, StoreError> {
+    tx.commit().await?;
+    Ok(done)
+}
+
 /// Migrations of the store; the local backend's live in the same database
 /// with versions of their own, so each migrator ignores the other's.
 fn migrator() -> sqlx::migrate::Migrator {
@@ -77,22 +83,17 @@ impl Dialect for SqliteStore {
         let mut tx = self.db.write().await?;
         let mut q = Q::insert_config(&new, Self::CLOCK);
         let created = q.build_query_as().fetch_one(&mut *tx).await.map_err(|e| unique_name(e, &new.name))?;
-        tx.commit().await?;
-        Ok(created)
+        committed(tx, created).await
     }
 
     async fn patch_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
         let mut tx = self.db.write().await?;
         let patched = Q::patch(&mut tx, id, patch, "", Self::CLOCK).await?;
-        tx.commit().await?;
-        Ok(patched)
+        committed(tx, patched).await
     }
 
     async fn remove_config(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.db.write().await?;
-        let done = Q::delete_config(id).build().execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.delete(Q::delete_config(id)).await? > 0)
     }
 
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
@@ -136,29 +137,29 @@ impl Dialect for SqliteStore {
     }
 
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.db.write().await?;
-        let done = Q::delete_executions_before(before).build().execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        self.delete(Q::delete_executions_before(before)).await
     }
 
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {
         let mut tx = self.db.write().await?;
         let mut q = tokens::insert(name, role, sha256, Self::CLOCK);
         let token = q.build_query_as().fetch_one(&mut *tx).await.map_err(|e| unique_token(e, name))?;
-        tx.commit().await?;
-        Ok(token)
+        committed(tx, token).await
     }
 
     async fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.db.write().await?;
-        let done = tokens::delete(name).build().execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.delete(tokens::delete(name)).await? > 0)
     }
 }
 
 impl SqliteStore {
+    /// Runs one DELETE through the writer; how many rows it removed.
+    async fn delete(&self, mut q: QueryBuilder<Sqlite>) -> Result<u64, StoreError> {
+        let mut tx = self.db.write().await?;
+        let done = q.build().execute(&mut *tx).await?;
+        committed(tx, done.rows_affected()).await
+    }
+
     /// PostgreSQL's `percentile_cont(0.95)`: interpolates between the two
     /// durations around rank 0.95 × (n − 1), read with one indexed seek.
     async fn p95(&self, filter: &ExecutionFilter, total: i64) -> Result<Option<f64>, StoreError> {
