@@ -14,7 +14,9 @@
 //!
 //! Run: `cargo xtask plugins && cargo bench -p taskbox --bench engine`
 //! Options: `-- --runs N --configs C --started S --schedules R --seconds T
-//! --only e2e|lateness|start|idle`.
+//! --only e2e|lateness|start|idle --concurrency K` (the worker's runs in
+//! flight; default: what `taskbox serve` ships, `TASKBOX_WORKER_CONCURRENCY`'s
+//! default on this machine).
 //! `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL` point elsewhere.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -175,7 +177,8 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         .fetch_one(env.store.pool())
         .await
         .unwrap();
-    println!("== end to end: {runs} manual runs of echo, one process ==");
+    let (k, from) = concurrency();
+    println!("== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}) ==");
     println!("enqueue: {:.0} runs/s ({:.2} s)", runs as f64 / enqueue.as_secs_f64(), enqueue.as_secs_f64());
     println!(
         "run + record in PostgreSQL + ack: {:.0} runs/s ({:.2} s, {ok} successful)",
@@ -183,6 +186,15 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         took.as_secs_f64()
     );
     env.drop_all().await;
+}
+
+/// The worker's concurrency: `--concurrency`, else the shipped default.
+fn concurrency() -> (usize, &'static str) {
+    let shipped = taskbox::settings::Settings::default().worker_concurrency;
+    match arg("--concurrency", 0) {
+        0 => (shipped, "the shipped default"),
+        n => (n, "--concurrency"),
+    }
 }
 
 /// A worker with its own Redis connection and the example plugins.
@@ -197,7 +209,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
         store: Arc::new(env.store.clone()),
         registry,
         executor,
-        concurrency: 256,
+        concurrency: concurrency().0,
         base_backoff: BASE_BACKOFF,
     };
     (worker, cache)
@@ -341,7 +353,10 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
     .fetch_all(env.store.pool())
     .await
     .unwrap();
-    println!("\n== start lateness: {configs} configs on a per-second cron, one process with a worker ==");
+    let (k, from) = concurrency();
+    println!(
+        "\n== start lateness: {configs} configs on a per-second cron, one process with a worker (concurrency {k}, {from}) =="
+    );
     println!(
         "{} runs; started_at - scheduled_at p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         late.len(),

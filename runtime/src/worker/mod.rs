@@ -5,11 +5,15 @@
 //!
 //! Records are written in batches by one committer task; a run's permit is
 //! released as soon as it finishes, so a slow commit never idles the sandbox.
+//! How many runs one claim takes follows what the runs cost (`pace.rs`),
+//! not just the free slots.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
+
+mod pace;
 
 use crate::backoff::{Backoff, retry};
 use crate::executor::{Executor, Outcome, RunContext, RunRequest};
@@ -30,6 +34,8 @@ const PROMOTE_EVERY: Duration = Duration::from_millis(100);
 const MAX_DELIVERIES: u64 = 3;
 /// Records committed per database round trip, at most.
 const COMMIT_BATCH: usize = 512;
+/// A claim's time counts at most this much towards the claim pace.
+const MAX_CLAIM_SAMPLE: Duration = Duration::from_millis(2);
 /// First retry delay; doubled per attempt, capped at [`MAX_BACKOFF`].
 pub const BASE_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -75,18 +81,22 @@ impl Worker {
     #[tracing::instrument(skip_all, fields(worker = %self.name))]
     pub async fn run(self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         let permits = Arc::new(Semaphore::new(self.concurrency));
-        let (done_tx, done_rx) = mpsc::channel::<Finished>(self.concurrency * 4);
+        // Room for two commit batches, whatever the concurrency: a smaller
+        // channel would cap every commit (and acknowledgement) at its size.
+        let (done_tx, done_rx) = mpsc::channel::<Finished>(2 * COMMIT_BATCH);
         let committer = tokio::spawn(commit_loop(self.store.clone(), self.queue.clone(), done_rx));
         let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
         let mut backoff_on_error = Backoff::default();
         let mut last_reclaim = tokio::time::Instant::now() - Duration::from_secs(60);
         let mut last_promote = last_reclaim;
+        let pace = Arc::new(pace::Pace::default());
 
         while !*shutdown.borrow() {
             // Wait for a free slot before asking for work.
             let Ok(slot) = permits.acquire().await else { break };
             drop(slot);
             let free = permits.available_permits();
+            let want = pace.claim_size(free, self.concurrency);
             let taken = async {
                 if last_promote.elapsed() >= PROMOTE_EVERY {
                     last_promote = tokio::time::Instant::now();
@@ -98,7 +108,13 @@ impl Worker {
                     taken = self.queue.reclaim(&self.name, free).await?;
                 }
                 if taken.is_empty() {
-                    taken = self.queue.claim(&self.name, free, PROMOTE_EVERY).await?;
+                    let asked = tokio::time::Instant::now();
+                    taken = self.queue.claim(&self.name, want, PROMOTE_EVERY).await?;
+                    if !taken.is_empty() {
+                        // A claim that found nothing at first waited for
+                        // work: count no more than a round trip's worth.
+                        pace.claimed(asked.elapsed().min(MAX_CLAIM_SAMPLE));
+                    }
                 }
                 Ok::<_, BackendError>(taken)
             };
@@ -122,8 +138,11 @@ impl Worker {
                             continue;
                         }
                         let permit = permits.clone().acquire_owned().await.expect("never closed");
+                        let pace = pace.clone();
                         tokio::spawn(async move {
+                            let started = tokio::time::Instant::now();
                             let finished = worker.run_one(delivery).await;
+                            pace.ran(started.elapsed());
                             drop(permit);
                             let _ = done_tx.send(finished).await;
                         });
