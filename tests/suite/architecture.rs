@@ -25,10 +25,26 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file without its `//` comments (doc comments included).
+/// A line without its `//` comment (doc comments included); a `//` inside
+/// a string literal (`"sqlite://…"`) is not a comment.
+fn strip_comment(line: &str) -> &str {
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '/' if !in_string && line[i + 1..].starts_with('/') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// The code of a file without its comments.
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    text.lines().map(strip_comment).collect::<Vec<_>>().join("\n")
 }
 
 fn ident(s: &str) -> String {
@@ -109,9 +125,12 @@ fn sibling_graphs() -> BTreeMap<String, Graph> {
             .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
             .collect();
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let uses: BTreeSet<String> =
-            heads(&code(&file), "super").into_iter().filter(|m| siblings.contains(m) && *m != name).collect();
         let module = dir.strip_prefix(src()).unwrap().display().to_string();
+        // A sibling is named as `super::file` or `crate::module::file`.
+        let code = code(&file);
+        let own = format!("crate::{}", module.replace('/', "::"));
+        let named = heads(&code, "super").into_iter().chain(heads(&code, &own));
+        let uses: BTreeSet<String> = named.filter(|m| siblings.contains(m) && *m != name).collect();
         graphs.entry(module).or_default().insert(name, uses);
     }
     graphs
@@ -198,14 +217,37 @@ fn dependencies_point_one_way() {
     for backend in ["local_backend", "redis_backend"] {
         may_not(backend, &["api", "app", "serve", "cli", "scheduler", "worker", "reload", "backend"]);
     }
+    // The API reaches schedules only through the scheduler service.
+    may_not("api", &["backend", "local_backend", "redis_backend", "worker", "executor"]);
+    let mut api_files = Vec::new();
+    rust_files(&src().join("api"), &mut api_files);
+    for file in api_files {
+        assert!(
+            !code(&file).contains("schedule::backend"),
+            "{} reaches the schedule backend",
+            file.display()
+        );
+    }
     // The scheduler service speaks no HTTP and runs no task.
     may_not("scheduler", &["api", "app", "serve", "cli", "worker", "executor", "registry", "reload"]);
     may_not("worker", &["api", "app", "serve", "cli", "scheduler", "schedule"]);
 }
 
 #[test]
-fn the_reader_sees_paths_and_groups_but_not_comments() {
-    let code = "use crate::a::b;\nuse crate::{c, d::e};\nlet x = crate::f::g(); // crate::h\nsupercrate::i;";
-    let code: String = code.lines().map(|l| l.split("//").next().unwrap()).collect::<Vec<_>>().join("\n");
-    assert_eq!(heads(&code, "crate"), ["a", "c", "d", "f"].map(String::from).into());
+fn the_reader_sees_paths_groups_and_cycles_but_not_comments() {
+    let code = "use crate::a::b;\nuse crate::{c, d::e};\nlet x = crate::f::g(); // crate::h\nsupercrate::i;\n\
+                let u = \"sqlite://x\"; crate::j::k();";
+    let code: String = code.lines().map(strip_comment).collect::<Vec<_>>().join("\n");
+    assert_eq!(heads(&code, "crate"), ["a", "c", "d", "f", "j"].map(String::from).into());
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g = Graph::new();
+        for (from, to) in edges {
+            g.entry(from.to_string()).or_default().insert(to.to_string());
+        }
+        g
+    };
+    assert_eq!(find_cycle(&graph(&[("a", "b"), ("b", "c")])), None);
+    let cycle = find_cycle(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])).expect("a loop of three");
+    assert_eq!(cycle.first(), cycle.last());
+    assert_eq!(cycle.len(), 4);
 }

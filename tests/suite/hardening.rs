@@ -35,6 +35,11 @@ async fn a_nul_character_is_refused_naming_its_field_on_create_and_patch(d) {
     }
     let (_, list) = app.get("/configs").await;
     assert_eq!(list["total"], 0, "nothing was stored");
+    // In a query string too (PostgreSQL answered 500 to the name filter).
+    for query in ["/configs?name=a%00b", "/configs?task_type=%00", "/executions?config_id=%00"] {
+        let (status, answer) = app.get(query).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {answer}");
+    }
 
     let created = app.create(manual("clean")).await;
     let id = created["id"].as_str().unwrap();

@@ -164,7 +164,14 @@ async fn create(
     new.name = new.name.trim().to_owned();
     validate(&state, &new.preview(), true)?;
     let config = state.store.create_config(new).await?;
-    state.scheduler.config_created(&config, query.auto_start).await?;
+    if let Err(e) = state.scheduler.config_created(&config, query.auto_start).await {
+        // Refused as a whole: a config left without its decision would be
+        // started by the next reconciliation whatever auto_start said.
+        if let Err(undo) = state.store.delete_config(config.id).await {
+            tracing::error!(config = %config.id, error = %undo, "cannot remove a config whose schedule step failed");
+        }
+        return Err(e.into());
+    }
     Ok((StatusCode::CREATED, Json(view(&state, config, false).await?)))
 }
 

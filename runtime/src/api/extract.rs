@@ -38,6 +38,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // PostgreSQL refuses a NUL in any text it is handed: refuse it here.
+        if parts.uri.query().is_some_and(|q| q.to_ascii_lowercase().contains("%00")) {
+            return Err(ApiError::Invalid("query: must not contain a NUL character (%00)".into()));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::Invalid(e.body_text())),

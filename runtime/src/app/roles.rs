@@ -37,6 +37,10 @@ pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option
     if roles.contains(&Role::Scheduler) {
         scheduler(&parts, &mut loops).await?;
     }
+    if let Plan::Local(local) = &parts.plan {
+        // Whatever the roles: this process alone owns the local backend.
+        loops.spawn(local.clone().sweep_loop(parts.shutdown.clone()));
+    }
     let shared = connect("the schedule backend", &parts).await?;
     let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone());
     match reload::watch(parts.registry.clone(), Some(service.clone()), parts.shutdown.clone()) {
@@ -58,8 +62,7 @@ async fn connect(what: &str, parts: &Parts) -> Option<Backend> {
     retry(&format!("{what} is not ready"), Some(&parts.shutdown), || parts.plan.connect()).await
 }
 
-/// Reconciles, then fires due schedules; sweeps the local backend's
-/// expired histories.
+/// Reconciles, then fires due schedules.
 async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
     let backend = connect("the schedule backend (scheduler)", parts).await?;
     let service = SchedulerService::new(parts.store.clone(), backend.schedule.clone());
@@ -72,9 +75,6 @@ async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
         );
     }
     loops.spawn(fire_loop(backend.schedule, backend.changes, parts.shutdown.clone()));
-    if let Plan::Local(local) = &parts.plan {
-        loops.spawn(local.clone().sweep_loop(parts.shutdown.clone()));
-    }
     Some(())
 }
 

@@ -37,8 +37,9 @@ impl Gated {
     /// After a failure: close the gate if Redis could not be reached, and
     /// start the one probe that reopens it.
     fn noticed(&self, e: &RedisError) {
+        // A timeout is a slow answer (a large script, say), not an outage.
         let unreachable =
-            e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout();
+            !e.is_timeout() && (e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped());
         if !unreachable || self.down.swap(true, Ordering::SeqCst) {
             return;
         }

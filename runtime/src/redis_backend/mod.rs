@@ -159,7 +159,14 @@ async fn listen_for_changes(client: Client, channel: String, changes: std::sync:
                         n.notify_one();
                     }
                     let mut messages = pubsub.on_message();
-                    while messages.next().await.is_some() {
+                    let mut alive = tokio::time::interval(Duration::from_secs(1));
+                    loop {
+                        tokio::select! {
+                            message = messages.next() => if message.is_none() { break },
+                            // The backend was dropped (its process stopped):
+                            // end, and close the subscription with us.
+                            _ = alive.tick() => if changes.strong_count() == 0 { return } else { continue },
+                        }
                         match changes.upgrade() {
                             Some(n) => n.notify_one(),
                             None => return,

@@ -56,7 +56,8 @@ pub async fn fire_loop(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = changes.notified() => {}
-            _ = shutdown.changed() => {}
+            // A dropped sender is a shutdown too.
+            changed = shutdown.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -6,9 +6,11 @@
 //! `GET /schedules` pages in the **store**: configs are listed by name
 //! there (an index), and the backend answers for just that page's ids in
 //! one round trip, so a page costs O(page) whatever the fleet. With a
-//! status filter, the store is walked by name in chunks, each chunk's
-//! statuses asked of the backend, until the page is full; the total then
-//! comes from the backend's per-status counters (O(1)). The backend cannot
+//! status filter, the store is walked by name in chunks (keyset: each
+//! chunk starts after the last name seen, by the name index), each chunk's
+//! statuses asked of the backend, until the page is full: O(offset +
+//! limit) configs for a common status, up to the whole store for a rare
+//! one; the total comes from the backend's per-status counters (O(1)). The backend cannot
 //! page by itself: a config with no state at all is `inactive` and only the
 //! store knows it exists.
 
@@ -94,12 +96,13 @@ impl SchedulerService {
         };
         let total = self.summary().await?.count(wanted);
         let (mut skip, mut items) = (page.offset as u64, Vec::new());
-        let mut chunk = Page { limit: WALK_CHUNK, offset: 0 };
+        let mut after: Option<String> = None;
         while items.len() < page.limit as usize {
-            let (configs, _) = self.store.list_configs(&all, chunk).await?;
+            let configs = self.store.configs_after(after.as_deref(), WALK_CHUNK).await?;
             let ids: Vec<Uuid> = configs.iter().map(|c| c.id).collect();
             let briefs = self.backend.briefs(&ids).await?;
             let read = configs.len();
+            after = configs.last().map(|c| c.name.clone());
             for (config, brief) in configs.into_iter().zip(briefs) {
                 if brief.status.unwrap_or(Status::Inactive) != wanted || items.len() == page.limit as usize {
                     continue;
@@ -112,7 +115,6 @@ impl SchedulerService {
             if read < WALK_CHUNK as usize {
                 break;
             }
-            chunk.offset += WALK_CHUNK;
         }
         Ok((items, total))
     }

@@ -147,6 +147,10 @@ pub trait ConfigStore: Send + Sync + 'static {
     ) -> Result<(Vec<TaskConfig>, u64), StoreError>;
     /// Every config, for reconciliation.
     async fn all_configs(&self) -> Result<Vec<TaskConfig>, StoreError>;
+    /// Up to `limit` configs by name after the name `after` (from the
+    /// first with `None`): a walk through every config that costs each
+    /// step its own rows (by the name index), not the rows before it.
+    async fn configs_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<TaskConfig>, StoreError>;
     /// Applies `patch`; `None` if there is no such config.
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError>;
     /// Deletes the config and its executions; false if there was none.

@@ -65,6 +65,15 @@ where
         Ok(q.push(" ORDER BY name").build_query_as().fetch_all(self.pool()).await?)
     }
 
+    async fn configs_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<TaskConfig>, StoreError> {
+        let mut q = Sql::configs();
+        if let Some(after) = after {
+            q.push(" WHERE name > ").push_bind(after.to_owned());
+        }
+        q.push(" ORDER BY name LIMIT ").push_bind(i64::from(limit));
+        Ok(q.build_query_as().fetch_all(self.pool()).await?)
+    }
+
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
         self.patch_config(id, patch).await
     }
