@@ -16,7 +16,7 @@ use crate::deploy::Deployment;
 use crate::helpers::{EXECUTOR, PluginDir, Server};
 use crate::services::{TestDb, TestRedis};
 
-const TOKEN: &str = "test-admin-token";
+pub(crate) const TOKEN: &str = "test-admin-token";
 
 pub(crate) struct App {
     pub(crate) base: String,
@@ -771,6 +771,23 @@ async fn openapi_describes_every_route_and_the_docs_work_offline() {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    // Every protected operation documents the answers any of them can give.
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1/") || path == "/api/v1/system/health" {
+            continue;
+        }
+        let methods = ["get", "put", "post", "delete", "patch"];
+        for (method, operation) in
+            item.as_object().unwrap().iter().filter(|(m, _)| methods.contains(&m.as_str()))
+        {
+            for status in ["401", "403", "413", "503"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
 
     // Swagger UI, its assets served by taskbox itself (no CDN).
     let docs = app.client.get(format!("{root}/docs/")).send().await.unwrap();

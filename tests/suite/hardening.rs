@@ -110,3 +110,37 @@ async fn metrics_labels_stay_a_known_set_whatever_clients_send(d) {
     assert!(text.contains(r#"method="other""#) && text.contains(r#"route="unmatched""#), "{text}");
 }
 }
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_odd_requests_in_its_error_shape_and_bounds_what_it_takes(d) {
+    let app = spawn_app(d).await;
+    // An unsupported method on a real route: 405 in the one error shape.
+    let put = app.client.put(format!("{}/configs", app.base)).bearer_auth(crate::api::TOKEN).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&put.json().await.unwrap()), "method_not_allowed");
+    // The auth scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let answer = app
+            .client
+            .get(format!("{}/configs", app.base))
+            .header("authorization", format!("{scheme}  {}", crate::api::TOKEN))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{scheme}");
+    }
+    // A deadline no run could keep.
+    let mut tiny = manual("tiny");
+    tiny["timeout_seconds"] = json!(1e-12);
+    let (status, answer) = app.post("/configs", tiny).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    // A 10 KB cron is refused without being echoed back.
+    let (status, answer) = app.post("/configs", cron("long", &"1,".repeat(5_000))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = answer.to_string();
+    assert!(text.len() < 500, "the refusal echoes the input: {} bytes: {}", text.len(), &text[..300]);
+    let (_, list) = app.get("/configs").await;
+    assert_eq!(list["total"], 0, "nothing was stored");
+}
+}

@@ -59,6 +59,14 @@ async fn role_of(state: &AppState, presented: [u8; 32]) -> Result<Option<TokenRo
     Ok(role)
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(char::is_whitespace)?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub async fn require_token(
     State(state): State<AppState>,
     request: Request,
@@ -68,8 +76,8 @@ pub async fn require_token(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| digest(t.trim()))
+        .and_then(bearer)
+        .map(digest)
         .ok_or(ApiError::Unauthorized)?;
     match role_of(&state, presented).await? {
         None => Err(ApiError::Unauthorized),

@@ -28,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const MAX_NAME: usize = 200;
 const MAX_RETRIES: i32 = 100;
+/// A deadline shorter than a few epoch ticks cannot be kept (nor meant).
+const MIN_TIMEOUT_SECONDS: f64 = 0.01;
 const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 const MAX_GRACE_SECONDS: i32 = 24 * 3600;
 const RECENT_HISTORY: usize = 10;
@@ -127,11 +129,11 @@ fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<()
         return Err(ApiError::invalid("max_retries", format!("must be between 0 and {MAX_RETRIES}")));
     }
     if let Some(t) = c.timeout_seconds
-        && !(t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
+        && !(MIN_TIMEOUT_SECONDS..=MAX_TIMEOUT_SECONDS).contains(&t)
     {
         return Err(ApiError::invalid(
             "timeout_seconds",
-            format!("must be above 0 and at most {MAX_TIMEOUT_SECONDS}"),
+            format!("must be between {MIN_TIMEOUT_SECONDS} and {MAX_TIMEOUT_SECONDS}"),
         ));
     }
     if !(0..=MAX_GRACE_SECONDS).contains(&c.misfire_grace_seconds) {

@@ -128,6 +128,46 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Adds the answers every protected operation can give (401, 403, 413,
+/// 503) to each one that does not describe them itself, in the one error
+/// shape; `/system/health` and `/metrics` need no token.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, ResponseBuilder};
+        let common = [
+            ("401", "missing or invalid bearer token"),
+            ("403", "a viewer token may only read"),
+            ("413", "the request body is over 1 MiB"),
+            ("503", "the database or the schedule backend is unreachable"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") || path == "/api/v1/system/health" {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in common {
+                    let answer = ResponseBuilder::new()
+                        .description(description)
+                        .content_ref("application/json", Ref::from_schema_name("ErrorBody"))
+                        .build();
+                    operation.responses.responses.entry(status.to_owned()).or_insert(answer.into());
+                }
+            }
+        }
+    }
+}
+
 /// The routes with their OpenAPI description, before state is attached.
 fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let protected = OpenApiRouter::new()
@@ -138,10 +178,13 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(system::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let api = OpenApiRouter::new().merge(system::public_router()).merge(protected);
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
         .routes(routes!(metrics::render))
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: only now are the routes' operations in the document.
+    CommonErrors.modify(&mut doc);
+    (routes, doc)
 }
 
 /// Installs the process-wide metrics recorder (once), so that what the
@@ -158,6 +201,9 @@ pub fn router(state: AppState) -> Router {
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this route does not take that method (see /openapi.json)".into())
+        })
         .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

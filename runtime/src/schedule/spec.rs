@@ -29,6 +29,10 @@ fn err(field: &str, message: impl Into<String>) -> SpecError {
     SpecError { field: field.to_owned(), message: message.into() }
 }
 
+/// The longest cron expression accepted (the longest sensible one is far
+/// shorter; a refusal never echoes more than this).
+const MAX_CRON: usize = 256;
+
 const SPLIT_FIELDS: [&str; 6] = ["second", "minute", "hour", "day", "month", "day_of_week"];
 
 impl ScheduleSpec {
@@ -72,6 +76,9 @@ impl ScheduleSpec {
                     Some(_) => return Err(err("timezone", "must be a string")),
                 };
                 let (field, expression) = cron_expression(map)?;
+                if expression.chars().count() > MAX_CRON {
+                    return Err(err(field, format!("is longer than {MAX_CRON} characters")));
+                }
                 let cron = Cron::from_str(&expression)
                     .map_err(|e| err(field, format!("invalid cron expression {expression:?}: {e}")))?;
                 Ok(ScheduleSpec::Cron { cron: Box::new(cron), timezone })
@@ -114,6 +121,9 @@ fn cron_expression(map: &serde_json::Map<String, Value>) -> Result<(&'static str
             Err(err("cron_expression", "give either cron_expression or the split fields, not both"))
         }
         (Some(Value::String(expr)), true) => {
+            if expr.chars().count() > MAX_CRON {
+                return Err(err("cron_expression", format!("is longer than {MAX_CRON} characters")));
+            }
             let fields = expr.split_whitespace().count();
             if !(5..=6).contains(&fields) {
                 return Err(err(
