@@ -142,5 +142,16 @@ async fn the_api_answers_odd_requests_in_its_error_shape_and_bounds_what_it_take
     assert!(text.len() < 500, "the refusal echoes the input: {} bytes: {}", text.len(), &text[..300]);
     let (_, list) = app.get("/configs").await;
     assert_eq!(list["total"], 0, "nothing was stored");
+
+    // What the document says is what the server takes.
+    let (status, _) = app.get("/configs?offset=2147483648").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "offset is documented as int32");
+    let spec: Value = app.client.get(app.base.replace("/api/v1", "/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let params = spec["paths"]["/api/v1/configs"]["get"]["parameters"].as_array().unwrap().clone();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!((limit["schema"]["minimum"].as_f64(), limit["schema"]["maximum"].as_f64()), (Some(1.0), Some(500.0)));
+    let new_config = &spec["components"]["schemas"]["NewConfig"]["properties"];
+    assert_eq!(new_config["max_retries"]["maximum"].as_f64(), Some(100.0), "{new_config}");
+    assert_eq!(new_config["misfire_grace_seconds"]["maximum"].as_f64(), Some(86400.0));
 }
 }

@@ -61,7 +61,9 @@ struct ListQuery {
     /// Case-insensitive substring of the name.
     name: Option<String>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    #[param(maximum = 2147483647)]
     offset: Option<u32>,
 }
 

@@ -31,7 +31,9 @@ struct ListQuery {
     config_id: Option<Uuid>,
     is_success: Option<bool>,
     since: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    #[param(maximum = 2147483647)]
     offset: Option<u32>,
 }
 
@@ -60,8 +62,11 @@ async fn list(
 #[serde(deny_unknown_fields)]
 struct RecentQuery {
     /// Look back this many hours (default 24).
+    #[param(minimum = 1, maximum = 8760)]
     hours: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    #[param(maximum = 2147483647)]
     offset: Option<u32>,
 }
 
@@ -124,6 +129,7 @@ async fn read(
 #[serde(deny_unknown_fields)]
 struct CleanupQuery {
     /// 1 to 36500.
+    #[param(minimum = 1, maximum = 36500)]
     older_than_days: i64,
 }
 

@@ -230,7 +230,11 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_PAGE}")));
     }
-    Ok(Page { limit, offset: offset.unwrap_or(0) })
+    let offset = offset.unwrap_or(0);
+    if offset > i32::MAX as u32 {
+        return Err(ApiError::invalid("offset", format!("must be at most {}", i32::MAX)));
+    }
+    Ok(Page { limit, offset })
 }
 
 /// A config id from a path; anything that is not one names no config (404).

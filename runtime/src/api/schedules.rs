@@ -46,7 +46,9 @@ async fn act(
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<Status>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    #[param(maximum = 2147483647)]
     offset: Option<u32>,
 }
 

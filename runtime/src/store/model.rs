@@ -37,6 +37,8 @@ pub struct TaskConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConfig {
+    // The bounds in the schema are those `api::configs` enforces.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -47,11 +49,14 @@ pub struct NewConfig {
     #[serde(default = "empty_object")]
     pub parameters: serde_json::Value,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100)]
     pub max_retries: i32,
+    #[schema(minimum = 0.01, maximum = 604800)]
     pub timeout_seconds: Option<f64>,
     #[serde(default)]
     pub priority: i32,
     #[serde(default = "default_grace")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub misfire_grace_seconds: i32,
     #[serde(default)]
     pub concurrency: Concurrency,
@@ -110,18 +115,21 @@ impl NewConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub description: Option<String>,
     pub task_type: Option<String>,
     pub scheduler_type: Option<SchedulerType>,
     pub schedule_config: Option<serde_json::Value>,
     pub parameters: Option<serde_json::Value>,
+    #[schema(minimum = 0, maximum = 100)]
     pub max_retries: Option<i32>,
     /// `Some(None)` clears the timeout back to the defaults.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0.01, maximum = 604800)]
     pub timeout_seconds: Option<Option<f64>>,
     pub priority: Option<i32>,
+    #[schema(minimum = 0, maximum = 86400)]
     pub misfire_grace_seconds: Option<i32>,
     pub concurrency: Option<Concurrency>,
 }
