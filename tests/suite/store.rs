@@ -243,6 +243,81 @@ conformance! {
     }
 }
 
+/// The records of `all` that `f` matches, counted one by one.
+fn counted(all: &[ExecutionRecord], f: &ExecutionFilter) -> (i64, i64, f64) {
+    let matching: Vec<_> = all
+        .iter()
+        .filter(|r| f.config_id.is_none_or(|id| r.config_id == Some(id)))
+        .filter(|r| f.since.is_none_or(|since| r.started_at >= since))
+        .collect();
+    let successes = matching.iter().filter(|r| r.is_success).count() as i64;
+    (matching.len() as i64, successes, matching.iter().map(|r| r.duration_seconds).sum())
+}
+
+/// Compares the store's totals with the rows', for every config and window.
+async fn totals_match(s: &dyn ConfigStore, all: &[ExecutionRecord], windows: &[chrono::DateTime<Utc>]) {
+    let configs: Vec<Option<Uuid>> = [None].into_iter().chain(all.iter().map(|r| r.config_id)).collect();
+    for config_id in configs {
+        for since in windows.iter().copied().map(Some).chain([None]) {
+            let f = ExecutionFilter { config_id, since, is_success: None };
+            let (total, successes, sum) = counted(all, &f);
+            let stats = s.execution_stats(config_id, since).await.unwrap();
+            assert_eq!((stats.total, stats.successes), (total, successes), "{config_id:?} since {since:?}");
+            if total > 0 {
+                assert!((stats.avg_duration_seconds.unwrap() - sum / total as f64).abs() < 1e-6, "{stats:?}");
+            }
+            let failed = ExecutionFilter { is_success: Some(false), ..f };
+            assert_eq!(
+                s.list_executions(&failed, Page::default()).await.unwrap().1 as i64,
+                total - successes
+            );
+        }
+    }
+}
+
+conformance! {
+    #[tokio::test]
+    async fn running_totals_match_the_rows_for_every_window(d) {
+        let s = &d.store;
+        let a = s.create_config(NewConfig::manual("a", "echo")).await.unwrap();
+        let b = s.create_config(NewConfig::manual("b", "echo")).await.unwrap();
+        let gone = s.create_config(NewConfig::manual("gone", "echo")).await.unwrap();
+        s.delete_config(gone.id).await.unwrap();
+        // Spread over three hours, a few seconds apart and off the minute.
+        let start = Utc::now().trunc_subsecs(6) - Duration::hours(3);
+        let mut all: Vec<ExecutionRecord> = (0..200)
+            .map(|i| {
+                let config = [&a, &b, &gone][i % 3];
+                let mut r = record(config, 1, i % 7 != 0, (i % 11) as f64 / 4.0, 0);
+                r.started_at = start + Duration::milliseconds(i as i64 * 53_917);
+                r
+            })
+            .collect();
+        s.record_executions(&all).await.unwrap();
+        for r in all.iter_mut().filter(|r| r.config_id == Some(gone.id)) {
+            r.config_id = None;
+        }
+        // A re-delivered attempt is stored once and counted once.
+        s.record_executions(&all[..10]).await.unwrap();
+        let windows: Vec<_> = [0, 59_999, 60_000, 3_599_000, 3_600_000, 3_600_001, 5_000_000, 9_000_000]
+            .iter()
+            .map(|ms| start + Duration::milliseconds(*ms))
+            .collect();
+        totals_match(s.as_ref(), &all, &windows).await;
+
+        s.delete_config(b.id).await.unwrap();
+        all.retain(|r| r.config_id != Some(b.id));
+        totals_match(s.as_ref(), &all, &windows).await;
+
+        // A cleanup that ends inside a minute and an hour.
+        let cut = start + Duration::milliseconds(4_000_000 + 30_500);
+        let deleted = s.delete_executions_before(cut).await.unwrap();
+        assert_eq!(deleted as usize, all.iter().filter(|r| r.started_at < cut).count());
+        all.retain(|r| r.started_at >= cut);
+        totals_match(s.as_ref(), &all, &windows).await;
+    }
+}
+
 conformance! {
     #[tokio::test]
     async fn tokens_are_created_listed_revoked_and_looked_up_by_digest(d) {

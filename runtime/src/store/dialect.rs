@@ -45,8 +45,9 @@ pub(super) trait Dialect: Send + Sync + 'static {
     async fn remove_config(&self, id: Uuid) -> Result<bool, StoreError>;
     /// [`ConfigStore::record_executions`], for a batch that is not empty.
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError>;
-    /// [`ConfigStore::execution_stats`]: SQLite has no `percentile_cont`.
-    async fn stats(&self, filter: &ExecutionFilter) -> Result<ExecutionStats, StoreError>;
+    /// The p95 duration of the latest `sample` records `filter` matches
+    /// (there are at least that many): SQLite has no `percentile_cont`.
+    async fn p95(&self, filter: &ExecutionFilter, sample: i64) -> Result<Option<f64>, StoreError>;
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError>;
     async fn remove_token(&self, name: &str) -> Result<bool, StoreError>;

@@ -16,6 +16,7 @@ mod dialect;
 mod model;
 mod postgres;
 mod postgres_changes;
+mod rollups;
 mod shared;
 mod sql;
 mod sqlite;

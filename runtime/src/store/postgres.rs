@@ -8,12 +8,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres};
+use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
 use std::time::Duration;
 use uuid::Uuid;
 
 use super::dialect::Dialect;
-use super::sql::{RECORD_COLUMNS, Sql, Totals};
+use super::rollups::{self, Inserted, RETURNED};
+use super::sql::{RECORD_COLUMNS, Sql};
 use super::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -92,7 +93,10 @@ impl Dialect for PgStore {
     }
 
     async fn remove_config(&self, id: Uuid) -> Result<bool, StoreError> {
-        let done = Q::delete_config(id).build().execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        let done = Q::delete_config(id).build().execute(&mut *tx).await?;
+        rollups::forget::<Postgres>(&mut tx, id).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -109,9 +113,10 @@ impl Dialect for PgStore {
              $7::timestamptz[], $8::timestamptz[], $9::float8[], $10::bool[], $11::jsonb[], $12::text[], \
              $13::text[], $14::text[], $15::text[]) AS u({RECORD_COLUMNS}) \
              LEFT JOIN task_configs c ON c.id = u.config_id \
-             ON CONFLICT (execution_id, attempt) DO NOTHING"
+             ON CONFLICT (execution_id, attempt) DO NOTHING{RETURNED}"
         );
-        sqlx::query(AssertSqlSafe(sql))
+        let mut tx = self.pool.begin().await?;
+        let inserted: Vec<Inserted> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(column(records, |r| r.config_id))
             .bind(column(records, |r| r.execution_id))
             .bind(column(records, |r| r.attempt))
@@ -127,19 +132,25 @@ impl Dialect for PgStore {
             .bind(column(records, |r| r.logs.as_str()))
             .bind(column(records, |r| r.plugin_digest.as_deref()))
             .bind(column(records, |r| r.worker.as_str()))
-            .execute(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        rollups::add::<Postgres>(&mut tx, &inserted).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn stats(&self, filter: &ExecutionFilter) -> Result<ExecutionStats, StoreError> {
-        let mut q = Q::totals(filter, "percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds)");
-        let totals: Totals = q.build_query_as().fetch_one(&self.pool).await?;
-        Ok(totals.stats())
+    async fn p95(&self, filter: &ExecutionFilter, sample: i64) -> Result<Option<f64>, StoreError> {
+        let mut q = QueryBuilder::new("SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY d) FROM (");
+        Q::latest_durations(&mut q, filter, sample);
+        q.push(") AS sample");
+        Ok(q.build_query_scalar().fetch_one(&self.pool).await?)
     }
 
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = Q::delete_executions_before(before).build().execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        let done = Q::delete_executions_before(before).build().execute(&mut *tx).await?;
+        rollups::trim::<Postgres>(&mut tx, before).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

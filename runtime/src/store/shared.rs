@@ -13,7 +13,8 @@ use sqlx::{Database, Executor, IntoArguments, QueryBuilder};
 use uuid::Uuid;
 
 use super::dialect::Dialect;
-use super::sql::{Decoded, Param, Sql};
+use super::rollups::{self, Sums};
+use super::sql::{Decoded, P95_SAMPLE, Param, Sql};
 use super::*;
 
 type Db<D> = <D as Dialect>::DB;
@@ -28,6 +29,8 @@ where
     TaskConfig: Decoded<Row<D>>,
     StoredExecution: Decoded<Row<D>>,
     (i64,): Decoded<Row<D>>,
+    (DateTime<Utc>,): Decoded<Row<D>>,
+    Sums: Decoded<Row<D>>,
     Uuid: Param<Db<D>>,
     String: Param<Db<D>>,
     i32: Param<Db<D>>,
@@ -90,14 +93,14 @@ where
     }
 
     async fn list_executions(&self, filter: &ExecutionFilter, page: Page) -> Listed<StoredExecution> {
-        let mut count = QueryBuilder::new("SELECT count(*) FROM task_executions");
-        Sql::execution_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        // The total comes from the running totals: counting the rows would
+        // cost the whole window on every page.
+        let sums: Sums = rollups::sums(filter).build_query_as().fetch_one(self.pool()).await?;
         let mut q = Sql::executions();
         Sql::execution_filter(&mut q, filter);
         q.push(" ORDER BY started_at DESC, id DESC");
         Sql::page(&mut q, page);
-        Ok((q.build_query_as().fetch_all(self.pool()).await?, total as u64))
+        Ok((q.build_query_as().fetch_all(self.pool()).await?, sums.count(filter.is_success) as u64))
     }
 
     async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError> {
@@ -121,7 +124,14 @@ where
         config_id: Option<Uuid>,
         since: Option<DateTime<Utc>>,
     ) -> Result<ExecutionStats, StoreError> {
-        self.stats(&ExecutionFilter { config_id, is_success: None, since }).await
+        let filter = ExecutionFilter { config_id, is_success: None, since };
+        let sums: Sums = rollups::sums(&filter).build_query_as().fetch_one(self.pool()).await?;
+        let last = Sql::last_started(&filter).build_query_scalar().fetch_optional(self.pool()).await?;
+        let p95 = match sums.total {
+            0 => None,
+            total => self.p95(&filter, total.min(P95_SAMPLE)).await?,
+        };
+        Ok(ExecutionStats::of(sums, last, p95))
     }
 
     async fn delete_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

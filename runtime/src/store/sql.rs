@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use uuid::Uuid;
 
 use super::dialect::Clock;
+use super::rollups::Sums;
 use super::*;
 
 /// A value the shared queries bind.
@@ -36,6 +37,10 @@ const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_co
 pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
      scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, \
      logs, plugin_digest, worker";
+
+/// How many of the latest records in a window a p95 is taken from: an
+/// exact p95 would read every duration in the window.
+pub(super) const P95_SAMPLE: i64 = 1000;
 
 /// The LIKE pattern of the names that contain `part`, with `\`, `%` and
 /// `_` escaped by `\` (queries say `ESCAPE '\'`), so each matches itself.
@@ -169,14 +174,20 @@ where
         QueryBuilder::new(format!("SELECT id, {RECORD_COLUMNS} FROM task_executions"))
     }
 
-    /// The totals of the records `f` matches, with `p95` the SQL that
-    /// computes their 95th percentile duration (`NULL` where there is none).
-    pub fn totals(f: &ExecutionFilter, p95: &str) -> QueryBuilder<DB> {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT count(*) AS total, count(*) FILTER (WHERE is_success) AS successes, \
-             avg(duration_seconds) AS avg, max(started_at) AS last, {p95} AS p95 FROM task_executions"
-        ));
+    /// Appends the SELECT of the durations of the latest `n` records `f`
+    /// matches, as `d`: the sample a p95 is taken from (an index walk,
+    /// whatever the window).
+    pub fn latest_durations(q: &mut QueryBuilder<DB>, f: &ExecutionFilter, n: i64) {
+        q.push("SELECT duration_seconds AS d FROM task_executions");
+        Self::execution_filter(q, f);
+        q.push(" ORDER BY started_at DESC LIMIT ").push_bind(n);
+    }
+
+    /// The start of the latest record `f` matches (an index seek).
+    pub fn last_started(f: &ExecutionFilter) -> QueryBuilder<DB> {
+        let mut q = QueryBuilder::new("SELECT started_at FROM task_executions");
         Self::execution_filter(&mut q, f);
+        q.push(" ORDER BY started_at DESC LIMIT 1");
         q
     }
 
@@ -200,26 +211,18 @@ impl Clock {
     }
 }
 
-/// What [`Sql::totals`] reads.
-#[derive(sqlx::FromRow)]
-pub(super) struct Totals {
-    pub total: i64,
-    successes: i64,
-    avg: Option<f64>,
-    last: Option<DateTime<Utc>>,
-    pub p95: Option<f64>,
-}
-
-impl Totals {
-    pub fn stats(self) -> ExecutionStats {
+impl ExecutionStats {
+    /// The statistics of records with these totals, latest start and p95.
+    pub(super) fn of(sums: Sums, last_run_at: Option<DateTime<Utc>>, p95: Option<f64>) -> Self {
+        let Sums { total, successes, duration_sum } = sums;
         ExecutionStats {
-            total: self.total,
-            successes: self.successes,
-            failures: self.total - self.successes,
-            success_rate: if self.total == 0 { 0.0 } else { self.successes as f64 / self.total as f64 },
-            avg_duration_seconds: self.avg,
-            p95_duration_seconds: self.p95,
-            last_run_at: self.last,
+            total,
+            successes,
+            failures: total - successes,
+            success_rate: if total == 0 { 0.0 } else { successes as f64 / total as f64 },
+            avg_duration_seconds: duration_sum.filter(|_| total > 0).map(|sum| sum / total as f64),
+            p95_duration_seconds: p95,
+            last_run_at,
         }
     }
 }

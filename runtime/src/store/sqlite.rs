@@ -16,7 +16,8 @@ use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 use super::dialect::{Clock, Dialect};
-use super::sql::{RECORD_COLUMNS, Sql, Totals};
+use super::rollups::{self, Inserted, RETURNED};
+use super::sql::{RECORD_COLUMNS, Sql};
 use super::*;
 use crate::sqlite::Db;
 
@@ -93,11 +94,15 @@ impl Dialect for SqliteStore {
     }
 
     async fn remove_config(&self, id: Uuid) -> Result<bool, StoreError> {
-        Ok(self.delete(Q::delete_config(id)).await? > 0)
+        let mut tx = self.db.write().await?;
+        let done = Q::delete_config(id).build().execute(&mut *tx).await?;
+        rollups::forget::<Sqlite>(&mut tx, id).await?;
+        committed(tx, done.rows_affected() > 0).await
     }
 
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
         let mut tx = self.db.write().await?;
+        let mut inserted: Vec<Inserted> = Vec::with_capacity(records.len());
         for chunk in records.chunks(MAX_BINDS / EXECUTION_BINDS) {
             // A record whose config was deleted meanwhile keeps a NULL
             // config_id rather than failing the batch on the foreign key.
@@ -123,21 +128,34 @@ impl Dialect for SqliteStore {
                     .push_bind(r.plugin_digest.clone())
                     .push_bind(r.worker.clone());
             });
-            q.build().execute(&mut *tx).await?;
+            q.push(RETURNED);
+            inserted.extend(q.build_query_as::<Inserted>().fetch_all(&mut *tx).await?);
         }
+        rollups::add::<Sqlite>(&mut tx, &inserted).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn stats(&self, filter: &ExecutionFilter) -> Result<ExecutionStats, StoreError> {
-        let mut q = Q::totals(filter, "NULL");
-        let mut totals: Totals = q.build_query_as().fetch_one(self.db.read()).await?;
-        totals.p95 = self.p95(filter, totals.total).await?;
-        Ok(totals.stats())
+    async fn p95(&self, filter: &ExecutionFilter, sample: i64) -> Result<Option<f64>, StoreError> {
+        // PostgreSQL's `percentile_cont(0.95)`: interpolates between the
+        // two durations around rank 0.95 × (n − 1) of the sample.
+        let rank = 0.95 * (sample - 1) as f64;
+        let mut q = QueryBuilder::new("SELECT d FROM (");
+        Q::latest_durations(&mut q, filter, sample);
+        q.push(") AS sample ORDER BY d LIMIT 2 OFFSET ").push_bind(rank.floor() as i64);
+        let around: Vec<f64> = q.build_query_scalar().fetch_all(self.db.read()).await?;
+        Ok(match around.as_slice() {
+            [low, high, ..] => Some(low + (high - low) * rank.fract()),
+            [only] => Some(*only),
+            [] => None,
+        })
     }
 
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.delete(Q::delete_executions_before(before)).await
+        let mut tx = self.db.write().await?;
+        let done = Q::delete_executions_before(before).build().execute(&mut *tx).await?;
+        rollups::trim::<Sqlite>(&mut tx, before).await?;
+        committed(tx, done.rows_affected()).await
     }
 
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {
@@ -158,23 +176,5 @@ impl SqliteStore {
         let mut tx = self.db.write().await?;
         let done = q.build().execute(&mut *tx).await?;
         committed(tx, done.rows_affected()).await
-    }
-
-    /// PostgreSQL's `percentile_cont(0.95)`: interpolates between the two
-    /// durations around rank 0.95 × (n − 1), read with one indexed seek.
-    async fn p95(&self, filter: &ExecutionFilter, total: i64) -> Result<Option<f64>, StoreError> {
-        if total == 0 {
-            return Ok(None);
-        }
-        let rank = 0.95 * (total - 1) as f64;
-        let mut q = QueryBuilder::new("SELECT duration_seconds FROM task_executions");
-        Q::execution_filter(&mut q, filter);
-        q.push(" ORDER BY duration_seconds LIMIT 2 OFFSET ").push_bind(rank.floor() as i64);
-        let around: Vec<f64> = q.build_query_scalar().fetch_all(self.db.read()).await?;
-        Ok(match around.as_slice() {
-            [low, high, ..] => Some(low + (high - low) * rank.fract()),
-            [only] => Some(*only),
-            [] => None,
-        })
     }
 }
