@@ -10,6 +10,7 @@ mod architecture;
 mod cli;
 mod hardening;
 mod helpers;
+mod queue;
 mod registry;
 mod reload;
 mod sandbox;

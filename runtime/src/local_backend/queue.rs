@@ -1,9 +1,11 @@
 //! The `local_queue` and `local_workers` tables, and [`Queue`] on them: a
 //! row is claimed by setting its consumer, and deleted only by
 //! [`Queue::settle`], after the caller committed the record. A retry reuses
-//! its row with a later `ready_ms`. A delivery's handle is `id:deliveries`,
-//! so a worker that lost its claim (reclaimed after its heartbeat lapsed)
-//! cannot settle the row another worker now holds. Every write to these
+//! its row with a later `ready_ms`. A delivery's handle is `id:claims`, a
+//! count of hand-outs that a retry does not reset (unlike `deliveries`, the
+//! deliveries of the current attempt), so a worker that lost its claim
+//! (reclaimed after its heartbeat lapsed) cannot settle the row another
+//! worker now holds, in this attempt or a later one. Every write to these
 //! tables is here.
 
 use async_trait::async_trait;
@@ -34,10 +36,10 @@ fn band_of(n: i64) -> Band {
     }
 }
 
-/// `id:deliveries`.
+/// `id:claims`.
 fn parse_handle(handle: &str) -> Option<(i64, i64)> {
-    let (id, deliveries) = handle.split_once(':')?;
-    Some((id.parse().ok()?, deliveries.parse().ok()?))
+    let (id, claims) = handle.split_once(':')?;
+    Some((id.parse().ok()?, claims.parse().ok()?))
 }
 
 /// Puts runs on the queue (ready now), in order, in one statement.
@@ -75,17 +77,18 @@ impl LocalBackend {
         pick: impl FnOnce(&mut QueryBuilder<Sqlite>),
     ) -> Result<Vec<Delivery>, BackendError> {
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE local_queue SET consumer = ");
-        q.push_bind(consumer.to_owned()).push(", deliveries = deliveries + 1 WHERE id IN (");
+        q.push_bind(consumer.to_owned())
+            .push(", deliveries = deliveries + 1, claims = claims + 1 WHERE id IN (");
         pick(&mut q);
-        q.push(" LIMIT ").push_bind(max as i64).push(") RETURNING id, band, run, deliveries");
+        q.push(" LIMIT ").push_bind(max as i64).push(") RETURNING id, band, run, deliveries, claims");
         let mut tx = self.db.write().await?;
-        let rows: Vec<(i64, i64, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
+        let rows: Vec<(i64, i64, String, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, band, run, deliveries) in rows {
+        for (id, band, run, deliveries, claims) in rows {
             match serde_json::from_str::<QueuedRun>(&run) {
                 Ok(run) => out.push(Delivery {
                     band: band_of(band),
-                    handle: format!("{id}:{deliveries}"),
+                    handle: format!("{id}:{claims}"),
                     deliveries: deliveries as u64,
                     run,
                 }),
@@ -154,26 +157,26 @@ impl Queue for LocalBackend {
         }
         let mut tx = self.db.write().await?;
         for s in &done {
-            let (id, deliveries) =
+            let (id, claims) =
                 parse_handle(&s.handle).ok_or_else(|| BackendError::unknown("queue handle", &s.handle))?;
             match &s.retry {
                 Some((run, at)) => {
                     sqlx::query(
                         "UPDATE local_queue SET band = ?, run = ?, ready_ms = ?, consumer = NULL, deliveries = 0 \
-                         WHERE id = ? AND deliveries = ?",
+                         WHERE id = ? AND claims = ?",
                     )
                     .bind(band_number(Band::of_run(run)))
                     .bind(json(run))
                     .bind(ms(*at))
                     .bind(id)
-                    .bind(deliveries)
+                    .bind(claims)
                     .execute(&mut *tx)
                     .await?;
                 }
                 None => {
-                    sqlx::query("DELETE FROM local_queue WHERE id = ? AND deliveries = ?")
+                    sqlx::query("DELETE FROM local_queue WHERE id = ? AND claims = ?")
                         .bind(id)
-                        .bind(deliveries)
+                        .bind(claims)
                         .execute(&mut *tx)
                         .await?;
                 }
