@@ -155,3 +155,48 @@ async fn the_api_answers_odd_requests_in_its_error_shape_and_bounds_what_it_take
     assert_eq!(new_config["misfire_grace_seconds"]["maximum"].as_f64(), Some(86400.0));
 }
 }
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_schemathesis_found_is_refused_as_documented(d) {
+    let app = spawn_app(d).await;
+    let created = app.create(manual("target")).await;
+    let id = created["id"].as_str().unwrap();
+    // Look-backs and history pages outside their documented bounds are
+    // 422s (`hours=0` was clamped to 1; a huge history limit was a serde
+    // message about the target type).
+    for query in [
+        "/executions/recent?hours=0".to_owned(),
+        "/executions/failed?hours=8761".to_owned(),
+        format!("/schedules/{id}/history?limit=0"),
+        format!("/schedules/{id}/history?limit=101"),
+    ] {
+        let (status, answer) = app.get(&query).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("hours:") || message.starts_with("limit:"), "{message}");
+    }
+    let (status, _) = app.get(&format!("/schedules/{id}/history?limit=100")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Every protected operation documents its 422, and every one that
+    // takes a body documents the 400 a body without JSON gets.
+    let spec: Value = app.client.get(app.base.replace("/api/v1", "/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1/") || path == "/api/v1/system/health" {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["responses"].get("422").is_some(), "{method} {path} documents no 422");
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"].get("400").is_some(), "{method} {path} documents no 400");
+            }
+        }
+    }
+    let no_json = app.client.post(format!("{}/configs", app.base)).bearer_auth(crate::api::TOKEN).send().await.unwrap();
+    assert_eq!(no_json.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&no_json.json().await.unwrap()), "bad_request");
+    let task_type = &spec["components"]["schemas"]["NewConfig"]["properties"]["task_type"];
+    assert_eq!(task_type["pattern"], "^[a-z0-9_-]+$", "{task_type}");
+}
+}

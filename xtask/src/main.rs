@@ -8,10 +8,14 @@
 //!   `./plugins` watched for changes).
 //! - `test [ARGS]` — `plugins`, makes sure PostgreSQL and Redis answer
 //!   (starting local ones that are installed but down), then the whole test
-//!   suite (`cargo test --release --workspace [ARGS]`).
+//!   suite (`cargo test --release --workspace [ARGS]`); with no ARGS, then
+//!   the `schemathesis` step.
+//! - `schemathesis` — the API contract step alone: schemathesis with every
+//!   check against a real server of each deployment (`schemathesis.rs`).
 //!
 //! Plain `std` only: this crate must build in a second.
 
+mod schemathesis;
 mod services;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +29,11 @@ fn main() -> ExitCode {
         Some("plugins") => build_plugins(),
         Some("serve") => build_plugins().and_then(|()| serve(args.collect())),
         Some("test") => build_plugins().and_then(|()| services::ensure()).and_then(|()| test(args.collect())),
-        _ => Err("usage: cargo xtask <plugins | serve [serve args] | test [cargo test args]>".into()),
+        Some("schemathesis") => {
+            build_plugins().and_then(|()| services::ensure()).and_then(|()| schemathesis::run(&root()))
+        }
+        _ => Err("usage: cargo xtask <plugins | serve [serve args] | test [cargo test args] | schemathesis>"
+            .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,8 +107,11 @@ fn build_plugins() -> Result<(), String> {
 
 /// Runs the whole suite in release mode: wasm compilation is ~13x slower in
 /// a debug build, and release shares its dependency build with the binary.
+/// With no arguments (the whole suite), the API contract step follows.
 fn test(extra: Vec<String>) -> Result<(), String> {
-    run(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).args(extra))
+    let whole = extra.is_empty();
+    run(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).args(extra))?;
+    if whole { schemathesis::run(&root()) } else { Ok(()) }
 }
 
 /// Runs the server from the repository root, so `./plugins` and

@@ -15,6 +15,9 @@ use super::extract::Query;
 use super::{AppState, List, page};
 use crate::store::{ExecutionFilter, ExecutionStats, Page, StoredExecution};
 
+/// The longest look-back of `/recent` and `/failed`: a year.
+const MAX_HOURS: i64 = 8760;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, cleanup))
@@ -70,6 +73,15 @@ struct RecentQuery {
     offset: Option<u32>,
 }
 
+/// The start of the window of the last `hours` (default 24; 1 to 8760).
+fn hours_ago(hours: Option<i64>) -> Result<DateTime<Utc>, ApiError> {
+    let hours = hours.unwrap_or(24);
+    if !(1..=MAX_HOURS).contains(&hours) {
+        return Err(ApiError::invalid("hours", format!("must be between 1 and {MAX_HOURS}")));
+    }
+    Ok(Utc::now() - Duration::hours(hours))
+}
+
 /// Records of the last `hours` (default 24).
 #[utoipa::path(get, path = "/executions/recent", tag = "executions", params(RecentQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
@@ -77,7 +89,7 @@ async fn recent(
     State(state): State<AppState>,
     Query(q): Query<RecentQuery>,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
-    let since = Utc::now() - Duration::hours(q.hours.unwrap_or(24).clamp(1, 24 * 365));
+    let since = hours_ago(q.hours)?;
     page_of(&state, ExecutionFilter { since: Some(since), ..Default::default() }, page(q.limit, q.offset)?)
         .await
 }
@@ -89,7 +101,7 @@ async fn failed(
     State(state): State<AppState>,
     Query(q): Query<RecentQuery>,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
-    let since = Utc::now() - Duration::hours(q.hours.unwrap_or(24).clamp(1, 24 * 365));
+    let since = hours_ago(q.hours)?;
     let filter = ExecutionFilter { since: Some(since), is_success: Some(false), ..Default::default() };
     page_of(&state, filter, page(q.limit, q.offset)?).await
 }

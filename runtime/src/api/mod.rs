@@ -129,8 +129,9 @@ impl Modify for BearerAuth {
 }
 
 /// Adds the answers every protected operation can give (401, 403, 413,
-/// 503) to each one that does not describe them itself, in the one error
-/// shape; `/system/health` and `/metrics` need no token.
+/// 422, 503; 400 where it takes a body) to each one that does not describe
+/// them itself, in the one error shape; `/system/health` and `/metrics`
+/// need no token.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -140,8 +141,10 @@ impl Modify for CommonErrors {
             ("401", "missing or invalid bearer token"),
             ("403", "a viewer token may only read"),
             ("413", "the request body is over 1 MiB"),
+            ("422", "a parameter or field is invalid (the message names it)"),
             ("503", "the database or the schedule backend is unreachable"),
         ];
+        let with_body = [("400", "the body is not JSON, or not sent as application/json")];
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") || path == "/api/v1/system/health" {
                 continue;
@@ -156,7 +159,8 @@ impl Modify for CommonErrors {
                 &mut item.options,
             ];
             for operation in operations.into_iter().flatten() {
-                for (status, description) in common {
+                let body = operation.request_body.is_some().then_some(with_body).into_iter().flatten();
+                for (status, description) in common.into_iter().chain(body) {
                     let answer = ResponseBuilder::new()
                         .description(description)
                         .content_ref("application/json", Ref::from_schema_name("ErrorBody"))

@@ -68,8 +68,9 @@ async fn list(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
-    /// At most 100 (the default), newest first.
-    limit: Option<usize>,
+    /// 1 to 100 (the default), newest first.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
 }
 
 /// A config's schedule history, newest first.
@@ -81,8 +82,11 @@ async fn history(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryEvent>>, ApiError> {
-    let limit = q.limit.unwrap_or(100).min(100);
-    Ok(Json(state.scheduler.history(config_id(&id)?, limit).await?))
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 100"));
+    }
+    Ok(Json(state.scheduler.history(config_id(&id)?, limit as usize).await?))
 }
 
 /// Configs counted by schedule status (the seed's keys).

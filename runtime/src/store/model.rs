@@ -42,6 +42,8 @@ pub struct NewConfig {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// A loaded plugin's name (`GET /plugins`).
+    #[schema(pattern = "^[a-z0-9_-]+$")]
     pub task_type: String,
     pub scheduler_type: SchedulerType,
     #[serde(default)]
@@ -118,6 +120,7 @@ pub struct ConfigPatch {
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(pattern = "^[a-z0-9_-]+$")]
     pub task_type: Option<String>,
     pub scheduler_type: Option<SchedulerType>,
     pub schedule_config: Option<serde_json::Value>,
