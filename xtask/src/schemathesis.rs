@@ -86,7 +86,9 @@ fn against(root: &Path, tool: &Path, deployment: &str) -> Result<(), String> {
     let base = format!("http://127.0.0.1:{}", server.port);
     let examples = std::env::var("TASKBOX_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| DEFAULT_EXAMPLES.into());
     let mut cmd = Command::new(tool);
-    cmd.arg("--config-file")
+    // Its example database (failures to replay first) stays in target/.
+    cmd.current_dir(root.join("target/schemathesis"))
+        .arg("--config-file")
         .arg(root.join("xtask/schemathesis.toml"))
         .arg("run")
         .arg(format!("{base}/openapi.json"))
