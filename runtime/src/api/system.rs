@@ -30,12 +30,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/system/dashboard", tag = "system",
     responses((status = 200, body = Object)))]
 async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let by_status = state.scheduler.counts().await?;
     let day_ago = Utc::now() - Duration::hours(24);
-    let last_day = state.store.execution_stats(None, Some(day_ago)).await?;
     let failures = ExecutionFilter { is_success: Some(false), since: Some(day_ago), ..Default::default() };
-    let (recent_failures, _) = state.store.list_executions(&failures, Page { limit: 10, offset: 0 }).await?;
-    let next: Vec<(Uuid, DateTime<Utc>)> = state.scheduler.next_runs(10).await?;
+    // Five independent reads, asked at once: the answer costs the slowest.
+    let (by_status, last_day, (recent_failures, _), next, queue_depth) = tokio::try_join!(
+        async { Ok::<_, ApiError>(state.scheduler.counts().await?) },
+        async { Ok(state.store.execution_stats(None, Some(day_ago)).await?) },
+        async { Ok(state.store.list_executions(&failures, Page { limit: 10, offset: 0 }).await?) },
+        async { Ok(state.scheduler.next_runs(10).await?) },
+        async { Ok(state.queue.depth().await?) },
+    )?;
+    let next: Vec<(Uuid, DateTime<Utc>)> = next;
     let next_runs: Vec<Value> =
         next.into_iter().map(|(id, at)| json!({"config_id": id, "next_run": at})).collect();
     Ok(Json(json!({
@@ -43,7 +48,7 @@ async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         "last_24h": last_day,
         "recent_failures": recent_failures,
         "next_runs": next_runs,
-        "queue_depth": state.queue.depth().await?,
+        "queue_depth": queue_depth,
     })))
 }
 

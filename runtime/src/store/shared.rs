@@ -125,8 +125,12 @@ where
         since: Option<DateTime<Utc>>,
     ) -> Result<ExecutionStats, StoreError> {
         let filter = ExecutionFilter { config_id, is_success: None, since };
-        let sums: Sums = rollups::sums(&filter).build_query_as().fetch_one(self.pool()).await?;
-        let last = Sql::last_started(&filter).build_query_scalar().fetch_optional(self.pool()).await?;
+        // The totals and the latest start are independent: ask both at once.
+        let (mut sums, mut last) = (rollups::sums(&filter), Sql::last_started(&filter));
+        let (sums, last): (Sums, _) = tokio::try_join!(
+            sums.build_query_as().fetch_one(self.pool()),
+            last.build_query_scalar().fetch_optional(self.pool())
+        )?;
         let p95 = match sums.total {
             0 => None,
             total => self.p95(&filter, total.min(P95_SAMPLE)).await?,

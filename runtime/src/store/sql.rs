@@ -104,9 +104,13 @@ where
         if let Some(id) = f.config_id {
             q.push(" AND config_id = ").push_bind(id);
         }
-        if let Some(ok) = f.is_success {
-            q.push(" AND is_success = ").push_bind(ok);
-        }
+        // A literal, not a bound value: only then can SQLite's planner see
+        // that the failures' partial index (`WHERE NOT is_success`) applies.
+        match f.is_success {
+            Some(true) => q.push(" AND is_success"),
+            Some(false) => q.push(" AND NOT is_success"),
+            None => q,
+        };
         if let Some(since) = f.since {
             q.push(" AND started_at >= ").push_bind(since);
         }
