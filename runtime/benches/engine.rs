@@ -22,7 +22,6 @@
 use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
 use serde_json::json;
-use sqlx::Connection;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,27 +38,8 @@ use taskbox::worker::{BASE_BACKOFF, Worker};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map_or(default, |v| v.parse().unwrap())
-}
-
-fn only(what: &str) -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == "--only") {
-        Some(i) => args.get(i + 1).is_some_and(|v| v == what),
-        None => true,
-    }
-}
-
-fn admin_url() -> String {
-    std::env::var("TASKBOX_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn redis_url() -> String {
-    std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+mod common;
+use common::{arg, create_database, drop_database, fresh_prefix, only, pct, redis_url, unlink_prefix};
 
 struct Env {
     db_name: String,
@@ -70,51 +50,19 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let db_name = format!("taskbox_bench_{}", Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let url = format!("{}/{db_name}", admin_url().rsplit_once('/').unwrap().0);
+        let (db_name, url) = create_database().await;
         let store = PgStore::connect_lazy(&url).unwrap();
         store.migrate().await.unwrap();
-        let prefix = format!("taskbox-bench:{}:", Uuid::new_v4().simple());
+        let prefix = fresh_prefix();
         let backend = RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
         Env { db_name, store, prefix, backend }
     }
 
     async fn drop_all(self) {
         self.store.pool().close().await;
-        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name);
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-        let mut r =
-            redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", self.prefix))
-                .arg("COUNT")
-                .arg(10_000)
-                .query_async(&mut r)
-                .await
-                .unwrap();
-            if !keys.is_empty() {
-                let _: () = redis::cmd("UNLINK").arg(keys).query_async(&mut r).await.unwrap();
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        drop_database(&self.db_name).await;
+        unlink_prefix(&self.prefix).await;
     }
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 #[tokio::main]

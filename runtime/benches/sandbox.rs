@@ -1,6 +1,8 @@
 //! Sandbox benchmark: per-run overhead of a trivial component (fresh store,
 //! fresh instance, call, drop — through the real `Executor::run`), on one and
-//! two threads, and compile time against a cached load.
+//! two threads; compile time against a cached load; and the memory a run
+//! holds while it is in flight (the process's resident set with K `sleep`
+//! runs in flight at once, less the resident set before, over K).
 //!
 //! Run: `cargo xtask plugins && cargo bench -p taskbox --bench sandbox`
 //! (`-- --runs N` to change the number of runs per thread).
@@ -38,6 +40,59 @@ fn main() {
             p99.as_secs_f64() * 1e6,
         );
     }
+
+    let sleep = Loader::new(executor.clone(), Some(cache.path().to_owned()))
+        .load(&plugins.join("sleep.wasm"))
+        .plugin
+        .unwrap();
+    // Against one baseline: the pool keeps a used slot's memory resident
+    // after its run, so a run's cost includes the slot it warmed.
+    let baseline = resident_kib();
+    println!(
+        "\n== memory per run in flight: sleep (1.5 s), K runs at once; resident before any: {:.1} MiB ==",
+        baseline as f64 / 1024.0
+    );
+    for in_flight in [8, 64, 256] {
+        let during = resident_in_flight(&executor, &sleep, in_flight);
+        println!(
+            "K = {in_flight:>3}: resident {:>6.1} MiB in flight: {:>6.0} KiB per run",
+            during as f64 / 1024.0,
+            (during.saturating_sub(baseline)) as f64 / in_flight as f64
+        );
+    }
+}
+
+/// The process's resident set (KiB) while `k` runs are in flight.
+fn resident_in_flight(executor: &Executor, plugin: &std::sync::Arc<Plugin>, k: usize) -> u64 {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let runs: Vec<_> = (0..k)
+            .map(|_| {
+                let (executor, plugin) = (executor.clone(), plugin.clone());
+                tokio::spawn(async move {
+                    let request = RunRequest {
+                        context: RunContext::ad_hoc(),
+                        params: r#"{"ms":1500}"#.to_owned(),
+                        limits: Limits::default(),
+                    };
+                    assert!(executor.run(&plugin.runnable, request).await.is_success);
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let during = resident_kib();
+        for run in runs {
+            run.await.unwrap();
+        }
+        during
+    })
+}
+
+/// VmRSS of this process, in KiB (Linux).
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn load_times(executor: &Executor, path: &PathBuf) {

@@ -1,0 +1,81 @@
+//! What the benchmarks against real services share: command-line options,
+//! a fresh PostgreSQL database and Redis key prefix (removed afterwards),
+//! and percentiles. `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL`
+//! point elsewhere, as in the test suite.
+#![allow(dead_code)]
+
+use sqlx::Connection;
+use uuid::Uuid;
+
+/// The number after `name` on the command line, else `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map_or(default, |v| v.parse().unwrap())
+}
+
+/// Whether `--only` names `what` (or is absent).
+pub fn only(what: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args.get(i + 1).is_some_and(|v| v == what),
+        None => true,
+    }
+}
+
+pub fn admin_url() -> String {
+    std::env::var("TASKBOX_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh PostgreSQL database: its name and URL.
+pub async fn create_database() -> (String, String) {
+    let name = format!("taskbox_bench_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
+    (name, url)
+}
+
+pub async fn drop_database(name: &str) {
+    let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+}
+
+/// A fresh Redis key prefix.
+pub fn fresh_prefix() -> String {
+    format!("taskbox-bench:{}:", Uuid::new_v4().simple())
+}
+
+/// Removes every Redis key under `prefix`.
+pub async fn unlink_prefix(prefix: &str) {
+    let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK").arg(keys).query_async(&mut r).await.unwrap();
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// The `p` quantile (0 to 1) of sorted values.
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
