@@ -753,9 +753,13 @@ async fn openapi_describes_every_route_and_the_docs_work_offline() {
     let spec: Value = spec.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{spec}");
     let mut documented = std::collections::BTreeSet::new();
+    let mut operation_ids = std::collections::BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+        for (method, op) in item.as_object().unwrap().iter().filter(|(k, _)| *k != "parameters") {
             documented.insert((method.to_uppercase(), path.clone()));
+            // OpenAPI: operationIds are unique (client generators name methods by them).
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(operation_ids.insert(id.clone()), "operationId {id:?} of {method} {path} is taken");
         }
     }
     let mut routed: std::collections::BTreeSet<(String, String)> =

@@ -180,7 +180,7 @@ async fn create(
 }
 
 /// List task configs with their schedules.
-#[utoipa::path(get, path = "/configs", tag = "configs", params(ListQuery),
+#[utoipa::path(get, path = "/configs", operation_id = "list_configs", tag = "configs", params(ListQuery),
     responses((status = 200, body = List<ConfigView>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
@@ -207,7 +207,7 @@ async fn fetch(state: &AppState, id: &str) -> Result<TaskConfig, ApiError> {
 }
 
 /// One task config merged with its live schedule.
-#[utoipa::path(get, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path), ReadQuery),
+#[utoipa::path(get, path = "/configs/{id}", operation_id = "read_config", tag = "configs", params(("id" = Uuid, Path), ReadQuery),
     responses((status = 200, body = ConfigView), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,

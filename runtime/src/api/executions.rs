@@ -50,7 +50,7 @@ async fn page_of(
 }
 
 /// Execution records, newest first.
-#[utoipa::path(get, path = "/executions", tag = "executions", params(ListQuery),
+#[utoipa::path(get, path = "/executions", operation_id = "list_executions", tag = "executions", params(ListQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
@@ -125,7 +125,7 @@ async fn stats(
 }
 
 /// One execution record.
-#[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/executions/{id}", operation_id = "read_execution", tag = "executions", params(("id" = i64, Path)),
     responses((status = 200, body = StoredExecution), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,

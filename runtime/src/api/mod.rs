@@ -13,6 +13,7 @@ mod configs;
 mod error;
 mod executions;
 mod extract;
+mod links;
 mod metrics;
 mod plugins;
 mod schedules;
@@ -188,6 +189,7 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .split_for_parts();
     // After the merge: only now are the routes' operations in the document.
     CommonErrors.modify(&mut doc);
+    links::add(&mut doc);
     (routes, doc)
 }
 

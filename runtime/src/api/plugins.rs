@@ -15,13 +15,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Every file in the plugin directory, loaded or not.
-#[utoipa::path(get, path = "/plugins", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
+#[utoipa::path(get, path = "/plugins", operation_id = "list_plugins", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
 async fn list(State(state): State<AppState>) -> Json<Vec<PluginInfo>> {
     Json(state.registry.catalog().values().map(|e| e.info.clone()).collect())
 }
 
 /// One plugin: shape, digest, size, load time, and its load error if any.
-#[utoipa::path(get, path = "/plugins/{name}", tag = "plugins", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/plugins/{name}", operation_id = "read_plugin", tag = "plugins", params(("name" = String, Path)),
     responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)))]
 async fn read(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
     match state.registry.entry(&name) {

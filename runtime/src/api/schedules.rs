@@ -53,7 +53,7 @@ struct ListQuery {
 }
 
 /// Every config's schedule with its real next run, by config name.
-#[utoipa::path(get, path = "/schedules", tag = "schedules", params(ListQuery),
+#[utoipa::path(get, path = "/schedules", operation_id = "list_schedules", tag = "schedules", params(ListQuery),
     responses((status = 200, body = List<ScheduleItem>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
