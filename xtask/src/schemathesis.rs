@@ -84,10 +84,12 @@ fn against(root: &Path, tool: &Path, deployment: &str) -> Result<(), String> {
     let token = format!("schemathesis-{}-{}", std::process::id(), deployment);
     let server = start(root, deployment, &token)?;
     let base = format!("http://127.0.0.1:{}", server.port);
+    let config = seed_config(server.port, &token)?;
     let examples = std::env::var("TASKBOX_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| DEFAULT_EXAMPLES.into());
     let mut cmd = Command::new(tool);
     // Its example database (failures to replay first) stays in target/.
     cmd.current_dir(root.join("target/schemathesis"))
+        .env("TASKBOX_SCHEMATHESIS_CONFIG", config)
         .arg("--config-file")
         .arg(root.join("xtask/schemathesis.toml"))
         .arg("run")
@@ -144,15 +146,44 @@ fn start(root: &Path, deployment: &str, token: &str) -> Result<Server, String> {
     Ok(server)
 }
 
+/// One HTTP/1.1 exchange with the server (`request` is the method and
+/// path, `headers` extra header lines); the whole answer, head and body.
+fn exchange(port: u16, request: &str, headers: &str, body: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!(
+        "{request} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
 /// Whether `GET /api/v1/system/health` answers 200.
 fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /api/v1/system/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    let mut answer = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
+    exchange(port, "GET /api/v1/system/health", "", "").is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+}
+
+/// Creates a started daily cron config on `echo` and runs it once (so
+/// there is an execution record to read); returns its id.
+fn seed_config(port: u16, token: &str) -> Result<String, String> {
+    let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
+    let body = r#"{"name":"schemathesis-seed","task_type":"echo","scheduler_type":"cron","schedule_config":{"cron_expression":"0 3 * * *"}}"#;
+    let answer = exchange(port, "POST /api/v1/configs?auto_start=true", &headers, body).unwrap_or_default();
+    let id = answer.split_once(r#""id":""#).map(|(_, rest)| rest.chars().take(36).collect::<String>());
+    match id {
+        Some(id) if answer.starts_with("HTTP/1.1 201") && id.len() == 36 => {
+            let run =
+                exchange(port, &format!("POST /api/v1/configs/{id}/run"), &headers, "").unwrap_or_default();
+            match run.starts_with("HTTP/1.1 202") {
+                true => Ok(id),
+                false => Err(format!("cannot run the seed config: {run}")),
+            }
+        }
+        _ => Err(format!("cannot create the seed config: {answer}")),
+    }
 }
 
 fn redis_url() -> String {
