@@ -84,12 +84,12 @@ fn against(root: &Path, tool: &Path, deployment: &str) -> Result<(), String> {
     let token = format!("schemathesis-{}-{}", std::process::id(), deployment);
     let server = start(root, deployment, &token)?;
     let base = format!("http://127.0.0.1:{}", server.port);
-    let config = seed_config(server.port, &token)?;
+    seed_run(server.port, &token)?;
     let examples = std::env::var("TASKBOX_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| DEFAULT_EXAMPLES.into());
     let mut cmd = Command::new(tool);
-    // Its example database (failures to replay first) stays in target/.
-    cmd.current_dir(root.join("target/schemathesis"))
-        .env("TASKBOX_SCHEMATHESIS_CONFIG", config)
+    // In the run's own folder: its example database (failures it replays
+    // first) goes with the run, so no run inherits another's examples.
+    cmd.current_dir(&server.dir)
         .arg("--config-file")
         .arg(root.join("xtask/schemathesis.toml"))
         .arg("run")
@@ -166,9 +166,9 @@ fn healthy(port: u16) -> bool {
     exchange(port, "GET /api/v1/system/health", "", "").is_some_and(|a| a.starts_with("HTTP/1.1 200"))
 }
 
-/// Creates a started daily cron config on `echo` and runs it once (so
-/// there is an execution record to read); returns its id.
-fn seed_config(port: u16, token: &str) -> Result<String, String> {
+/// Creates a started daily cron config on `echo` and runs it once, so
+/// there are a schedule and an execution record to list and follow.
+fn seed_run(port: u16, token: &str) -> Result<(), String> {
     let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
     let body = r#"{"name":"schemathesis-seed","task_type":"echo","scheduler_type":"cron","schedule_config":{"cron_expression":"0 3 * * *"}}"#;
     let answer = exchange(port, "POST /api/v1/configs?auto_start=true", &headers, body).unwrap_or_default();
@@ -178,7 +178,7 @@ fn seed_config(port: u16, token: &str) -> Result<String, String> {
             let run =
                 exchange(port, &format!("POST /api/v1/configs/{id}/run"), &headers, "").unwrap_or_default();
             match run.starts_with("HTTP/1.1 202") {
-                true => Ok(id),
+                true => Ok(()),
                 false => Err(format!("cannot run the seed config: {run}")),
             }
         }

@@ -7,9 +7,12 @@ use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::{OpenApi, RefOr};
 
-/// What a created config (`POST /configs`, 201, `{"id"}`) leads to:
-/// link name, path, method, and the parameters beyond `id`.
-const FROM_CREATED_CONFIG: [(&str, &str, &str, Option<(&str, &str)>); 8] = [
+/// A link: its name, the target's path and method, and a parameter
+/// beyond `id` (name and value).
+type Target = (&'static str, &'static str, &'static str, Option<(&'static str, &'static str)>);
+
+/// What a created config (`POST /configs`, 201, `{"id"}`) leads to.
+const FROM_CREATED_CONFIG: [Target; 8] = [
     ("ReadConfig", "/api/v1/configs/{id}", "get", None),
     ("UpdateConfig", "/api/v1/configs/{id}", "patch", None),
     ("DeleteConfig", "/api/v1/configs/{id}", "delete", None),
