@@ -3,7 +3,8 @@
 //! the gate closes, later commands fail at once (a 503 in microseconds, not
 //! after the connection manager's reconnect backoff), and one background
 //! probe pings Redis every [`PROBE_EVERY`] until it answers, then opens
-//! the gate again. Owns that state only; what to do with the error is the
+//! the gate again (or until no connection behind the gate is left, so a
+//! stopped process does not go on probing). Owns that state only; what to do with the error is the
 //! caller's.
 
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -44,10 +45,13 @@ impl Gated {
             return;
         }
         tracing::warn!(error = %e, "Redis is unreachable: failing fast until it answers again");
-        let (mut conn, down) = (self.inner.clone(), self.down.clone());
+        // The probe holds the gate weakly: once every connection behind it
+        // is dropped (the backend is gone), it stops asking.
+        let (mut conn, down) = (self.inner.clone(), Arc::downgrade(&self.down));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
+                let Some(down) = down.upgrade() else { return };
                 let ping = redis::cmd("PING");
                 if let Ok(Ok(_)) =
                     tokio::time::timeout(PROBE_TIMEOUT, ping.query_async::<String>(&mut conn)).await
