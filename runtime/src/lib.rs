@@ -25,6 +25,8 @@
 //! - [`sqlite`] — the embedded deployment's one SQLite file: query-only
 //!   reads, and one writer behind a lock (a leaf).
 //! - [`backoff`] — retrying with backoff, for every loop (a leaf).
+//! - [`outbound`] — a plugin's outbound-HTTP allowlist and the private
+//!   address rule (a leaf; not yet wired into the executor).
 //! - [`reload`] — hot reload: watches the plugin directory, rescans the
 //!   registry, notes changes in the configs' history.
 //! - [`api`] — the HTTP API: validation and composition over the store and
@@ -43,6 +45,7 @@ pub mod cli;
 pub mod executor;
 pub mod job;
 pub mod local_backend;
+pub mod outbound;
 pub mod queue;
 pub mod redis_backend;
 pub mod registry;
