@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::services::{database_url, redis_url};
+
 const VERSION: &str = "4.32.5";
 /// Examples per operation: ~1 minute per deployment on two cores.
 const DEFAULT_EXAMPLES: &str = "25";
-const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const REDIS_DEFAULT: &str = "redis://127.0.0.1:6379";
 
 /// Runs the step against both deployments; fails if either reports anything.
 pub fn run(root: &Path) -> Result<(), String> {
@@ -123,7 +123,7 @@ fn start(root: &Path, deployment: &str, token: &str) -> Result<Server, String> {
     if deployment == "distributed" {
         let name = format!("taskbox_schemathesis_{tag}");
         psql(&format!("CREATE DATABASE {name}"))?;
-        let admin = std::env::var("TASKBOX_TEST_DATABASE_URL").unwrap_or_else(|_| PG_DEFAULT.into());
+        let admin = database_url();
         let url = format!("{}/{name}", admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base));
         let keys = format!("taskbox-schemathesis:{tag}:");
         cmd.env("TASKBOX_DATABASE_URL", url)
@@ -134,7 +134,15 @@ fn start(root: &Path, deployment: &str, token: &str) -> Result<Server, String> {
         cmd.env("TASKBOX_DATABASE_URL", format!("sqlite://{}", dir.join("taskbox.db").display()))
             .env_remove("TASKBOX_REDIS_URL");
     }
-    let child = cmd.spawn().map_err(|e| format!("cannot start taskbox serve: {e}"))?;
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(db) = &database {
+                let _ = psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            }
+            return Err(format!("cannot start taskbox serve: {e}"));
+        }
+    };
     let server = Server { child, port, dir, database, prefix };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !healthy(port) {
@@ -186,13 +194,8 @@ fn seed_run(port: u16, token: &str) -> Result<(), String> {
     }
 }
 
-fn redis_url() -> String {
-    std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| REDIS_DEFAULT.into())
-}
-
 fn psql(sql: &str) -> Result<(), String> {
-    let admin = std::env::var("TASKBOX_TEST_DATABASE_URL").unwrap_or_else(|_| PG_DEFAULT.into());
-    crate::run(Command::new("psql").arg(admin).args(["-qXc", sql]).stdout(Stdio::null()))
+    crate::run(Command::new("psql").arg(database_url()).args(["-qXc", sql]).stdout(Stdio::null()))
 }
 
 /// Removes the Redis keys under `prefix` (with redis-cli, as installed with Redis).

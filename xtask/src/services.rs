@@ -22,20 +22,30 @@ struct Service {
     start: fn(port: u16) -> Option<Command>,
 }
 
+/// The PostgreSQL URL the suite uses (a database its user may create others from).
+pub fn database_url() -> String {
+    std::env::var("TASKBOX_TEST_DATABASE_URL").unwrap_or_else(|_| PG_DEFAULT.into())
+}
+
+/// The Redis URL the suite uses.
+pub fn redis_url() -> String {
+    std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| REDIS_DEFAULT.into())
+}
+
 /// Makes sure both services answer, starting local ones if needed.
 pub fn ensure() -> Result<(), String> {
     let services = [
         Service {
             name: "PostgreSQL",
             variable: "TASKBOX_TEST_DATABASE_URL",
-            url: std::env::var("TASKBOX_TEST_DATABASE_URL").unwrap_or_else(|_| PG_DEFAULT.into()),
+            url: database_url(),
             default_port: 5432,
             start: start_postgres,
         },
         Service {
             name: "Redis",
             variable: "TASKBOX_TEST_REDIS_URL",
-            url: std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| REDIS_DEFAULT.into()),
+            url: redis_url(),
             default_port: 6379,
             start: start_redis,
         },
