@@ -12,8 +12,6 @@
 //! connects to the address it returns, so a name cannot re-resolve
 //! elsewhere between the check and the connection. A leaf: imports nothing
 //! of this crate.
-//!
-//! Not yet wired into the executor (issue 12): nothing a plugin runs uses it.
 
 use std::net::IpAddr;
 

@@ -1,5 +1,6 @@
 //! The shared wasmtime engine and the epoch ticker that drives deadlines.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
@@ -17,12 +18,40 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// The largest memory cap any run may ask for.
     pub max_memory_mb: u64,
+    /// PEM certificates trusted for plugins' outbound HTTPS besides webpki's
+    /// roots (a private CA).
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { max_instances: 256, max_memory_mb: 4096 }
+        Self { max_instances: 256, max_memory_mb: 4096, extra_ca_file: None }
     }
+}
+
+/// The TLS client configuration every outbound HTTPS request uses.
+pub(crate) fn tls_config(extra_ca_file: Option<&Path>) -> wasmtime::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+    if let Some(path) = extra_ca_file {
+        let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<_, _>>())
+            .map_err(|e| wasmtime::format_err!("CA file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(wasmtime::format_err!("CA file {}: no certificate in it", path.display()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| wasmtime::format_err!("CA file {}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| wasmtime::format_err!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 pub(crate) fn build(settings: &EngineSettings) -> wasmtime::Result<Engine> {

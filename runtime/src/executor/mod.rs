@@ -10,14 +10,18 @@
 mod bindings;
 mod capture;
 mod engine;
+mod http_door;
+mod kv_door;
 mod outcome;
 mod prepare;
+mod redact;
 mod run;
 mod state;
 mod verdict;
 
 pub use engine::EngineSettings;
-pub use outcome::{Limits, Outcome, RunContext, RunRequest};
+pub use http_door::{DEFAULT_HTTP_LIMITS, HttpLimits};
+pub use outcome::{Doors, Limits, Outcome, RunContext, RunRequest};
 pub use prepare::{PrepareError, Prepared, Shape};
 pub use run::{DirGrant, Grants, Runnable};
 
@@ -36,8 +40,11 @@ pub struct Executor {
 
 struct Shared {
     engine: wasmtime::Engine,
-    /// WASI p2 plus the `taskbox:plugin/host` interface; both shapes link here.
+    /// WASI p2, `wasi:http` (outgoing), `wasi:keyvalue` and the
+    /// `taskbox:plugin/host` interface; both shapes link here.
     linker: Linker<RunState>,
+    /// TLS for outbound HTTPS: webpki's roots plus the configured CA file.
+    tls: Arc<rustls::ClientConfig>,
     /// Drives epoch-based deadlines; ticks only while a run is in flight.
     ticker: EpochTicker,
     /// One permit per pooled instance slot, so a burst of runs waits for a
@@ -56,10 +63,14 @@ impl Executor {
         let engine = engine::build(&settings).map_err(SetupError)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SetupError)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(SetupError)?;
+        kv_door::add_to_linker(&mut linker, RunState::kv_view).map_err(SetupError)?;
         bindings::Task::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(SetupError)?;
+        let tls = engine::tls_config(settings.extra_ca_file.as_deref()).map_err(SetupError)?;
         Ok(Self {
             shared: Arc::new(Shared {
+                tls,
                 ticker: EpochTicker::start(engine.clone()),
                 slots: Semaphore::new(settings.max_instances as usize),
                 engine,

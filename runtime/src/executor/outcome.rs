@@ -61,6 +61,26 @@ pub struct RunRequest {
     /// The config's parameters, as JSON text.
     pub params: String,
     pub limits: Limits,
+    pub doors: Doors,
+}
+
+/// What the caller opens for this run beyond the plugin's code: the
+/// key-value store its granted buckets live in, and the values of its
+/// granted secrets (delivered as environment variables, redacted from
+/// everything the run leaves behind).
+#[derive(Clone, Default)]
+pub struct Doors {
+    pub kv: Option<std::sync::Arc<dyn crate::kv::KeyValue>>,
+    /// (name, value) of each secret the sidecar grants.
+    pub secrets: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Doors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: a value must never reach a log line.
+        let names: Vec<&str> = self.secrets.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Doors").field("kv", &self.kv.is_some()).field("secrets", &names).finish()
+    }
 }
 
 /// How a run ended: the fields an execution record stores.

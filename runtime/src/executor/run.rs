@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
@@ -11,22 +12,37 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use super::bindings::Context;
 use super::capture::Capture;
 use super::engine::TICK;
+use super::http_door::{HttpDoor, HttpLimits};
+use super::kv_door::KvDoor;
 use super::outcome::result_json;
 use super::prepare::Linked;
+use super::redact::Redactor;
 use super::state::{MemoryCap, RunState};
 use super::verdict::{Captured, Ended, verdict};
 use super::{Executor, Outcome, Prepared, RunRequest};
+use crate::kv::Bounds;
+use crate::outbound::AllowedHosts;
 
 /// How often a long CPU-bound run hands its thread back to the async runtime.
 const YIELD_EVERY_TICKS: u64 = 10;
 
 /// What a plugin may touch beyond the bare sandbox (from its sidecar).
+/// The default grants nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
     /// Host directories mounted read-only.
     pub dirs: Vec<DirGrant>,
+    /// Where it may send HTTP requests.
+    pub outbound: Arc<AllowedHosts>,
+    pub http_limits: HttpLimits,
+    /// The key-value buckets it may open.
+    pub buckets: Arc<[String]>,
+    pub kv_bounds: Bounds,
+    /// The names of the secrets it gets (the caller resolves their values
+    /// into [`super::Doors`]).
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,17 +68,39 @@ impl Executor {
         let started_at = Utc::now();
         let start = Instant::now();
         let limits = req.limits;
-        let stdout = Capture::new(limits.max_output_bytes);
-        let stderr = Capture::new(limits.max_output_bytes);
-        let log = Capture::new(limits.max_output_bytes);
+        let redactor = Redactor::new(&req.doors.secrets);
+        // Keep enough beyond the bound that a secret cut at it is still found.
+        let kept = limits.max_output_bytes + redactor.longest();
+        let stdout = Capture::new(kept);
+        let stderr = Capture::new(kept);
+        let log = Capture::new(kept);
 
         let (ended, memory_refused) = match self.build_wasi(plugin, &req, &stdout, &stderr) {
             Ok(wasi) => {
+                let grants = &plugin.grants;
+                let http_door = HttpDoor::new(
+                    grants.outbound.clone(),
+                    grants.http_limits,
+                    start + limits.timeout,
+                    log.clone(),
+                    self.shared.tls.clone(),
+                );
+                let kv = match (&req.doors.kv, grants.buckets.is_empty()) {
+                    (Some(store), false) => Some(KvDoor {
+                        store: store.clone(),
+                        buckets: grants.buckets.clone(),
+                        bounds: grants.kv_bounds,
+                    }),
+                    _ => None,
+                };
                 let state = RunState {
                     wasi,
                     table: ResourceTable::new(),
                     memory: MemoryCap::new(limits.memory_bytes as usize),
                     log: log.clone(),
+                    http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                    http_door,
+                    kv,
                 };
                 let mut store = Store::new(self.engine(), state);
                 store.limiter(|s| &mut s.memory);
@@ -77,12 +115,17 @@ impl Executor {
             Err(e) => (Ended::Error(e), None),
         };
         let elapsed = start.elapsed();
-        let captured =
-            Captured { stdout: stdout.take(), stderr: stderr.take(), log: log.take(), memory_refused };
+        let bound = limits.max_output_bytes;
+        let captured = Captured {
+            stdout: redacted(&stdout, bound, &redactor),
+            stderr: redacted(&stderr, bound, &redactor),
+            log: redacted(&log, bound, &redactor),
+            memory_refused,
+        };
         let (verdict, logs) = verdict(plugin.prepared.shape(), ended, captured, &limits, elapsed);
         let (is_success, result, error_message) = match verdict {
-            Ok(text) => (true, Some(result_json(&text)), None),
-            Err(message) => (false, None, Some(message)),
+            Ok(text) => (true, Some(result_json(&redactor.apply(&text))), None),
+            Err(message) => (false, None, Some(redactor.apply(&message))),
         };
         Outcome {
             is_success,
@@ -105,7 +148,7 @@ impl Executor {
     ) -> wasmtime::Result<wasmtime_wasi::WasiCtx> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_tcp(false).allow_udp(false);
-        for (key, value) in &plugin.grants.env {
+        for (key, value) in plugin.grants.env.iter().chain(&req.doors.secrets) {
             wasi.env(key, value);
         }
         for dir in &plugin.grants.dirs {
@@ -125,6 +168,22 @@ impl Executor {
         }
         Ok(wasi.build())
     }
+}
+
+/// What a capture kept, with the run's secrets redacted, then cut to
+/// `bound` (on a character boundary) with the cut counted.
+fn redacted(capture: &Capture, bound: usize, redactor: &Redactor) -> (String, u64) {
+    let (text, mut cut) = capture.take();
+    let mut text = if redactor.is_empty() { text } else { redactor.apply(&text) };
+    if text.len() > bound {
+        let mut at = bound;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        cut += (text.len() - at) as u64;
+        text.truncate(at);
+    }
+    (text, cut)
 }
 
 /// Interrupts the guest at `deadline`, and has it yield to the async runtime

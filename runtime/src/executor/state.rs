@@ -1,12 +1,16 @@
 //! What a store holds during one run: the WASI context, the memory limiter,
-//! and the host side of `taskbox:plugin/host`.
+//! the doors' state (outbound HTTP, key-value), and the host side of
+//! `taskbox:plugin/host`.
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{Level, taskbox::plugin::host};
 use super::capture::Capture;
+use super::http_door::HttpDoor;
+use super::kv_door::{KvDoor, KvView};
 
 pub(crate) struct RunState {
     pub(crate) wasi: WasiCtx,
@@ -14,6 +18,23 @@ pub(crate) struct RunState {
     pub(crate) memory: MemoryCap,
     /// Lines from the `log` import, bounded like stdout.
     pub(crate) log: Capture,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_door: HttpDoor,
+    /// `None`: the plugin may open no bucket.
+    pub(crate) kv: Option<KvDoor>,
+}
+
+impl RunState {
+    /// What the key-value door's host functions reach.
+    pub(crate) fn kv_view(&mut self) -> KvView<'_> {
+        KvView { door: self.kv.as_ref(), table: &mut self.table, log: &self.log }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_door }
+    }
 }
 
 impl WasiView for RunState {

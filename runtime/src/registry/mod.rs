@@ -17,7 +17,7 @@ pub use cache::ArtifactCache;
 pub use load::{
     LoadError, LoadSource, Loader, Plugin, PluginEntry, PluginInfo, fingerprint, is_valid_task_type,
 };
-pub use sidecar::{MAX_MEMORY_MB, Sidecar, SidecarError};
+pub use sidecar::{MAX_MEMORY_MB, Sidecar, SidecarError, is_valid_secret_name};
 
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;

@@ -7,12 +7,24 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::executor::{DirGrant, Grants};
+use crate::executor::{DEFAULT_HTTP_LIMITS, DirGrant, Grants, HttpLimits};
+use crate::kv::{Bounds, DEFAULT_BOUNDS, is_valid_bucket};
+use crate::outbound::AllowedHosts;
 
 /// Largest memory cap a sidecar may ask for (the engine's pool slot size).
 pub const MAX_MEMORY_MB: u64 = 4096;
 const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 const MAX_OUTPUT_KB: u64 = 64 * 1024;
+const MAX_RESPONSE_BODY_KB: u64 = 1 << 20;
+const MAX_KV_VALUE_KB: u64 = 64 * 1024;
+
+/// A secret's name: what the guest's environment variable is called.
+pub fn is_valid_secret_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 128
+        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
 
 /// A sidecar as written. Everything is optional; the default grants nothing.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -31,6 +43,26 @@ pub struct Sidecar {
     /// are taken from the plugin directory).
     #[serde(default)]
     pub dirs: BTreeMap<String, PathBuf>,
+    /// Where it may send HTTP requests, in Spin's syntax
+    /// (`https://api.example.com`, `http://127.0.0.1:8080`,
+    /// `https://*.example.org`, `http://localhost:*`). None: no network.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Requests per run (default 100).
+    pub max_outbound_requests: Option<u32>,
+    /// Response body bytes per run, in KiB (default 16 MiB).
+    pub max_response_body_kb: Option<u64>,
+    /// The key-value buckets it may open (shared with every plugin that
+    /// names them).
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
+    /// Largest value it may write, in KiB (default 1 MiB).
+    pub max_kv_value_kb: Option<u64>,
+    /// Keys a bucket may hold when it writes a new one (default 100,000).
+    pub max_kv_keys: Option<u64>,
+    /// The secrets it gets, as environment variables of its runs.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +114,38 @@ impl Sidecar {
                 return Err(format!("dirs key {guest:?}: the guest path must be absolute"));
             }
         }
+        AllowedHosts::parse(&self.allowed_outbound_hosts).map_err(|e| e.to_string())?;
+        if self.max_outbound_requests == Some(0) {
+            return Err("max_outbound_requests = 0: leave allowed_outbound_hosts empty instead".into());
+        }
+        if let Some(kb) = self.max_response_body_kb
+            && !(1..=MAX_RESPONSE_BODY_KB).contains(&kb)
+        {
+            return Err(format!("max_response_body_kb = {kb}: must be between 1 and {MAX_RESPONSE_BODY_KB}"));
+        }
+        for bucket in &self.key_value_stores {
+            if !is_valid_bucket(bucket) {
+                return Err(format!("key_value_stores entry {bucket:?}: 1 to 64 of A-Z a-z 0-9 _ - ."));
+            }
+        }
+        if let Some(kb) = self.max_kv_value_kb
+            && !(1..=MAX_KV_VALUE_KB).contains(&kb)
+        {
+            return Err(format!("max_kv_value_kb = {kb}: must be between 1 and {MAX_KV_VALUE_KB}"));
+        }
+        if self.max_kv_keys == Some(0) {
+            return Err("max_kv_keys = 0: leave key_value_stores empty instead".into());
+        }
+        for name in &self.secrets {
+            if !is_valid_secret_name(name) {
+                return Err(format!(
+                    "secrets entry {name:?}: a name like SLACK_WEBHOOK ([A-Za-z_][A-Za-z0-9_]*)"
+                ));
+            }
+            if self.env.contains_key(name) {
+                return Err(format!("secrets entry {name:?} is also an env key: one name, one source"));
+            }
+        }
         Ok(())
     }
 
@@ -98,7 +162,29 @@ impl Sidecar {
             }
             dirs.push(DirGrant { host, guest: guest.clone() });
         }
-        Ok(Grants { env: self.env.clone().into_iter().collect(), dirs })
+        let outbound = AllowedHosts::parse(&self.allowed_outbound_hosts).map_err(|e| e.to_string())?;
+        let http_limits = HttpLimits {
+            max_requests: self.max_outbound_requests.unwrap_or(DEFAULT_HTTP_LIMITS.max_requests),
+            max_response_bytes: self
+                .max_response_body_kb
+                .map_or(DEFAULT_HTTP_LIMITS.max_response_bytes, |kb| kb << 10),
+        };
+        let kv_bounds = Bounds {
+            max_value_bytes: self
+                .max_kv_value_kb
+                .map_or(DEFAULT_BOUNDS.max_value_bytes, |kb| (kb << 10) as usize),
+            max_keys: self.max_kv_keys.unwrap_or(DEFAULT_BOUNDS.max_keys),
+            ..DEFAULT_BOUNDS
+        };
+        Ok(Grants {
+            env: self.env.clone().into_iter().collect(),
+            dirs,
+            outbound: outbound.into(),
+            http_limits,
+            buckets: self.key_value_stores.clone().into(),
+            kv_bounds,
+            secrets: self.secrets.clone(),
+        })
     }
 
     pub fn timeout(&self) -> Option<Duration> {
