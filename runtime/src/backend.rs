@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::job::BackendError;
+use crate::kv::KeyValue;
 use crate::local_backend::LocalBackend;
 use crate::queue::Queue;
 use crate::redis_backend::RedisBackend;
@@ -19,6 +20,8 @@ pub struct Backend {
     pub queue: Arc<dyn Queue>,
     /// Woken when any schedule changes (for the fire loop).
     pub changes: Arc<Notify>,
+    /// Plugins' key-value state, on the same Redis or SQLite file.
+    pub kv: Arc<dyn KeyValue>,
 }
 
 /// How to get a [`Backend`].
@@ -74,12 +77,12 @@ impl Plan {
                 let redis = RedisBackend::connect(url, prefix).await?;
                 let changes = redis.changes();
                 let redis = Arc::new(redis);
-                Ok(Backend { schedule: redis.clone(), queue: redis, changes })
+                Ok(Backend { schedule: redis.clone(), queue: redis.clone(), changes, kv: redis })
             }
             Plan::Local(local) => {
                 let changes = local.changes();
                 let local = Arc::new(local.clone());
-                Ok(Backend { schedule: local.clone(), queue: local, changes })
+                Ok(Backend { schedule: local.clone(), queue: local.clone(), changes, kv: local })
             }
         }
     }

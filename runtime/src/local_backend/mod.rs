@@ -13,11 +13,13 @@
 //!
 //! Files: `schedule` (the schedule contract on `local_schedules`), `queue`
 //! (`local_queue`, `local_workers`), `history` (`local_history`),
-//! `enqueue` (group commit of queued runs), `codec` (times and JSON).
+//! `enqueue` (group commit of queued runs), `codec` (times and JSON), `kv`
+//! (plugins' key-value state on `local_kv`).
 
 mod codec;
 mod enqueue;
 mod history;
+mod kv;
 mod queue;
 mod schedule;
 

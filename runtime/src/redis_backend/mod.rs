@@ -14,9 +14,11 @@
 //! runs queued or running), `queue:<band>`
 //! (streams, consumer group `workers`), `retries` (sorted set by due ms),
 //! `worker:<name>` (heartbeats), `workers` (sorted set of names by
-//! heartbeat expiry ms), and the pub/sub channel `wake`.
+//! heartbeat expiry ms), the pub/sub channel `wake`, and plugins' key-value
+//! state: `kv:<bucket>` (hash key → value) and `kv_keys:<bucket>` (its keys).
 
 mod gate;
+mod kv;
 mod queue;
 mod schedule;
 
