@@ -30,6 +30,12 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// Seconds a stopping process waits for runs in flight.
     pub shutdown_grace_seconds: u64,
+    /// The key secrets are sealed under, as 64 hex digits; unset: the key file.
+    pub secret_key: Option<String>,
+    /// The key file, created (mode 0600) on first start if missing.
+    pub secret_key_file: PathBuf,
+    /// PEM certificates plugins' outbound HTTPS trusts besides webpki's roots.
+    pub outbound_ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -46,6 +52,9 @@ impl Default for Settings {
             roles: [Role::Api, Role::Scheduler, Role::Worker].into(),
             worker_concurrency: cores * 4,
             shutdown_grace_seconds: 30,
+            secret_key: None,
+            secret_key_file: "taskbox.key".into(),
+            outbound_ca_file: None,
         }
     }
 }
@@ -61,6 +70,9 @@ impl std::fmt::Debug for Settings {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("roles", &self.roles)
             .field("worker_concurrency", &self.worker_concurrency)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field("secret_key_file", &self.secret_key_file)
+            .field("outbound_ca_file", &self.outbound_ca_file)
             .finish()
     }
 }
@@ -124,6 +136,15 @@ impl Settings {
         }
         if let Some(v) = var("TASKBOX_BIND") {
             self.bind = v.parse().map_err(|e| bad("TASKBOX_BIND", &v, format!("{e}")))?;
+        }
+        if let Some(v) = var("TASKBOX_SECRET_KEY") {
+            self.secret_key = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("TASKBOX_SECRET_KEY_FILE") {
+            self.secret_key_file = v.into();
+        }
+        if let Some(v) = var("TASKBOX_OUTBOUND_CA_FILE") {
+            self.outbound_ca_file = (!v.is_empty()).then(|| v.into());
         }
         if let Some(v) = var("TASKBOX_ADMIN_TOKEN") {
             self.admin_token = (!v.is_empty()).then_some(v);

@@ -51,4 +51,6 @@ pub(super) trait Dialect: Send + Sync + 'static {
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError>;
     async fn remove_token(&self, name: &str) -> Result<bool, StoreError>;
+    /// Runs one write statement as it is; how many rows it touched.
+    async fn execute(&self, q: sqlx::QueryBuilder<Self::DB>) -> Result<u64, StoreError>;
 }

@@ -8,7 +8,7 @@
 //!
 //! The two databases share their SQL: `sql.rs` builds the queries both run
 //! as they are, `shared.rs` and `tokens.rs` implement the traits once over
-//! any `Dialect` (`dialect.rs`), and `postgres.rs` and `sqlite.rs` hold
+//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store, and `postgres.rs` and `sqlite.rs` hold
 //! only what each database does its own way.
 
 mod cache;
@@ -17,6 +17,7 @@ mod model;
 mod postgres;
 mod postgres_changes;
 mod rollups;
+mod secrets;
 mod shared;
 mod sql;
 mod sqlite;
@@ -25,6 +26,7 @@ mod tokens;
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use model::*;
 pub use postgres::PgStore;
+pub use secrets::{SealedSecret, SecretInfo, SecretStore};
 pub use sqlite::SqliteStore;
 
 /// A store opened from a database URL.
@@ -36,6 +38,13 @@ pub enum Opened {
 
 impl Opened {
     pub fn configs(&self) -> std::sync::Arc<dyn ConfigStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn secrets(&self) -> std::sync::Arc<dyn SecretStore> {
         match self {
             Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
             Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),

@@ -160,7 +160,10 @@ impl Dialect for PgStore {
     }
 
     async fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
-        let done = tokens::delete(name).build().execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
+        self.execute(tokens::delete(name)).await.map(|n| n > 0)
+    }
+
+    async fn execute(&self, mut q: QueryBuilder<Postgres>) -> Result<u64, StoreError> {
+        Ok(q.build().execute(&self.pool).await?.rows_affected())
     }
 }

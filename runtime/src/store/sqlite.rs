@@ -166,13 +166,11 @@ impl Dialect for SqliteStore {
     }
 
     async fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.delete(tokens::delete(name)).await? > 0)
+        Ok(self.execute(tokens::delete(name)).await? > 0)
     }
-}
 
-impl SqliteStore {
-    /// Runs one DELETE through the writer; how many rows it removed.
-    async fn delete(&self, mut q: QueryBuilder<Sqlite>) -> Result<u64, StoreError> {
+    /// Runs one statement through the writer.
+    async fn execute(&self, mut q: QueryBuilder<Sqlite>) -> Result<u64, StoreError> {
         let mut tx = self.db.write().await?;
         let done = q.build().execute(&mut *tx).await?;
         committed(tx, done.rows_affected()).await

@@ -1,0 +1,105 @@
+//! Secrets (DESIGN §9, the third door): values an operator stores for
+//! plugins, sealed at rest, opened only for the runs whose sidecar grants
+//! them.
+//!
+//! Owns the key (`key.rs`), sealing (`cipher.rs`) and the operations the API,
+//! the CLI and the worker use: put, list (names and times, never values),
+//! delete, and resolve for a run. The store keeps sealed rows only; this
+//! module never logs a value, and never hands one to anything but a run.
+
+mod cipher;
+mod key;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::store::{SealedSecret, SecretInfo, SecretStore, StoreError};
+use cipher::Cipher;
+
+pub use crate::registry::is_valid_secret_name as is_valid_name;
+
+/// The largest value a secret may hold.
+pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// The known text the key check seals.
+const KEY_CHECK: &[u8] = b"taskbox secret key check";
+const KEY_CHECK_NAME: &str = "key-check";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("secret key: {0}")]
+    BadKey(String),
+    #[error(
+        "the secret key does not match the one the stored secrets were sealed with \
+         (TASKBOX_SECRET_KEY or the key file changed?)"
+    )]
+    WrongKey,
+    #[error("secret {0:?} does not exist")]
+    Missing(String),
+    #[error("secret {0:?} cannot be opened: stored under another key or altered")]
+    Unopenable(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Cheap-to-clone handle on the secrets of one deployment.
+#[derive(Clone)]
+pub struct Secrets {
+    store: Arc<dyn SecretStore>,
+    cipher: Arc<Cipher>,
+}
+
+impl Secrets {
+    /// Loads the key (`from_env`, else `key_file`, created if missing) and
+    /// checks it against the store: a key other than the one the store's
+    /// secrets were sealed with is [`SecretsError::WrongKey`].
+    pub async fn open(
+        store: Arc<dyn SecretStore>,
+        from_env: Option<&str>,
+        key_file: &Path,
+    ) -> Result<Self, SecretsError> {
+        let cipher = Cipher::new(&key::load(from_env, key_file)?);
+        let (nonce, ciphertext) = cipher.seal(KEY_CHECK_NAME, KEY_CHECK);
+        let check = SealedSecret { name: KEY_CHECK_NAME.into(), nonce, ciphertext };
+        let stored = store.key_check(&check).await?;
+        match cipher.open(KEY_CHECK_NAME, &stored.nonce, &stored.ciphertext) {
+            Ok(text) if text == KEY_CHECK => Ok(Self { store, cipher: Arc::new(cipher) }),
+            _ => Err(SecretsError::WrongKey),
+        }
+    }
+
+    pub async fn put(&self, name: &str, value: &str) -> Result<(), SecretsError> {
+        let (nonce, ciphertext) = self.cipher.seal(name, value.as_bytes());
+        Ok(self.store.put_secret(&SealedSecret { name: name.to_owned(), nonce, ciphertext }).await?)
+    }
+
+    pub async fn list(&self) -> Result<Vec<SecretInfo>, SecretsError> {
+        Ok(self.store.list_secrets().await?)
+    }
+
+    /// False if there was no such secret.
+    pub async fn delete(&self, name: &str) -> Result<bool, SecretsError> {
+        Ok(self.store.delete_secret(name).await?)
+    }
+
+    /// The values of `names`, in their order; the first that does not
+    /// exist is the error.
+    pub async fn resolve(&self, names: &[String]) -> Result<Vec<(String, String)>, SecretsError> {
+        let sealed = self.store.sealed_secrets(names).await?;
+        names
+            .iter()
+            .map(|name| {
+                let row = sealed
+                    .iter()
+                    .find(|s| s.name == *name)
+                    .ok_or_else(|| SecretsError::Missing(name.clone()))?;
+                let value = self
+                    .cipher
+                    .open(name, &row.nonce, &row.ciphertext)
+                    .map_err(|_| SecretsError::Unopenable(name.clone()))?;
+                let value = String::from_utf8(value).map_err(|_| SecretsError::Unopenable(name.clone()))?;
+                Ok((name.clone(), value))
+            })
+            .collect()
+    }
+}
