@@ -26,7 +26,11 @@
 //!   reads, and one writer behind a lock (a leaf).
 //! - [`backoff`] — retrying with backoff, for every loop (a leaf).
 //! - [`outbound`] — a plugin's outbound-HTTP allowlist and the private
-//!   address rule (a leaf; not yet wired into the executor).
+//!   address rule (a leaf; the executor's HTTP door asks it).
+//! - [`kv`] — the key-value contract plugins' state lives behind, and its
+//!   bounds (a leaf; both backends implement it).
+//! - [`secrets`] — secrets for plugins: the key, sealing at rest, put, list,
+//!   delete and resolving a run's grants.
 //! - [`reload`] — hot reload: watches the plugin directory, rescans the
 //!   registry, notes changes in the configs' history.
 //! - [`api`] — the HTTP API: validation and composition over the store and
@@ -44,6 +48,7 @@ pub mod backoff;
 pub mod cli;
 pub mod executor;
 pub mod job;
+pub mod kv;
 pub mod local_backend;
 pub mod outbound;
 pub mod queue;
@@ -52,6 +57,7 @@ pub mod registry;
 pub mod reload;
 pub mod schedule;
 pub mod scheduler;
+pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod sqlite;

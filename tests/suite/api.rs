@@ -50,6 +50,7 @@ pub(crate) async fn spawn_app(d: Deployment) -> App {
         executor: EXECUTOR.clone(),
         concurrency: 4,
         base_backoff: Duration::from_millis(200),
+        doors: Default::default(),
     };
     tokio::spawn(worker.run(stopped.clone(), Duration::from_secs(5)));
 
@@ -119,6 +120,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/plugins"),
     ("GET", "/plugins/{name}"),
     ("POST", "/plugins/reload"),
+    ("GET", "/kv/{bucket}"),
+    ("GET", "/kv/{bucket}/{key}"),
+    ("PUT", "/kv/{bucket}/{key}"),
+    ("DELETE", "/kv/{bucket}/{key}"),
+    ("GET", "/secrets"),
+    ("PUT", "/secrets/{name}"),
+    ("DELETE", "/secrets/{name}"),
     ("GET", "/system/status"),
     ("GET", "/system/enums"),
     ("GET", "/system/dashboard"),
@@ -506,7 +514,12 @@ async fn every_route_checks_the_token_and_the_role(d) {
             let path = match *template {
                 "/executions/{id}" => "/executions/1".to_owned(),
                 "/executions" if *method == "DELETE" => "/executions?older_than_days=30".to_owned(),
-                t => t.replace("{id}", id).replace("{action}", "start").replace("{name}", "echo"),
+                t => t
+                    .replace("{id}", id)
+                    .replace("{action}", "start")
+                    .replace("{name}", "echo")
+                    .replace("{bucket}", "b")
+                    .replace("{key}", "k"),
             };
             (method.parse().unwrap(), path)
         })
@@ -527,7 +540,8 @@ async fn every_route_checks_the_token_and_the_role(d) {
             "{method} {path}, wrong"
         );
         let as_viewer = send(Some(&viewer)).await.unwrap().status();
-        if *method == Method::GET {
+        // Secrets are admin-only even to list.
+        if *method == Method::GET && !path.starts_with("/secrets") {
             assert!(
                 as_viewer != StatusCode::UNAUTHORIZED && as_viewer != StatusCode::FORBIDDEN,
                 "{method} {path}: {as_viewer}"

@@ -26,6 +26,7 @@ fn settings(d: &crate::deploy::Deployment, plugins: &PluginDir) -> Settings {
         admin_token: Some(TOKEN.into()),
         worker_concurrency: 4,
         shutdown_grace_seconds: 5,
+        secret_key_file: std::env::temp_dir().join("taskbox-tests.key"),
         ..Settings::default()
     }
 }

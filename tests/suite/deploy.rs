@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 use taskbox::backend::{Backend, Plan};
+use taskbox::kv::KeyValue;
 use taskbox::queue::Queue;
 use taskbox::schedule::backend::ScheduleBackend;
 use taskbox::store::{ConfigStore, Opened, TokenStore};
@@ -25,6 +26,7 @@ pub struct Deployment {
     pub schedule: Arc<dyn ScheduleBackend>,
     pub queue: Arc<dyn Queue>,
     pub changes: Arc<Notify>,
+    pub kv: Arc<dyn KeyValue>,
     pub plan: Plan,
     /// For processes of their own (`taskbox serve`).
     pub database_url: String,
@@ -55,13 +57,14 @@ impl Deployment {
         let redis_url = redis.as_ref().map(|_| redis_url());
         let prefix = redis.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
         let plan = Plan::new(redis_url.as_deref(), &prefix, &opened).await.expect("the backend opens");
-        let Backend { schedule, queue, changes } = plan.connect().await.expect("the backend connects");
+        let Backend { schedule, queue, changes, kv } = plan.connect().await.expect("the backend connects");
         Self {
             tokens: opened.tokens(),
             store,
             schedule,
             queue,
             changes,
+            kv,
             plan,
             database_url,
             opened,
@@ -79,7 +82,11 @@ impl Deployment {
 
     /// The environment for a `taskbox serve` on this deployment.
     pub fn serve_env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![("TASKBOX_DATABASE_URL", self.database_url.clone())];
+        let mut env = vec![
+            ("TASKBOX_DATABASE_URL", self.database_url.clone()),
+            // Outside the work tree; each test's database checks the key anew.
+            ("TASKBOX_SECRET_KEY_FILE", std::env::temp_dir().join("taskbox-tests.key").display().to_string()),
+        ];
         if let Some(redis) = &self.redis {
             env.push(("TASKBOX_REDIS_URL", redis_url()));
             env.push(("TASKBOX_REDIS_PREFIX", redis.prefix.clone()));

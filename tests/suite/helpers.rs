@@ -77,7 +77,12 @@ pub fn example(name: &str) -> (PluginDir, std::sync::Arc<Plugin>) {
 
 /// Runs a plugin with the given params and limits.
 pub async fn run_with(plugin: &Plugin, params: serde_json::Value, limits: Limits) -> Outcome {
-    let request = RunRequest { context: RunContext::ad_hoc(), params: params.to_string(), limits };
+    let request = RunRequest {
+        context: RunContext::ad_hoc(),
+        params: params.to_string(),
+        limits,
+        doors: Default::default(),
+    };
     EXECUTOR.run(&plugin.runnable, request).await
 }
 
@@ -110,6 +115,8 @@ pub struct Server {
     /// `http://127.0.0.1:port/api/v1`
     pub base: String,
     pub client: reqwest::Client,
+    /// Every line the server wrote to stderr (its log).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub const SERVER_TOKEN: &str = "test-server-token";
@@ -121,6 +128,8 @@ impl Server {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
             .arg("serve")
             .env_remove("TASKBOX_REDIS_URL")
+            // Outside the work tree; each test's database checks the key anew.
+            .env("TASKBOX_SECRET_KEY_FILE", std::env::temp_dir().join("taskbox-tests.key"))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("TASKBOX_BIND", "127.0.0.1:0")
             .env("TASKBOX_ADMIN_TOKEN", SERVER_TOKEN)
@@ -142,8 +151,14 @@ impl Server {
             seen.push(line);
         };
         // Keep reading, so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base, client: reqwest::Client::new() }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self { child, base, client: reqwest::Client::new(), log }
     }
 
     pub async fn call(
@@ -207,4 +222,11 @@ impl Drop for Server {
 pub fn digest_of(example: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(built_plugin(example)).unwrap()))
+}
+
+/// A new viewer token in `tokens` (the store a test server reads).
+pub async fn viewer_token(tokens: &dyn taskbox::store::TokenStore) -> String {
+    let (token, hash) = taskbox::api::generate_token();
+    tokens.create_token("viewer", taskbox::store::TokenRole::Viewer, &hash).await.unwrap();
+    token
 }

@@ -36,8 +36,12 @@ async fn the_guest_sees_its_context() {
     let scheduled_at = "2026-01-02T03:04:05Z".parse().unwrap();
     let context =
         RunContext { config_id: "cfg-1".into(), execution_id: "exec-9".into(), attempt: 3, scheduled_at };
-    let request =
-        RunRequest { context, params: json!({"action": "context"}).to_string(), limits: Limits::default() };
+    let request = RunRequest {
+        context,
+        params: json!({"action": "context"}).to_string(),
+        limits: Limits::default(),
+        doors: Default::default(),
+    };
     let outcome = EXECUTOR.run(&probe.runnable, request).await;
     assert_eq!(
         outcome.result.unwrap(),

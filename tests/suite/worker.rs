@@ -46,6 +46,7 @@ async fn start_worker(
         executor: EXECUTOR.clone(),
         concurrency: 4,
         base_backoff,
+        doors: Default::default(),
     };
     let (stop, stopped) = watch::channel(false);
     (stop, tokio::spawn(worker.run(stopped, Duration::from_secs(10))))
@@ -293,6 +294,7 @@ async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
         .arg("serve")
         .env("TASKBOX_DATABASE_URL", &db.url)
         .env("TASKBOX_REDIS_URL", redis.url())
+        .env("TASKBOX_SECRET_KEY_FILE", std::env::temp_dir().join("taskbox-tests.key"))
         .env("TASKBOX_PLUGIN_DIR", plugins.path())
         .env("TASKBOX_CACHE_DIR", plugins.cache.path())
         .env("TASKBOX_ROLES", "scheduler,worker")

@@ -100,6 +100,16 @@ fn build_plugins() -> Result<(), String> {
             copied.push(name.to_string_lossy().into_owned());
         }
     }
+    // An example's sidecar (examples/<name>/<name>.toml) goes beside it.
+    for name in copied.clone() {
+        let stem = name.trim_end_matches(".wasm");
+        let sidecar = root.join("examples").join(stem).join(format!("{stem}.toml"));
+        if sidecar.is_file() {
+            std::fs::copy(&sidecar, plugins.join(format!("{stem}.toml")))
+                .map_err(|e| format!("{}: {e}", sidecar.display()))?;
+            copied.push(format!("{stem}.toml"));
+        }
+    }
     copied.sort();
     eprintln!("xtask: plugins/ now holds {}", copied.join(", "));
     Ok(())

@@ -7,17 +7,23 @@
 //! Actions: `read_file {path}`, `list_dir {path}`, `write_file {path}`,
 //! `env`, `tcp_connect {addr}`, `alloc {mb}`, `flood {bytes, stream}`,
 //! `log {lines}`, `result {bytes}`, `panic {message}`, `recurse`, `spin`,
-//! `context`.
+//! `context`, `http {url, method?, headers?, body?, times?, print?}` (the
+//! last of `times` requests; `print` writes the response body to stdout),
+//! `kv {bucket, op, key?, value?, delta?, cursor?}` with op one of `get`,
+//! `set`, `delete`, `exists`, `list`, `increment`, `cas` (swaps `value` in if
+//! the key still holds what was read), `get_many`/`set_many` (`keys`), and
+//! `leak {name}` (prints env var `name` everywhere, then fails with it).
 //!
 //! Reports are `{"ok": true, "value": ...}` or `{"ok": false, "error": "..."}`;
 //! `panic`, `recurse` and `spin` never return.
 
-wit_bindgen::generate!({ path: "../../wit", world: "task" });
+wit_bindgen::generate!({ path: "../../wit", world: "stateful-task", generate_all });
 
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::io::Write;
 use taskbox::plugin::host::{Level, log};
+use wasi::keyvalue::{atomics, batch, store};
 
 struct Probe;
 
@@ -96,10 +102,92 @@ impl Guest for Probe {
                 "attempt": ctx.attempt,
                 "scheduled_at": ctx.scheduled_at,
             }),
+            "http" => {
+                let headers: Vec<(String, String)> = p
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .map(|h| {
+                        h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect()
+                    })
+                    .unwrap_or_default();
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let method = p.get("method").and_then(Value::as_str).unwrap_or("GET");
+                let mut last = Err("no request sent".to_owned());
+                for _ in 0..num_param("times").max(1) {
+                    last =
+                        outbound::request(method, &str_param("url"), &headers, str_param("body").as_bytes());
+                }
+                // A header the host forbids (Host): say so, then try the
+                // same URL without it, as an attacker would.
+                if let Err(refused) = &last
+                    && refused.starts_with("header")
+                {
+                    let bare = outbound::request(method, &str_param("url"), &[], b"");
+                    return Ok(json!({ "ok": false, "error": refused, "without_headers": report(bare.map(|(status, _)| status)) }).to_string());
+                }
+                if let (Ok((_, body)), true) = (&last, p.get("print").is_some()) {
+                    println!("{}", String::from_utf8_lossy(body));
+                }
+                report(last.map(|(status, body)| json!({ "status": status, "body_length": body.len() })))
+            }
+            "kv" => report(key_value(&p)),
+            "leak" => {
+                // Everything a careless plugin might do with a secret.
+                let value = std::env::var(str_param("name")).unwrap_or_default();
+                println!("stdout: {value}");
+                eprintln!("stderr: {value}");
+                log(Level::Warn, &format!("log: {value}"));
+                return Err(format!("failed holding {value}"));
+            }
             other => return Err(format!("unknown action {other:?}")),
         };
         Ok(out.to_string())
     }
+}
+
+/// One key-value operation, as the `kv` action's params say.
+fn key_value(p: &Value) -> Result<Value, String> {
+    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let bytes = |v: Option<Vec<u8>>| v.map(|v| String::from_utf8_lossy(&v).into_owned());
+    let bucket = store::open(&s("bucket")).map_err(|e| format!("open: {e:?}"))?;
+    let key = s("key");
+    let keys: Vec<String> = p
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|k| k.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let done = match s("op").as_str() {
+        "get" => bucket.get(&key).map(|v| json!(bytes(v))),
+        "set" => bucket.set(&key, s("value").as_bytes()).map(|()| json!("set")),
+        "delete" => bucket.delete(&key).map(|()| json!("deleted")),
+        "exists" => bucket.exists(&key).map(|e| json!(e)),
+        "list" => {
+            let cursor = p.get("cursor").and_then(Value::as_str).map(str::to_owned);
+            bucket.list_keys(cursor.as_deref()).map(|r| json!({ "keys": r.keys, "cursor": r.cursor }))
+        }
+        "increment" => atomics::increment(&bucket, &key, p.get("delta").and_then(Value::as_i64).unwrap_or(1))
+            .map(|v| json!(v)),
+        "cas" => {
+            let cas = atomics::Cas::new(&bucket, &key).map_err(|e| format!("cas: {e:?}"))?;
+            let read = bytes(cas.current().map_err(|e| format!("current: {e:?}"))?);
+            return match atomics::swap(cas, s("value").as_bytes()) {
+                Ok(()) => Ok(json!({ "swapped": true, "read": read })),
+                Err(atomics::CasError::CasFailed(_)) => Ok(json!({ "swapped": false, "read": read })),
+                Err(atomics::CasError::StoreError(e)) => Err(format!("{e:?}")),
+            };
+        }
+        "get_many" => batch::get_many(&bucket, &keys).map(|found| {
+            json!(found.into_iter().map(|kv| kv.map(|(k, v)| (k, bytes(Some(v))))).collect::<Vec<_>>())
+        }),
+        "set_many" => {
+            let pairs: Vec<(String, Vec<u8>)> =
+                keys.iter().map(|k| (k.clone(), s("value").into_bytes())).collect();
+            batch::set_many(&bucket, &pairs).map(|()| json!("set"))
+        }
+        other => return Err(format!("unknown kv op {other:?}")),
+    };
+    done.map_err(|e| format!("{e:?}"))
 }
 
 export!(Probe);

@@ -67,9 +67,12 @@ fn bearer(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Checks the bearer token and the method its role allows, and leaves the
+/// role in the request's extensions for routes that are admin-only even to
+/// read (secrets).
 pub async fn require_token(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = request
@@ -84,6 +87,9 @@ pub async fn require_token(
         Some(TokenRole::Viewer) if !matches!(*request.method(), Method::GET | Method::HEAD) => {
             Err(ApiError::Forbidden("a viewer token is read-only".into()))
         }
-        Some(_) => Ok(next.run(request).await),
+        Some(role) => {
+            request.extensions_mut().insert(role);
+            Ok(next.run(request).await)
+        }
     }
 }

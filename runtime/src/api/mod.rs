@@ -13,10 +13,12 @@ mod configs;
 mod error;
 mod executions;
 mod extract;
+mod kv;
 mod links;
 mod metrics;
 mod plugins;
 mod schedules;
+mod secrets;
 mod system;
 
 pub use auth::generate as generate_token;
@@ -36,9 +38,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::kv::KeyValue;
 use crate::queue::QueueStats;
 use crate::registry::Registry;
 use crate::scheduler::SchedulerService;
+use crate::secrets::Secrets;
 use crate::settings::Role;
 use crate::store::{ConfigStore, Page, TokenStore};
 
@@ -62,6 +66,10 @@ pub struct AppState {
     pub started_at: Instant,
     /// `redis` or `local`, for `/system/status`.
     pub backend_kind: &'static str,
+    /// Plugins' key-value state (`/kv`); `None`: 503.
+    pub kv: Option<Arc<dyn KeyValue>>,
+    /// Secrets (`/secrets`); `None`: 503.
+    pub secrets: Option<Secrets>,
 }
 
 impl AppState {
@@ -85,7 +93,16 @@ impl AppState {
             roles,
             started_at: Instant::now(),
             backend_kind: "redis",
+            kv: None,
+            secrets: None,
         }
+    }
+
+    /// Serves `/kv` from `kv` and `/secrets` from `secrets`.
+    pub fn with_doors(mut self, kv: Arc<dyn KeyValue>, secrets: Secrets) -> Self {
+        self.kv = Some(kv);
+        self.secrets = Some(secrets);
+        self
     }
 
     /// Names the schedule backend in `/system/status`.
@@ -114,6 +131,8 @@ impl AppState {
         (name = "schedules", description = "Schedule actions, next runs and history"),
         (name = "executions", description = "Execution records"),
         (name = "plugins", description = "The plugin registry"),
+        (name = "kv", description = "Plugins' key-value state, by bucket"),
+        (name = "secrets", description = "Secrets for plugins (admin only; values are never answered)"),
         (name = "system", description = "Health, status, enums, dashboard"),
         (name = "ops", description = "Operations"),
     )
@@ -140,7 +159,7 @@ impl Modify for CommonErrors {
         use utoipa::openapi::{Ref, ResponseBuilder};
         let common = [
             ("401", "missing or invalid bearer token"),
-            ("403", "a viewer token may only read"),
+            ("403", "a viewer token may only read (and not even that for secrets)"),
             ("413", "the request body is over 1 MiB"),
             ("422", "a parameter or field is invalid (the message names it)"),
             ("503", "the database or the schedule backend is unreachable"),
@@ -180,6 +199,8 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(schedules::router())
         .merge(executions::router())
         .merge(plugins::router())
+        .merge(kv::router())
+        .merge(secrets::router())
         .merge(system::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let api = OpenApiRouter::new().merge(system::public_router()).merge(protected);

@@ -20,6 +20,7 @@ use crate::backend::Plan;
 use crate::backoff::retry;
 use crate::executor::{EngineSettings, Executor};
 use crate::registry::{ArtifactCache, Loader, Registry};
+use crate::secrets::Secrets;
 use crate::settings::{Role, Settings, redact};
 use crate::store::{self, ConfigStore, Opened};
 
@@ -36,6 +37,8 @@ pub enum ServeError {
     Sandbox(String),
     #[error("cannot read the plugin directory {0}: {1}")]
     Plugins(String, #[source] std::io::Error),
+    #[error("{0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 /// A built process: port bound, database open, plugins loaded.
@@ -61,8 +64,9 @@ impl Application {
         };
         let opened = store::open(&settings.database_url).await?;
         let store = opened.configs();
-        let executor =
-            Executor::new(EngineSettings::default()).map_err(|e| ServeError::Sandbox(e.to_string()))?;
+        let engine =
+            EngineSettings { extra_ca_file: settings.outbound_ca_file.clone(), ..Default::default() };
+        let executor = Executor::new(engine).map_err(|e| ServeError::Sandbox(e.to_string()))?;
         let cache = settings.cache_dir.clone().or_else(ArtifactCache::default_dir);
         let registry = Registry::new(&settings.plugin_dir, Loader::new(executor.clone(), cache));
         if let Err(e) = std::fs::create_dir_all(&settings.plugin_dir) {
@@ -88,6 +92,8 @@ impl Application {
             return Ok(());
         }
         let plan = Plan::new(s.redis_url.as_deref(), &s.redis_prefix, &self.opened).await?;
+        let secrets =
+            Secrets::open(self.opened.secrets(), s.secret_key.as_deref(), &s.secret_key_file).await?;
         let catalog = self.registry.catalog();
         let loaded: Vec<&str> =
             catalog.values().filter(|e| e.plugin.is_some()).map(|e| e.info.name.as_str()).collect();
@@ -107,6 +113,7 @@ impl Application {
             store: self.store.clone(),
             executor: self.executor.clone(),
             registry: self.registry.clone(),
+            secrets,
             shutdown,
         };
         let Some(mut loops) = roles::start(parts, self.listener).await else { return Ok(()) };

@@ -15,9 +15,10 @@ use crate::executor::Executor;
 use crate::registry::Registry;
 use crate::reload;
 use crate::scheduler::{SchedulerService, fire_loop};
+use crate::secrets::Secrets;
 use crate::settings::{Role, Settings};
 use crate::store::{self, ConfigStore, Opened, TokenRole, TokenStore};
-use crate::worker::{BASE_BACKOFF, Worker};
+use crate::worker::{BASE_BACKOFF, Worker, WorkerDoors};
 
 /// What the starters build from.
 pub(super) struct Parts {
@@ -27,6 +28,7 @@ pub(super) struct Parts {
     pub store: Arc<dyn ConfigStore>,
     pub executor: Executor,
     pub registry: Registry,
+    pub secrets: Secrets,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -87,6 +89,7 @@ fn worker(parts: &Parts, shared: &Backend, loops: &mut JoinSet<()>) {
         executor: parts.executor.clone(),
         concurrency: parts.settings.worker_concurrency,
         base_backoff: BASE_BACKOFF,
+        doors: WorkerDoors { kv: Some(shared.kv.clone()), secrets: Some(parts.secrets.clone()) },
     };
     tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
     let grace = Duration::from_secs(parts.settings.shutdown_grace_seconds);
@@ -117,7 +120,8 @@ async fn api(
         settings.admin_token.as_deref(),
         settings.roles.clone(),
     )
-    .with_backend_kind(parts.plan.kind());
+    .with_backend_kind(parts.plan.kind())
+    .with_doors(shared.kv.clone(), parts.secrets.clone());
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }

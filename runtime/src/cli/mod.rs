@@ -3,6 +3,7 @@
 
 mod plugin;
 mod run;
+mod secret;
 mod token;
 
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +35,9 @@ enum Command {
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Manage secrets for plugins (values from stdin, never printed).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +93,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Migrate(args) => migrate(args).await,
             Command::Token(cmd) => token::run(cmd).await,
+            Command::Secret(cmd) => secret::run(cmd).await,
         }
     })
 }
@@ -99,9 +104,12 @@ fn init_tracing(default: &str) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-/// Builds the sandbox, or explains on stderr why it cannot.
+/// Builds the sandbox, or explains on stderr why it cannot. Outbound HTTPS
+/// trusts `TASKBOX_OUTBOUND_CA_FILE` as `taskbox serve` does.
 pub(crate) fn executor() -> Result<Executor, ExitCode> {
-    Executor::new(EngineSettings::default()).map_err(|e| fail(e.to_string()))
+    let extra_ca_file =
+        std::env::var_os("TASKBOX_OUTBOUND_CA_FILE").filter(|v| !v.is_empty()).map(Into::into);
+    Executor::new(EngineSettings { extra_ca_file, ..Default::default() }).map_err(|e| fail(e.to_string()))
 }
 
 /// Prints a one-line reason on stderr and returns the "could not run" code.

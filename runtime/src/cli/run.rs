@@ -1,4 +1,6 @@
-//! `taskbox run`: one task, once, outcome as JSON on stdout.
+//! `taskbox run`: one task, once, outcome as JSON on stdout. A plugin
+//! granted key-value buckets or secrets gets them from the deployment the
+//! settings name (`TASKBOX_*` over `taskbox.toml`), as under `taskbox serve`.
 
 use clap::Args;
 use serde::Serialize;
@@ -6,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{PluginDirArgs, exit, fail};
-use crate::executor::{Outcome, RunContext, RunRequest};
+use crate::executor::{Doors, Grants, Outcome, RunContext, RunRequest};
 use crate::registry::{MAX_MEMORY_MB, is_valid_task_type};
 
 #[derive(Debug, Args)]
@@ -67,14 +69,42 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
         let error = entry.info.error.unwrap_or_default();
         return fail(format!("plugin {:?} failed to load: {error}", args.task_type));
     };
+    let doors = match doors(&plugin.runnable.grants).await {
+        Ok(doors) => doors,
+        Err(code) => return code,
+    };
     let request = RunRequest {
         context: RunContext::ad_hoc(),
         params: args.params,
         limits: plugin.limits(args.timeout, args.memory_mb),
+        doors,
     };
     let execution_id = request.context.execution_id.clone();
     let outcome = executor.run(&plugin.runnable, request).await;
     let printed = Printed { task_type: &args.task_type, execution_id: &execution_id, outcome: &outcome };
     println!("{}", serde_json::to_string(&printed).expect("an outcome always serialises"));
     if outcome.is_success { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) }
+}
+
+/// The key-value store and secrets the plugin's grants name, from the
+/// deployment the settings name; nothing is opened for a plugin without
+/// such grants.
+async fn doors(grants: &Grants) -> Result<Doors, ExitCode> {
+    if grants.buckets.is_empty() && grants.secrets.is_empty() {
+        return Ok(Doors::default());
+    }
+    let settings = crate::settings::Settings::load(std::path::Path::new("taskbox.toml")).map_err(fail)?;
+    let mut doors = Doors::default();
+    if !grants.secrets.is_empty() {
+        let secrets = super::secret::open(&settings).await?;
+        doors.secrets = secrets.resolve(&grants.secrets).await.map_err(fail)?;
+    }
+    if !grants.buckets.is_empty() {
+        let opened = crate::store::open(&settings.database_url).await.map_err(fail)?;
+        let plan = crate::backend::Plan::new(settings.redis_url.as_deref(), &settings.redis_prefix, &opened)
+            .await
+            .map_err(fail)?;
+        doors.kv = Some(plan.connect().await.map_err(fail)?.kv);
+    }
+    Ok(doors)
 }

@@ -16,10 +16,12 @@ use tokio::sync::{Semaphore, mpsc, watch};
 mod pace;
 
 use crate::backoff::{Backoff, retry};
-use crate::executor::{Executor, Outcome, RunContext, RunRequest};
+use crate::executor::{Doors, Executor, Grants, Outcome, RunContext, RunRequest};
 use crate::job::{BackendError, QueuedRun, Trigger};
+use crate::kv::KeyValue;
 use crate::queue::{Delivery, Queue, Settle};
 use crate::registry::Registry;
+use crate::secrets::Secrets;
 use crate::store::{ConfigStore, ExecutionRecord};
 
 /// How long a worker counts as alive after its last heartbeat.
@@ -52,6 +54,29 @@ pub struct Worker {
     pub concurrency: usize,
     /// Delay before the first retry (doubled per attempt).
     pub base_backoff: Duration,
+    pub doors: WorkerDoors,
+}
+
+/// What the worker opens for runs whose plugins are granted them.
+#[derive(Clone, Default)]
+pub struct WorkerDoors {
+    /// Where granted buckets live; `None`: a grant opens nothing.
+    pub kv: Option<Arc<dyn KeyValue>>,
+    /// Where granted secrets are read; `None`: a run granted one fails.
+    pub secrets: Option<Secrets>,
+}
+
+impl WorkerDoors {
+    /// The doors of one run of a plugin with `grants`: its secrets' values
+    /// read now (so a changed secret reaches the next run), or why not.
+    pub async fn open(&self, grants: &Grants) -> Result<Doors, String> {
+        let secrets = match (&self.secrets, grants.secrets.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(store), false) => store.resolve(&grants.secrets).await.map_err(|e| e.to_string())?,
+            (None, false) => return Err("this process holds no secret key: secrets cannot be granted".into()),
+        };
+        Ok(Doors { kv: self.kv.clone(), secrets })
+    }
 }
 
 /// A finished run on its way to the database and then the queue; `None`
@@ -210,20 +235,24 @@ impl Worker {
             )
         } else {
             match self.registry.get(&run.job.task_type) {
-                Some(plugin) => {
-                    let timeout = run.job.timeout_seconds.map(Duration::from_secs_f64);
-                    let request = RunRequest {
-                        context: RunContext {
-                            config_id: run.job.config_id.to_string(),
-                            execution_id: run.execution_id.to_string(),
-                            attempt: run.attempt,
-                            scheduled_at: run.scheduled_at,
-                        },
-                        params: run.job.parameters.clone(),
-                        limits: plugin.limits(timeout, None),
-                    };
-                    self.executor.run(&plugin.runnable, request).await
-                }
+                Some(plugin) => match self.doors.open(&plugin.runnable.grants).await {
+                    Ok(doors) => {
+                        let timeout = run.job.timeout_seconds.map(Duration::from_secs_f64);
+                        let request = RunRequest {
+                            context: RunContext {
+                                config_id: run.job.config_id.to_string(),
+                                execution_id: run.execution_id.to_string(),
+                                attempt: run.attempt,
+                                scheduled_at: run.scheduled_at,
+                            },
+                            params: run.job.parameters.clone(),
+                            limits: plugin.limits(timeout, None),
+                            doors,
+                        };
+                        self.executor.run(&plugin.runnable, request).await
+                    }
+                    Err(message) => lost(message, started_at),
+                },
                 None => lost(
                     format!("unknown task type {:?}: no such plugin is loaded", run.job.task_type),
                     started_at,
