@@ -159,6 +159,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
         executor,
         concurrency: concurrency().0,
         base_backoff: BASE_BACKOFF,
+        doors: Default::default(),
     };
     (worker, cache)
 }

@@ -74,6 +74,7 @@ fn resident_in_flight(executor: &Executor, plugin: &std::sync::Arc<Plugin>, k: u
                         context: RunContext::ad_hoc(),
                         params: r#"{"ms":1500}"#.to_owned(),
                         limits: Limits::default(),
+                        doors: Default::default(),
                     };
                     assert!(executor.run(&plugin.runnable, request).await.is_success);
                 })
@@ -139,6 +140,7 @@ fn throughput(
                                 context: RunContext::ad_hoc(),
                                 params: "{}".to_owned(),
                                 limits: Limits::default(),
+                                doors: Default::default(),
                             };
                             let t = Instant::now();
                             let outcome = executor.run(&plugin.runnable, request).await;
