@@ -33,7 +33,13 @@ fn load(executor: &Executor, example: &str, sidecar: &str) -> (tempfile::TempDir
 }
 
 /// Median and p99 in µs of `runs` sequential runs of `plugin` with `params`.
-async fn timed(executor: &Executor, plugin: &Plugin, params: &Value, doors: &Doors, runs: usize) -> (f64, f64) {
+async fn timed(
+    executor: &Executor,
+    plugin: &Plugin,
+    params: &Value,
+    doors: &Doors,
+    runs: usize,
+) -> (f64, f64) {
     let mut micros = Vec::with_capacity(runs);
     for _ in 0..runs {
         let request = RunRequest {
@@ -65,13 +71,19 @@ async fn main() {
         println!("== per run, doors linked but unused ({runs} sequential runs each) ==");
         let (_d1, echo) = load(&executor, "echo", "");
         let (_d2, probe) = load(&executor, "probe", "");
-        let (_d3, granted) =
-            load(&executor, "probe", "allowed_outbound_hosts = [\"https://example.com\"]\nkey_value_stores = [\"b\"]\n");
+        let (_d3, granted) = load(
+            &executor,
+            "probe",
+            "allowed_outbound_hosts = [\"https://example.com\"]\nkey_value_stores = [\"b\"]\n",
+        );
         timed(&executor, &echo, &json!({}), &none, runs / 5).await; // warm the pool
         line("echo (imports neither)", timed(&executor, &echo, &json!({}), &none, runs).await);
         let context = json!({"action": "context"});
         line("probe context (imports both, no grant)", timed(&executor, &probe, &context, &none, runs).await);
-        line("probe context (imports both, both granted)", timed(&executor, &granted, &context, &none, runs).await);
+        line(
+            "probe context (imports both, both granted)",
+            timed(&executor, &granted, &context, &none, runs).await,
+        );
     }
 
     if only("kv") {
@@ -82,7 +94,8 @@ async fn main() {
         let local = taskbox::backend::Plan::new(None, "", &opened).await.unwrap().connect().await.unwrap().kv;
         let prefix = common::fresh_prefix();
         let redis = taskbox::redis_backend::RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
-        let backends: [(&str, Arc<dyn KeyValue>); 2] = [("embedded (SQLite)", local), ("distributed (Redis)", Arc::new(redis))];
+        let backends: [(&str, Arc<dyn KeyValue>); 2] =
+            [("embedded (SQLite)", local), ("distributed (Redis)", Arc::new(redis))];
         let (_d, counter) = load(&executor, "counter", "key_value_stores = [\"default\"]\n");
         for (name, kv) in backends {
             let mut micros = Vec::with_capacity(runs);
@@ -95,7 +108,10 @@ async fn main() {
             micros.sort_by(f64::total_cmp);
             line(&format!("{name}: host get + set"), (pct(&micros, 0.5), pct(&micros, 0.99)));
             let doors = Doors { kv: Some(kv.clone()), secrets: Vec::new() };
-            line(&format!("{name}: counter run (open + increment)"), timed(&executor, &counter, &json!({}), &doors, runs).await);
+            line(
+                &format!("{name}: counter run (open + increment)"),
+                timed(&executor, &counter, &json!({}), &doors, runs).await,
+            );
         }
         common::unlink_prefix(&prefix).await;
     }
@@ -108,11 +124,17 @@ async fn main() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let sidecar = format!("allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]\n", addr.port());
         let (_d, probe) = load(&executor, "probe", &sidecar);
-        line("probe context (no request)", timed(&executor, &probe, &json!({"action": "context"}), &none, runs).await);
+        line(
+            "probe context (no request)",
+            timed(&executor, &probe, &json!({"action": "context"}), &none, runs).await,
+        );
         let get = json!({"action": "http", "url": format!("http://{addr}/")});
         line("probe http: connect + GET + read the body", timed(&executor, &probe, &get, &none, runs).await);
         let refused = json!({"action": "http", "url": "http://169.254.169.254/"});
         let (_d2, anywhere) = load(&executor, "probe", "allowed_outbound_hosts = [\"http://*:*\"]\n");
-        line("probe http: refused (metadata address)", timed(&executor, &anywhere, &refused, &none, runs).await);
+        line(
+            "probe http: refused (metadata address)",
+            timed(&executor, &anywhere, &refused, &none, runs).await,
+        );
     }
 }

@@ -205,13 +205,20 @@ fn dependencies_point_one_way() {
     may_not("store", &above_the_contract);
     may_not("store", &["schedule", "queue", "executor", "registry"]);
     // The leaves and the contracts point down only.
-    for leaf in ["job", "backoff", "sqlite", "text_enum", "outbound"] {
+    for leaf in ["job", "backoff", "sqlite", "text_enum", "outbound", "kv"] {
         let uses: Vec<_> = graph[leaf].iter().filter(|m| *m != "text_enum").collect();
         assert!(uses.is_empty(), "{leaf} is a leaf, yet imports {uses:?}");
     }
     for contract in ["schedule", "queue"] {
         may_not(contract, &above_the_contract);
         may_not(contract, &["store", "executor", "registry"]);
+    }
+    // Secrets sit on the store; only the API, the CLI, the worker and the
+    // app reach them, and the executor sees values only as a run's doors.
+    may_not("secrets", &above_the_contract);
+    may_not("secrets", &["schedule", "queue", "executor"]);
+    for part in ["executor", "registry", "store", "schedule", "queue", "scheduler"] {
+        may_not(part, &["secrets"]);
     }
     // Backends implement the contracts; they know no service, worker or API.
     for backend in ["local_backend", "redis_backend"] {

@@ -113,6 +113,38 @@ async fn two_hundred_concurrent_runs_incrementing_one_key_give_exactly_200(d) {
 }
 
 conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_loses_no_update_under_contention(d) {
+    // 20 writers, 10 read-modify-write increments each, retrying on a lost race.
+    let writers: Vec<_> = (0..20)
+        .map(|_| {
+            let kv = d.kv.clone();
+            tokio::spawn(async move {
+                let mut lost = 0;
+                for _ in 0..10 {
+                    loop {
+                        let read = kv.get("cas", "n").await.unwrap();
+                        let n: u64 = read.as_deref().map_or(0, |v| std::str::from_utf8(v).unwrap().parse().unwrap());
+                        let next = (n + 1).to_string();
+                        if kv.compare_and_swap("cas", "n", read.as_deref(), next.as_bytes(), &Bounds::default()).await.unwrap() {
+                            break;
+                        }
+                        lost += 1;
+                    }
+                }
+                lost
+            })
+        })
+        .collect();
+    let mut lost = 0;
+    for w in writers {
+        lost += w.await.unwrap();
+    }
+    assert_eq!(d.kv.get("cas", "n").await.unwrap(), Some(b"200".to_vec()), "after {lost} lost races");
+}
+}
+
+conformance! {
 #[tokio::test]
 async fn a_guest_reaches_only_the_buckets_its_sidecar_names(d) {
     let (_dir, probe) = with_sidecar("probe", "key_value_stores = [\"shared\"]\n");

@@ -53,12 +53,26 @@ pub struct Entry {
     value_base64: String,
 }
 
-/// A value to store: as text, or as bytes in base64 (exactly one).
+/// A value to store: as text, or as bytes in base64.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NewValue {
+    Text(TextValue),
+    Bytes(BytesValue),
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewValue {
-    value: Option<String>,
-    value_base64: Option<String>,
+pub struct TextValue {
+    value: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BytesValue {
+    /// Standard base64 with padding.
+    #[schema(format = Byte)]
+    value_base64: String,
 }
 
 fn store(state: &AppState) -> Result<Arc<dyn KeyValue>, ApiError> {
@@ -86,7 +100,7 @@ impl From<KvError> for ApiError {
 
 /// A bucket's keys, a page at a time, in byte order.
 #[utoipa::path(get, path = "/kv/{bucket}", operation_id = "list_kv_keys", tag = "kv",
-    params(("bucket" = String, Path, description = "1–64 of A-Z a-z 0-9 _ - ."), KeysQuery),
+    params(("bucket" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$"), KeysQuery),
     responses((status = 200, body = KeyList)))]
 async fn list(
     State(state): State<AppState>,
@@ -104,7 +118,8 @@ async fn list(
 
 /// One key's value.
 #[utoipa::path(get, path = "/kv/{bucket}/{key}", operation_id = "read_kv", tag = "kv",
-    params(("bucket" = String, Path), ("key" = String, Path)),
+    params(("bucket" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$"),
+        ("key" = String, Path, min_length = 1, max_length = 1024, description = "at most 1 KiB in UTF-8")),
     responses((status = 200, body = Entry), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
@@ -125,7 +140,8 @@ async fn read(
 
 /// Sets one key (admin).
 #[utoipa::path(put, path = "/kv/{bucket}/{key}", operation_id = "write_kv", tag = "kv",
-    params(("bucket" = String, Path), ("key" = String, Path)), request_body = NewValue,
+    params(("bucket" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$"),
+        ("key" = String, Path, min_length = 1, max_length = 1024, description = "at most 1 KiB in UTF-8")), request_body = NewValue,
     responses((status = 200, body = Entry), (status = 409, body = ErrorBody, description = "the bucket holds its bound of keys")))]
 async fn write(
     State(state): State<AppState>,
@@ -133,10 +149,11 @@ async fn write(
     Body(new): Body<NewValue>,
 ) -> Result<Json<Entry>, ApiError> {
     bucket(&name)?;
-    let bytes = match (new.value, new.value_base64) {
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => BASE64.decode(b64.trim()).map_err(|e| ApiError::invalid("value_base64", e))?,
-        _ => return Err(ApiError::invalid("value", "give exactly one of value and value_base64")),
+    let bytes = match new {
+        NewValue::Text(t) => t.value.into_bytes(),
+        NewValue::Bytes(b) => {
+            BASE64.decode(b.value_base64.trim()).map_err(|e| ApiError::invalid("value_base64", e))?
+        }
     };
     DEFAULT_BOUNDS.check_write(&key, &bytes)?;
     store(&state)?.set(&name, &key, &bytes, &DEFAULT_BOUNDS).await?;
@@ -150,7 +167,8 @@ async fn write(
 
 /// Removes one key (admin).
 #[utoipa::path(delete, path = "/kv/{bucket}/{key}", operation_id = "delete_kv", tag = "kv",
-    params(("bucket" = String, Path), ("key" = String, Path)),
+    params(("bucket" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$"),
+        ("key" = String, Path, min_length = 1, max_length = 1024, description = "at most 1 KiB in UTF-8")),
     responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Body;
-use crate::secrets::{MAX_VALUE_BYTES, Secrets, SecretsError, is_valid_name};
+use crate::secrets::{MAX_VALUE_CHARS, Secrets, SecretsError, is_valid_name};
 use crate::store::{SecretInfo, TokenRole};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretValue {
-    /// 1 byte to 64 KiB of text.
+    #[schema(min_length = 1, max_length = 16384)]
     value: String,
 }
 
@@ -71,7 +71,7 @@ async fn list(
 
 /// Creates or replaces a secret (admin).
 #[utoipa::path(put, path = "/secrets/{name}", operation_id = "put_secret", tag = "secrets",
-    params(("name" = String, Path, description = "[A-Za-z_][A-Za-z0-9_]*, up to 128")), request_body = SecretValue,
+    params(("name" = String, Path, pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")), request_body = SecretValue,
     responses((status = 204, description = "stored")))]
 async fn put(
     State(state): State<AppState>,
@@ -81,8 +81,8 @@ async fn put(
 ) -> Result<StatusCode, ApiError> {
     admin(role)?;
     name(&secret)?;
-    if body.value.is_empty() || body.value.len() > MAX_VALUE_BYTES {
-        return Err(ApiError::invalid("value", format!("must be 1 to {MAX_VALUE_BYTES} bytes")));
+    if body.value.is_empty() || body.value.chars().count() > MAX_VALUE_CHARS {
+        return Err(ApiError::invalid("value", format!("must be 1 to {MAX_VALUE_CHARS} characters")));
     }
     secrets(&state)?.put(&secret, &body.value).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -90,7 +90,7 @@ async fn put(
 
 /// Removes a secret (admin).
 #[utoipa::path(delete, path = "/secrets/{name}", operation_id = "delete_secret", tag = "secrets",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")),
     responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,

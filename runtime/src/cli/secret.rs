@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use super::{ConfigFileArgs, exit, fail};
-use crate::secrets::{MAX_VALUE_BYTES, Secrets, is_valid_name};
+use crate::secrets::{MAX_VALUE_CHARS, Secrets, is_valid_name};
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -68,8 +68,8 @@ async fn set(name: String, config: ConfigFileArgs) -> Result<ExitCode, ExitCode>
         .read_to_string(&mut value)
         .map_err(|e| fail(format!("reading the value from stdin: {e}")))?;
     let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value);
-    if value.is_empty() || value.len() > MAX_VALUE_BYTES {
-        return Err(fail(format!("the value (stdin) must be 1 to {MAX_VALUE_BYTES} bytes")));
+    if value.is_empty() || value.chars().count() > MAX_VALUE_CHARS {
+        return Err(fail(format!("the value (stdin) must be 1 to {MAX_VALUE_CHARS} characters")));
     }
     secrets(&config).await?.put(&name, value).await.map_err(fail)?;
     eprintln!("taskbox: stored secret {name:?}");

@@ -55,8 +55,7 @@ impl RedisBackend {
             }
         })?;
         let mut answer = answer.into_iter();
-        let code: i64 =
-            answer.next().map(redis::from_redis_value).transpose().map_err(failed)?.unwrap_or(0);
+        let code: i64 = answer.next().map(redis::from_redis_value).transpose().map_err(failed)?.unwrap_or(0);
         Ok(match code {
             1 => Wrote::Done(answer.next()),
             0 => Wrote::Mismatch,

@@ -18,8 +18,8 @@ use cipher::Cipher;
 
 pub use crate::registry::is_valid_secret_name as is_valid_name;
 
-/// The largest value a secret may hold.
-pub const MAX_VALUE_BYTES: usize = 64 << 10;
+/// The longest value a secret may hold, in characters (so at most 64 KiB).
+pub const MAX_VALUE_CHARS: usize = 16 << 10;
 
 /// The known text the key check seals.
 const KEY_CHECK: &[u8] = b"taskbox secret key check";
