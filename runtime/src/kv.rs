@@ -63,6 +63,17 @@ pub struct KeyPage {
     pub cursor: Option<String>,
 }
 
+impl KeyPage {
+    /// The page from keys fetched in order, one more than `limit` asked
+    /// for: the extra key only says that another page follows.
+    pub fn from_fetched(mut keys: Vec<String>, limit: usize) -> Self {
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let cursor = if more { keys.last().cloned() } else { None };
+        Self { keys, cursor }
+    }
+}
+
 /// Buckets of byte values. `increment` keeps its value as decimal ASCII
 /// (what a `get` returns, as Redis' `HINCRBY` does); an absent key counts
 /// as 0. `compare_and_swap` and `increment` are atomic across runs and

@@ -107,7 +107,7 @@ impl KeyValue for LocalBackend {
 
     async fn keys(&self, bucket: &str, cursor: Option<&str>, limit: usize) -> Result<KeyPage, KvError> {
         let limit = limit.max(1);
-        let mut keys: Vec<String> =
+        let keys: Vec<String> =
             sqlx::query_scalar("SELECT key FROM local_kv WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?")
                 .bind(bucket)
                 .bind(cursor.unwrap_or(""))
@@ -115,10 +115,7 @@ impl KeyValue for LocalBackend {
                 .fetch_all(self.db.read())
                 .await
                 .map_err(unavailable)?;
-        let more = keys.len() > limit;
-        keys.truncate(limit);
-        let cursor = if more { keys.last().cloned() } else { None };
-        Ok(KeyPage { keys, cursor })
+        Ok(KeyPage::from_fetched(keys, limit))
     }
 
     async fn increment(&self, bucket: &str, key: &str, delta: i64, bounds: &Bounds) -> Result<i64, KvError> {

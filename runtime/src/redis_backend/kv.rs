@@ -104,7 +104,7 @@ impl KeyValue for RedisBackend {
             None => "-".to_owned(),
         };
         let mut conn = self.conn.clone();
-        let mut keys: Vec<String> = redis::cmd("ZRANGEBYLEX")
+        let keys: Vec<String> = redis::cmd("ZRANGEBYLEX")
             .arg(self.kv_keys(bucket).1)
             .arg(start)
             .arg("+")
@@ -114,10 +114,7 @@ impl KeyValue for RedisBackend {
             .query_async(&mut conn)
             .await
             .map_err(failed)?;
-        let more = keys.len() > limit;
-        keys.truncate(limit);
-        let cursor = if more { keys.last().cloned() } else { None };
-        Ok(KeyPage { keys, cursor })
+        Ok(KeyPage::from_fetched(keys, limit))
     }
 
     async fn increment(&self, bucket: &str, key: &str, delta: i64, bounds: &Bounds) -> Result<i64, KvError> {
