@@ -217,3 +217,23 @@ fn a_bad_allowlist_entry_keeps_the_plugin_from_loading_and_says_why() {
     let error = entry.info.error.expect("refused");
     assert!(error.contains("\"example.com\"") && error.contains("no scheme"), "{error}");
 }
+
+#[tokio::test]
+async fn a_command_plugin_gets_the_same_door_and_the_same_refusals() {
+    let target = Target::answering(b"abc".to_vec()).await;
+    let dir = PluginDir::new();
+    dir.add("fetch", "fetch").write("fetch.toml", allowing(&[format!("http://127.0.0.1:{}", target.port())]));
+    let fetch = dir.plugin("fetch");
+    assert_eq!(fetch.runnable.prepared.shape(), taskbox::executor::Shape::Command);
+    let outcome = run(&fetch, json!({"url": target.url("/")})).await;
+    assert!(outcome.is_success, "{outcome:?}");
+    assert_eq!(outcome.result.unwrap(), json!({"url": target.url("/"), "status": 200, "body_length": 3}));
+    let outcome = run(&fetch, json!({"url": "http://169.254.169.254/"})).await;
+    assert!(!outcome.is_success);
+    assert!(outcome.logs.contains("HttpRequestDenied"), "{}", outcome.logs);
+    assert!(
+        outcome.logs.contains("WARN outbound HTTP request refused: http://169.254.169.254/"),
+        "{}",
+        outcome.logs
+    );
+}

@@ -35,7 +35,8 @@ pub struct KeyList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KeysQuery {
-    /// Where the previous page ended.
+    /// Where the previous page ended (the `cursor` of its answer).
+    #[param(pattern = r"^[^\u0000]*$")]
     cursor: Option<String>,
     /// Keys per page, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
