@@ -156,7 +156,6 @@ async fn write(
             BASE64.decode(b.value_base64.trim()).map_err(|e| ApiError::invalid("value_base64", e))?
         }
     };
-    DEFAULT_BOUNDS.check_write(&key, &bytes)?;
     store(&state)?.set(&name, &key, &bytes, &DEFAULT_BOUNDS).await?;
     Ok(Json(Entry {
         value_base64: BASE64.encode(&bytes),

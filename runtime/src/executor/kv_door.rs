@@ -3,9 +3,10 @@
 //! hands the run. Closed unless the plugin's sidecar names buckets.
 //!
 //! Owns the guest's view: which buckets it may open (only those its sidecar
-//! names; any other is `access-denied`), the bounds every write is checked
-//! against, and turning every store failure into an error value for the
-//! guest, never a trap and never a host failure.
+//! names; any other is `access-denied`), the sidecar's bounds it hands every
+//! write (the store checks them, with the write), and turning every store
+//! failure into an error value for the guest, never a trap and never a host
+//! failure.
 
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -114,10 +115,7 @@ impl store::HostBucket for KvView<'_> {
 
     async fn set(&mut self, bucket: Resource<OpenBucket>, key: String, value: Vec<u8>) -> Answer<()> {
         let name = self.bucket_name(&bucket)?;
-        on_door!(self, |door| async move {
-            door.bounds.check_write(&key, &value)?;
-            door.store.set(&name, &key, &value, &door.bounds).await
-        })
+        on_door!(self, |door| async move { door.store.set(&name, &key, &value, &door.bounds).await })
     }
 
     async fn delete(&mut self, bucket: Resource<OpenBucket>, key: String) -> Answer<()> {
@@ -157,10 +155,7 @@ impl store::HostBucket for KvView<'_> {
 impl atomics::Host for KvView<'_> {
     async fn increment(&mut self, bucket: Resource<OpenBucket>, key: String, delta: i64) -> Answer<i64> {
         let name = self.bucket_name(&bucket)?;
-        on_door!(self, |door| async move {
-            door.bounds.check_key(&key)?;
-            door.store.increment(&name, &key, delta, &door.bounds).await
-        })
+        on_door!(self, |door| async move { door.store.increment(&name, &key, delta, &door.bounds).await })
     }
 
     async fn swap(
@@ -173,9 +168,6 @@ impl atomics::Host for KvView<'_> {
             Err(e) => return Ok(Err(atomics::CasError::StoreError(e))),
         };
         let read = self.table.delete(cas)?;
-        if let Err(e) = door.bounds.check_write(&read.key, &value) {
-            return Ok(Err(atomics::CasError::StoreError(other(e))));
-        }
         let swapped = door.store.compare_and_swap(
             &read.bucket,
             &read.key,
@@ -249,6 +241,7 @@ impl batch::Host for KvView<'_> {
     ) -> Answer<()> {
         let name = self.bucket_name(&bucket)?;
         on_door!(self, |door| async move {
+            // All checked before any is written (the store checks each again).
             for (key, value) in &key_values {
                 door.bounds.check_write(key, value)?;
             }

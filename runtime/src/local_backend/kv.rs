@@ -23,17 +23,28 @@ async fn stored(conn: &mut SqliteConnection, bucket: &str, key: &str) -> Result<
         .map_err(unavailable)
 }
 
-/// Writes `value` under `key`, which held `before`; a new key must fit the
-/// bucket's bound.
+/// Whether `key` holds a value (without reading it).
+async fn held(conn: &mut SqliteConnection, bucket: &str, key: &str) -> Result<bool, KvError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM local_kv WHERE bucket = ? AND key = ?")
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(found.is_some())
+}
+
+/// Writes `value` under `key`; a key not `held` before is new, and must fit
+/// the bucket's bound.
 async fn put(
     conn: &mut SqliteConnection,
     bucket: &str,
     key: &str,
-    before: Option<&[u8]>,
+    held: bool,
     value: &[u8],
     bounds: &Bounds,
 ) -> Result<(), KvError> {
-    if before.is_none() {
+    if !held {
         let keys: Option<i64> = sqlx::query_scalar("SELECT keys FROM local_kv_buckets WHERE bucket = ?")
             .bind(bucket)
             .fetch_optional(&mut *conn)
@@ -75,8 +86,8 @@ impl KeyValue for LocalBackend {
     async fn set(&self, bucket: &str, key: &str, value: &[u8], bounds: &Bounds) -> Result<(), KvError> {
         bounds.check_write(key, value)?;
         let mut tx = self.db.write().await.map_err(unavailable)?;
-        let before = stored(&mut tx, bucket, key).await?;
-        put(&mut tx, bucket, key, before.as_deref(), value, bounds).await?;
+        let was_held = held(&mut tx, bucket, key).await?;
+        put(&mut tx, bucket, key, was_held, value, bounds).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -102,7 +113,8 @@ impl KeyValue for LocalBackend {
     }
 
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool, KvError> {
-        Ok(self.get(bucket, key).await?.is_some())
+        let mut conn = self.db.read().acquire().await.map_err(unavailable)?;
+        held(&mut conn, bucket, key).await
     }
 
     async fn keys(&self, bucket: &str, cursor: Option<&str>, limit: usize) -> Result<KeyPage, KvError> {
@@ -123,7 +135,7 @@ impl KeyValue for LocalBackend {
         let mut tx = self.db.write().await.map_err(unavailable)?;
         let before = stored(&mut tx, bucket, key).await?;
         let value = incremented(key, before.as_deref(), delta)?;
-        put(&mut tx, bucket, key, before.as_deref(), value.to_string().as_bytes(), bounds).await?;
+        put(&mut tx, bucket, key, before.is_some(), value.to_string().as_bytes(), bounds).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(value)
     }
@@ -142,7 +154,7 @@ impl KeyValue for LocalBackend {
         if before.as_deref() != expected {
             return Ok(false);
         }
-        put(&mut tx, bucket, key, before.as_deref(), new, bounds).await?;
+        put(&mut tx, bucket, key, before.is_some(), new, bounds).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }
