@@ -237,3 +237,19 @@ async fn a_command_plugin_gets_the_same_door_and_the_same_refusals() {
         outcome.logs
     );
 }
+
+#[tokio::test]
+async fn other_spellings_of_loopback_are_refused_under_a_wildcard() {
+    let target = Target::answering(b"x".to_vec()).await;
+    let port = target.port();
+    let (_dir, wildcard) = probe_with(&allowing(&[format!("http://*:{port}")]));
+    // Decimal and short IPv4 forms resolve to 127.0.0.1; IPv6 loopback and
+    // IPv4-mapped loopback are literals: the check is on the address, so
+    // each is refused however it is written.
+    for host in ["2130706433", "127.1", "[::1]", "[::ffff:127.0.0.1]"] {
+        let url = format!("http://{host}:{port}/");
+        let outcome = run(&wildcard, json!({"action": "http", "url": url})).await;
+        assert_refused(&outcome, &format!("http://{host}:{port}/"));
+    }
+    assert_eq!(target.hits(), 0);
+}

@@ -220,3 +220,27 @@ async fn the_cli_sets_lists_and_deletes_secrets_with_values_from_stdin() {
     assert_eq!(ran.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&ran.stderr).contains("secret \"SLACK_WEBHOOK\" does not exist"));
 }
+
+conformance! {
+#[tokio::test]
+async fn a_run_gets_the_secrets_its_sidecar_names_and_no_other(d) {
+    use taskbox::worker::WorkerDoors;
+    let key_dir = tempfile::tempdir().unwrap();
+    let secrets =
+        taskbox::secrets::Secrets::open(d.opened.secrets(), None, &key_dir.path().join("k")).await.unwrap();
+    secrets.put("MINE", "mine-value").await.unwrap();
+    secrets.put("THEIRS", "theirs-value").await.unwrap();
+    let dir = PluginDir::new();
+    dir.add("probe", "probe").write("probe.toml", "secrets = [\"MINE\"]\n");
+    let probe = dir.plugin("probe");
+    let doors = WorkerDoors { kv: None, secrets: Some(secrets) }.open(&probe.runnable.grants).await.unwrap();
+    let request = taskbox::executor::RunRequest {
+        context: taskbox::executor::RunContext::ad_hoc(),
+        params: json!({"action": "env"}).to_string(),
+        limits: probe.limits(Some(Duration::from_secs(10)), None),
+        doors,
+    };
+    let outcome = crate::helpers::EXECUTOR.run(&probe.runnable, request).await;
+    assert_eq!(outcome.result.unwrap()["value"], json!({"MINE": "[redacted:MINE]"}));
+}
+}
