@@ -7,25 +7,30 @@
 //!
 //! `taskbox run counter` → `{"key": "counter", "value": 1}`, then 2, 3, …
 
-wit_bindgen::generate!({ path: "../../wit", world: "stateful-task", generate_all });
-
+use serde::Deserialize;
 use serde_json::{Value, json};
-use wasi::keyvalue::{atomics, store};
+use taskbox_sdk::Context;
+use taskbox_sdk::kv::{atomics, store};
 
-struct Counter;
+#[derive(Deserialize)]
+#[serde(default)]
+struct Params {
+    bucket: String,
+    key: String,
+    by: i64,
+}
 
-impl Guest for Counter {
-    fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let p: Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
-        let bucket_name = p.get("bucket").and_then(Value::as_str).unwrap_or("default");
-        let key = p.get("key").and_then(Value::as_str).unwrap_or("counter");
-        let by = p.get("by").and_then(Value::as_i64).unwrap_or(1);
-        let bucket =
-            store::open(bucket_name).map_err(|e| format!("opening bucket {bucket_name:?}: {e:?}"))?;
-        let value =
-            atomics::increment(&bucket, key, by).map_err(|e| format!("incrementing {key:?}: {e:?}"))?;
-        Ok(json!({ "key": key, "value": value }).to_string())
+impl Default for Params {
+    fn default() -> Self {
+        Self { bucket: "default".into(), key: "counter".into(), by: 1 }
     }
 }
 
-export!(Counter);
+fn run(_ctx: &Context, p: Params) -> Result<Value, String> {
+    let bucket = store::open(&p.bucket).map_err(|e| format!("opening bucket {:?}: {e:?}", p.bucket))?;
+    let value =
+        atomics::increment(&bucket, &p.key, p.by).map_err(|e| format!("incrementing {:?}: {e:?}", p.key))?;
+    Ok(json!({ "key": p.key, "value": value }))
+}
+
+taskbox_sdk::task!(run);

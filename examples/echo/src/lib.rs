@@ -2,14 +2,11 @@
 //!
 //! `taskbox run echo --params '{"x":1}'` → `"result": {"x": 1}`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "task" });
+use serde_json::Value;
+use taskbox_sdk::Context;
 
-struct Echo;
-
-impl Guest for Echo {
-    fn run(_ctx: Context, params: String) -> Result<String, String> {
-        Ok(params)
-    }
+fn run(_ctx: &Context, params: Value) -> Result<Value, String> {
+    Ok(params)
 }
 
-export!(Echo);
+taskbox_sdk::task!(run);

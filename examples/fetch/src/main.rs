@@ -11,7 +11,7 @@ fn main() {
     let params: Value =
         serde_json::from_str(&std::env::var("TASKBOX_PARAMS").unwrap_or_default()).unwrap_or_default();
     let url = params.get("url").and_then(Value::as_str).unwrap_or_default();
-    match outbound::request("GET", url, &[], b"") {
+    match taskbox_sdk::http::request("GET", url, &[], b"") {
         Ok((status, body)) => {
             println!("{}", json!({ "url": url, "status": status, "body_length": body.len() }))
         }

@@ -3,25 +3,30 @@
 //! as you like (n = 40 takes about a second) — handy to watch a deadline end
 //! a run.
 
-wit_bindgen::generate!({ path: "../../wit", world: "task" });
-
+use serde::Deserialize;
+use serde_json::{Value, json};
 use std::hint::black_box;
+use taskbox_sdk::Context;
 
-struct Fib;
+#[derive(Deserialize)]
+struct Params {
+    #[serde(default = "default_n")]
+    n: u64,
+}
+
+fn default_n() -> u64 {
+    30
+}
 
 fn fib(n: u64) -> u64 {
     if n < 2 { n } else { fib(black_box(n - 1)) + fib(black_box(n - 2)) }
 }
 
-impl Guest for Fib {
-    fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let params: serde_json::Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
-        let n = params.get("n").and_then(|v| v.as_u64()).unwrap_or(30);
-        if n > 93 {
-            return Err(format!("n = {n} overflows u64; the largest is 93"));
-        }
-        Ok(serde_json::json!({ "n": n, "fib": fib(n) }).to_string())
+fn run(_ctx: &Context, Params { n }: Params) -> Result<Value, String> {
+    if n > 93 {
+        return Err(format!("n = {n} overflows u64; the largest is 93"));
     }
+    Ok(json!({ "n": n, "fib": fib(n) }))
 }
 
-export!(Fib);
+taskbox_sdk::task!(run);

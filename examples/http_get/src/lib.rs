@@ -5,19 +5,24 @@
 //! `taskbox run http_get --params '{"url": "https://example.com/"}'`
 //! → `{"status": 200, "body_length": 1256}`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "task" });
+use serde::{Deserialize, Serialize};
+use taskbox_sdk::{Context, http};
 
-use serde_json::{Value, json};
-
-struct HttpGet;
-
-impl Guest for HttpGet {
-    fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let p: Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
-        let url = p.get("url").and_then(Value::as_str).ok_or("params: `url` (a string) is required")?;
-        let (status, body) = outbound::request("GET", url, &[], b"")?;
-        Ok(json!({ "url": url, "status": status, "body_length": body.len() }).to_string())
-    }
+#[derive(Deserialize)]
+struct Params {
+    url: String,
 }
 
-export!(HttpGet);
+#[derive(Serialize)]
+struct Fetched {
+    url: String,
+    status: u16,
+    body_length: usize,
+}
+
+fn run(_ctx: &Context, Params { url }: Params) -> Result<Fetched, String> {
+    let (status, body) = http::request("GET", &url, &[], b"")?;
+    Ok(Fetched { url, status, body_length: body.len() })
+}
+
+taskbox_sdk::task!(run);

@@ -8,26 +8,23 @@
 //! `printf %s "$URL" | taskbox secret set NOTIFY_WEBHOOK`, then
 //! `taskbox run notify --params '{"text": "deploy done"}'`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "task" });
-
+use serde::Deserialize;
 use serde_json::{Value, json};
+use taskbox_sdk::{Context, http};
 
-struct Notify;
-
-impl Guest for Notify {
-    fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let p: Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
-        let text = p.get("text").and_then(Value::as_str).ok_or("params: `text` (a string) is required")?;
-        let url =
-            std::env::var("NOTIFY_WEBHOOK").map_err(|_| "NOTIFY_WEBHOOK is not set: grant the secret")?;
-        let body = json!({ "text": text }).to_string();
-        let (status, _) =
-            outbound::request("POST", &url, &[("content-type", "application/json")], body.as_bytes())?;
-        if !(200..300).contains(&status) {
-            return Err(format!("the webhook answered {status}"));
-        }
-        Ok(json!({ "status": status }).to_string())
-    }
+#[derive(Deserialize)]
+struct Params {
+    text: String,
 }
 
-export!(Notify);
+fn run(_ctx: &Context, Params { text }: Params) -> Result<Value, String> {
+    let url = std::env::var("NOTIFY_WEBHOOK").map_err(|_| "NOTIFY_WEBHOOK is not set: grant the secret")?;
+    let body = json!({ "text": text }).to_string();
+    let (status, _) = http::request("POST", &url, &[("content-type", "application/json")], body.as_bytes())?;
+    if !(200..300).contains(&status) {
+        return Err(format!("the webhook answered {status}"));
+    }
+    Ok(json!({ "status": status }))
+}
+
+taskbox_sdk::task!(run);

@@ -115,15 +115,19 @@ impl Guest for Probe {
                 let method = p.get("method").and_then(Value::as_str).unwrap_or("GET");
                 let mut last = Err("no request sent".to_owned());
                 for _ in 0..num_param("times").max(1) {
-                    last =
-                        outbound::request(method, &str_param("url"), &headers, str_param("body").as_bytes());
+                    last = taskbox_sdk::http::request(
+                        method,
+                        &str_param("url"),
+                        &headers,
+                        str_param("body").as_bytes(),
+                    );
                 }
                 // A header the host forbids (Host): say so, then try the
                 // same URL without it, as an attacker would.
                 if let Err(refused) = &last
                     && refused.starts_with("header")
                 {
-                    let bare = outbound::request(method, &str_param("url"), &[], b"");
+                    let bare = taskbox_sdk::http::request(method, &str_param("url"), &[], b"");
                     return Ok(json!({ "ok": false, "error": refused, "without_headers": report(bare.map(|(status, _)| status)) }).to_string());
                 }
                 if let (Ok((_, body)), true) = (&last, p.get("print").is_some()) {

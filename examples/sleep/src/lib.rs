@@ -3,21 +3,25 @@
 //! Useful to see deadlines and concurrency at work: a sleeping run does not
 //! hold a host thread.
 
-wit_bindgen::generate!({ path: "../../wit", world: "task" });
-
+use serde::Deserialize;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use taskbox_sdk::Context;
 
-struct Sleep;
-
-impl Guest for Sleep {
-    fn run(_ctx: Context, params: String) -> Result<String, String> {
-        let params: serde_json::Value = serde_json::from_str(&params).map_err(|e| format!("params: {e}"))?;
-        let ms = params.get("ms").and_then(|v| v.as_u64()).unwrap_or(100);
-        let start = Instant::now();
-        std::thread::sleep(Duration::from_millis(ms));
-        let slept = start.elapsed().as_millis() as u64;
-        Ok(serde_json::json!({ "slept_ms": slept }).to_string())
-    }
+#[derive(Deserialize)]
+struct Params {
+    #[serde(default = "default_ms")]
+    ms: u64,
 }
 
-export!(Sleep);
+fn default_ms() -> u64 {
+    100
+}
+
+fn run(_ctx: &Context, p: Params) -> Result<Value, String> {
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_millis(p.ms));
+    Ok(json!({ "slept_ms": start.elapsed().as_millis() as u64 }))
+}
+
+taskbox_sdk::task!(run);

@@ -1,8 +1,9 @@
-//! A small blocking HTTP client for guests, over `wasi:http/outgoing-handler`
-//! (the `wasi` crate's bindings). The host decides what may be reached: a
-//! refused request comes back as `HttpRequestDenied`.
+//! A small blocking HTTP client over `wasi:http/outgoing-handler` (the
+//! `wasi` crate's bindings). The host decides what may be reached: the
+//! sidecar's `allowed_outbound_hosts`; a refused request comes back as an
+//! error whose text contains `HttpRequestDenied`.
 //!
-//! `request("GET", "https://example.com/x", &[], b"")` → `(status, body)`.
+//! `http::request("GET", "https://example.com/x", &[], b"")` → `(status, body)`.
 
 use wasi::http::outgoing_handler::handle;
 use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
