@@ -10,6 +10,8 @@
 //!   caching and publishing components from the plugin directory.
 //! - [`executor`] — the executor: one execution in a fresh sandboxed
 //!   instance, turned into an [`executor::Outcome`].
+//! - [`guest`] — task projects in Rust, Python and JavaScript: the SDKs and
+//!   WIT inside the binary, `taskbox new` and `taskbox build`.
 //! - [`store`] — the config store: task configs and execution records in SQL.
 //! - [`schedule`] — schedule specs (cron, date, manual), the status machine,
 //!   history events, the [`schedule::backend::ScheduleBackend`] contract
@@ -47,6 +49,7 @@ pub mod backend;
 pub mod backoff;
 pub mod cli;
 pub mod executor;
+pub mod guest;
 pub mod job;
 pub mod kv;
 pub mod local_backend;

@@ -213,6 +213,10 @@ fn dependencies_point_one_way() {
         may_not(contract, &above_the_contract);
         may_not(contract, &["store", "executor", "registry"]);
     }
+    // Guest projects (SDKs, `taskbox new`, `taskbox build`) know only the
+    // registry's naming rule: they never load, run or store anything.
+    let uses: Vec<_> = graph["guest"].iter().filter(|m| *m != "registry").collect();
+    assert!(uses.is_empty(), "guest may import only the registry, yet imports {uses:?}");
     // Secrets sit on the store; only the API, the CLI, the worker and the
     // app reach them, and the executor sees values only as a run's doors.
     may_not("secrets", &above_the_contract);

@@ -2,6 +2,7 @@
 //! lives in its own file; this one only wires them up.
 
 mod plugin;
+mod project;
 mod run;
 mod secret;
 mod token;
@@ -38,6 +39,10 @@ enum Command {
     /// Manage secrets for plugins (values from stdin, never printed).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Start a task project in Rust, Python or JavaScript.
+    New(project::NewArgs),
+    /// Build a task project into plugins/NAME.wasm with its language's toolchain.
+    Build(project::BuildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +99,8 @@ pub fn main() -> ExitCode {
             Command::Migrate(args) => migrate(args).await,
             Command::Token(cmd) => token::run(cmd).await,
             Command::Secret(cmd) => secret::run(cmd).await,
+            Command::New(args) => project::new(args),
+            Command::Build(args) => project::build(args),
         }
     })
 }

@@ -1,0 +1,58 @@
+"""The component's entry: implements the ``connected-task`` world's ``run``
+by calling ``run(ctx, params)`` in the task's module ``app``. Written by
+taskbox; ``taskbox build`` puts it in every Python component."""
+
+import json
+import logging
+import traceback
+from datetime import datetime
+
+import wit_world
+from componentize_py_types import Err
+
+import taskbox
+from taskbox import log
+
+import app
+
+
+class _HostLog(logging.Handler):
+    """Sends the ``logging`` module's records to the run's logs."""
+
+    _LEVELS = [(logging.ERROR, log.error), (logging.WARNING, log.warn),
+               (logging.INFO, log.info), (logging.DEBUG, log.debug)]
+
+    def emit(self, record):
+        for level, write in self._LEVELS:
+            if record.levelno >= level:
+                write(self.format(record))
+                return
+        log.trace(self.format(record))
+
+
+logging.basicConfig(level=logging.INFO, handlers=[_HostLog()], format="%(name)s: %(message)s")
+
+
+def _context(ctx):
+    try:
+        scheduled = datetime.fromisoformat(ctx.scheduled_at.replace("Z", "+00:00"))
+    except ValueError:
+        scheduled = None
+    return taskbox.Context(ctx.task_type, ctx.config_id, ctx.execution_id, ctx.attempt, scheduled)
+
+
+def _failure(e):
+    lines = traceback.format_exception(type(e), e, e.__traceback__)
+    return f"{type(e).__name__}: {e}\n\n{''.join(lines).rstrip()}"
+
+
+class WitWorld(wit_world.WitWorld):
+    def run(self, ctx, params):
+        try:
+            value = app.run(_context(ctx), json.loads(params) if params.strip() else {})
+        except Exception as e:
+            raise Err(_failure(e))
+        try:
+            return json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise Err(f"the result is not JSON: {e}")
