@@ -7,6 +7,15 @@ import logging
 import traceback
 from datetime import datetime
 
+# Common standard-library modules, loaded while the component is built. A
+# module is in the component only if it was imported then (the sandbox has
+# no filesystem to load one from later), so these may also be imported
+# lazily inside a function; any other, import at the top of app.py.
+import base64, binascii, calendar, collections, copy, csv, dataclasses, decimal, difflib, enum  # noqa: E401,F401
+import fractions, functools, hashlib, heapq, hmac, html, io, itertools, math, operator  # noqa: E401,F401
+import random, re, secrets, statistics, string, struct, textwrap, time, typing, unicodedata  # noqa: E401,F401
+import urllib.parse, uuid, zlib, zoneinfo  # noqa: E401,F401
+
 import wit_world
 from componentize_py_types import Err
 

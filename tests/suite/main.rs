@@ -11,6 +11,7 @@ mod cli;
 mod hardening;
 mod helpers;
 mod key_value;
+mod languages;
 mod outbound;
 mod queue;
 mod registry;

@@ -1,12 +1,16 @@
 //! Developer commands for this repository, run as `cargo xtask <command>`:
 //!
-//! - `plugins` — build every guest in `examples/` for `wasm32-wasip2` and
-//!   copy the components into `plugins/` (the default plugin directory).
-//!   Adds the `wasm32-wasip2` target through rustup first if it is missing.
+//! - `plugins` — build every guest in `examples/` into `plugins/` (the
+//!   default plugin directory): the Rust ones for `wasm32-wasip2` (adding
+//!   the target through rustup if it is missing), the Python and JavaScript
+//!   ones with `taskbox build` where their toolchain is installed (it says
+//!   which it skipped).
+//! - `toolchains` — install the pinned Python and JavaScript toolchains
+//!   (componentize-py, componentize-js) into `target/toolchains/`.
 //! - `serve [ARGS]` — `plugins`, then `taskbox serve [ARGS]` from a release
 //!   build: the embedded default (SQLite `taskbox.db`, local backend,
 //!   `./plugins` watched for changes).
-//! - `test [ARGS]` — `plugins`, makes sure PostgreSQL and Redis answer
+//! - `test [ARGS]` — `toolchains`, `plugins`, makes sure PostgreSQL and Redis answer
 //!   (starting local ones that are installed but down), then the whole test
 //!   suite (`cargo test --release --workspace [ARGS]`); with no ARGS, then
 //!   the `schemathesis` step.
@@ -15,6 +19,7 @@
 //!
 //! Plain `std` only: this crate must build in a second.
 
+mod guests;
 mod schemathesis;
 mod services;
 
@@ -27,12 +32,16 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("plugins") => build_plugins(),
+        Some("toolchains") => guests::install(&root()),
         Some("serve") => build_plugins().and_then(|()| serve(args.collect())),
-        Some("test") => build_plugins().and_then(|()| services::ensure()).and_then(|()| test(args.collect())),
+        Some("test") => guests::install(&root())
+            .and_then(|()| build_plugins())
+            .and_then(|()| services::ensure())
+            .and_then(|()| test(args.collect())),
         Some("schemathesis") => {
             build_plugins().and_then(|()| services::ensure()).and_then(|()| schemathesis::run(&root()))
         }
-        _ => Err("usage: cargo xtask <plugins | serve [serve args] | test [cargo test args] | schemathesis>"
+        _ => Err("usage: cargo xtask <plugins | toolchains | serve [serve args] | test [cargo test args] | schemathesis>"
             .into()),
     };
     match result {
@@ -110,6 +119,7 @@ fn build_plugins() -> Result<(), String> {
             copied.push(format!("{stem}.toml"));
         }
     }
+    copied.extend(guests::build(&root, &plugins)?);
     copied.sort();
     eprintln!("xtask: plugins/ now holds {}", copied.join(", "));
     Ok(())

@@ -96,9 +96,10 @@ fn copy_sidecar(from: &Path, to: &Path) -> Result<Option<PathBuf>, GuestError> {
     Ok(Some(to.to_owned()))
 }
 
-/// Runs a toolchain; its output goes to ours.
+/// Runs a toolchain; all it prints goes to our stderr (our stdout is the
+/// one-line summary).
 fn run(tool: &'static str, cmd: &mut Command) -> Result<(), GuestError> {
-    let status = cmd.status().map_err(io(cmd.get_program()))?;
+    let status = cmd.stdout(std::io::stderr()).status().map_err(io(cmd.get_program()))?;
     if status.success() { Ok(()) } else { Err(GuestError::Failed { tool, status }) }
 }
 
