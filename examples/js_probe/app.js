@@ -1,13 +1,16 @@
 // js_probe: what a JavaScript task can and cannot do in the sandbox; the
-// test suite uses it. `{"action": ...}` with one of: `throw` (an Error with
+// test suite uses it. `{"action": ...}` with one of: `noop` (returns `{}`:
+// the benchmark's trivial task), `throw` (an Error with
 // `message`), `throw_string`, `spin` (loops forever), `alloc` (`mb`
-// megabytes), `env` (what the task can see of an environment), `kv`
+// megabytes), `env` (what the task can see of an environment: only what is granted), `kv`
 // (`bucket`: increments `key`), `http` (`url`), `log`, `context`.
 
-import { kv, log } from "./taskbox.js";
+import { env, kv, log } from "./taskbox.js";
 
 export async function run(ctx, params) {
   switch (params.action) {
+    case "noop":
+      return {};
     case "throw":
       throw new Error(params.message ?? "probe failed on purpose");
     case "throw_string":
@@ -24,6 +27,7 @@ export async function run(ctx, params) {
         process: typeof process,
         deno: typeof Deno,
         env: globalThis.process?.env ?? null,
+        granted: env.all(),
       };
     case "kv":
       return { value: kv.open(params.bucket).increment(params.key ?? "n") };

@@ -1,7 +1,7 @@
 """py_probe: what a Python task can and cannot do in the sandbox; the test
 suite uses it. ``{"action": ...}`` with one of:
 
-- ``raise`` (a ValueError with ``message``), ``spin`` (loops forever),
+- ``noop`` (returns ``{}``: the benchmark's trivial task), ``raise`` (a ValueError with ``message``), ``spin`` (loops forever),
 - ``alloc`` (``mb`` megabytes), ``read_file`` (``path``), ``env``,
 - ``stdlib`` (json, datetime, re; hashlib, statistics, uuid imported lazily),
 - ``kv`` (``bucket``: increments ``key``), ``http`` (``url``),
@@ -22,6 +22,8 @@ VERSION = 1
 
 def run(ctx, params):
     action = params.get("action")
+    if action == "noop":
+        return {}
     if action == "raise":
         raise ValueError(params.get("message", "probe failed on purpose"))
     if action == "spin":

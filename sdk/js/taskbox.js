@@ -14,15 +14,16 @@
 // failure whose message is the error's `name: message` and its stack.
 // `ctx` holds taskType, configId, executionId, attempt and scheduledAt (a
 // Date). `log` writes to the run's logs (so does `console.log`, to stdout).
-// The doors, when the sidecar grants them: `fetch` (outbound HTTP, global)
-// and `kv` below (key-value state).
+// The doors, when the sidecar grants them: `fetch` (outbound HTTP, global),
+// `kv` below (key-value state) and `env` below (secrets and `[env]`).
 //
 // `taskbox build` bundles this file into the component; it owns the mapping
-// between the `stateful-task` world and the task function, nothing else.
+// between the `scripted-task` world and the task function, nothing else.
 
 import { log as hostLog } from "taskbox:plugin/host@0.1.0";
 import { open as openBucket } from "wasi:keyvalue/store@0.2.0-draft2";
 import { increment } from "wasi:keyvalue/atomics@0.2.0-draft2";
+import { getEnvironment } from "wasi:cli/environment@0.2.12";
 
 const write = (level) => (...parts) => hostLog(level, parts.map(String).join(" "));
 
@@ -100,5 +101,18 @@ class Bucket {
 export const kv = {
   open(name) {
     return new Bucket(name, call(() => openBucket(name)));
+  },
+};
+
+/** The run's environment: granted secrets and the sidecar's `[env]`. */
+export const env = {
+  /** The value of `name`, or undefined. */
+  get(name) {
+    const found = getEnvironment().find(([key]) => key === name);
+    return found?.[1];
+  },
+  /** Every variable, as an object. */
+  all() {
+    return Object.fromEntries(getEnvironment());
   },
 };

@@ -205,6 +205,18 @@ impl Server {
         start.elapsed()
     }
 
+    /// Runs config `id` now and waits (up to `within`) for its one record.
+    pub async fn run_now(&self, id: &str, within: Duration) -> serde_json::Value {
+        let (status, _) = self.post(&format!("/configs/{id}/run"), serde_json::json!({})).await;
+        assert_eq!(status, 202);
+        let path = format!("/executions?config_id={id}");
+        self.until("the run is recorded", within, || async {
+            self.get(&path).await.1["total"].as_u64() == Some(1)
+        })
+        .await;
+        self.get(&path).await.1["items"][0].clone()
+    }
+
     /// SIGKILL, as a crash.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

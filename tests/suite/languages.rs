@@ -201,7 +201,19 @@ async fn python_and_javascript_see_no_file_and_no_environment() {
     assert_eq!(env, json!({"environ": {}}));
     let (_dir, js) = load("js_probe", None);
     let env = run(&js, json!({"action": "env"})).await.result.unwrap();
-    assert_eq!(env, json!({"process": "undefined", "deno": "undefined", "env": null}));
+    assert_eq!(env, json!({"process": "undefined", "deno": "undefined", "env": null, "granted": {}}));
+    // What the sidecar grants, and only that, is their environment.
+    let granted = "[env]\nGREETING = \"hi\"\n";
+    let (_dir, py) = load("py_probe", Some(granted));
+    assert_eq!(
+        run(&py, json!({"action": "env"})).await.result.unwrap(),
+        json!({"environ": {"GREETING": "hi"}})
+    );
+    let (_dir, js) = load("js_probe", Some(granted));
+    assert_eq!(
+        run(&js, json!({"action": "env"})).await.result.unwrap()["granted"],
+        json!({"GREETING": "hi"})
+    );
 }
 
 #[tokio::test]
@@ -339,15 +351,7 @@ async fn serve_runs_python_and_javascript_and_hot_reloads_a_rebuilt_python_task(
             .post("/configs", json!({"name": name, "task_type": task_type, "scheduler_type": "manual", "parameters": params}))
             .await;
         assert_eq!(status, 201, "{config}");
-        let id = config["id"].as_str().unwrap().to_owned();
-        assert_eq!(server.post(&format!("/configs/{id}/run"), json!({})).await.0, 202);
-        let path = format!("/executions?config_id={id}");
-        server
-            .until("the run is recorded", Duration::from_secs(60), || async {
-                server.get(&path).await.1["total"].as_u64() == Some(1)
-            })
-            .await;
-        server.get(&path).await.1["items"][0].clone()
+        server.run_now(config["id"].as_str().unwrap(), Duration::from_secs(60)).await
     };
     let record = run_now("py_probe", json!({"action": "version"})).await;
     assert_eq!((record["is_success"].clone(), record["result"].clone()), (json!(true), json!({"version": 1})), "{record}");

@@ -22,15 +22,7 @@ fn server(d: &Deployment, plugins: &PluginDir) -> Server {
 
 /// Runs config `id` now and waits for its record.
 async fn run_now(server: &Server, id: &str) -> Value {
-    let (status, _) = server.post(&format!("/configs/{id}/run"), json!({})).await;
-    assert_eq!(status, 202);
-    let path = format!("/executions?config_id={id}");
-    server
-        .until("the run is recorded", Duration::from_secs(20), || async {
-            server.get(&path).await.1["total"].as_u64() == Some(1)
-        })
-        .await;
-    server.get(&path).await.1["items"][0].clone()
+    server.run_now(id, Duration::from_secs(20)).await
 }
 
 /// Every byte the `secrets` table holds, row after row.

@@ -52,14 +52,7 @@ fn js_installed(root: &Path) -> bool {
 pub fn install(root: &Path) -> Result<(), String> {
     if !py_installed(root) {
         let venv = toolchains(root).join("py");
-        eprintln!("xtask: installing componentize-py {COMPONENTIZE_PY} into {}", venv.display());
-        crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .map_err(|e| format!("{e}\nxtask: the Python examples need python3 with the venv module"))?;
-        crate::run(Command::new(venv.join("bin/pip")).args([
-            "install",
-            "--quiet",
-            &format!("componentize-py=={COMPONENTIZE_PY}"),
-        ]))?;
+        crate::pip_install(&venv, &format!("componentize-py=={COMPONENTIZE_PY}"), "the Python examples")?;
     }
     if !js_installed(root) {
         let dir = toolchains(root).join("js");

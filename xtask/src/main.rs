@@ -66,6 +66,15 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
 }
 
+/// Installs `requirement` with pip into the virtualenv `venv` (made with
+/// `python3 -m venv`); `for_what` says who needs it if python3 cannot.
+fn pip_install(venv: &Path, requirement: &str, for_what: &str) -> Result<(), String> {
+    eprintln!("xtask: installing {requirement} into {}", venv.display());
+    run(Command::new("python3").args(["-m", "venv"]).arg(venv))
+        .map_err(|e| format!("{e}\nxtask: {for_what}: python3 with the venv module is needed"))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", requirement]))
+}
+
 /// Adds the guest target to the toolchain `rust-toolchain.toml` names, if
 /// it lacks it. A fresh rustup installs the file's targets with the
 /// toolchain; one that has the toolchain already does not add them.

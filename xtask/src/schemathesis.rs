@@ -46,14 +46,7 @@ fn install(dir: &Path) -> Result<PathBuf, String> {
     if installed.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(VERSION)) {
         return Ok(tool);
     }
-    eprintln!("xtask: installing schemathesis {VERSION} into {}", venv.display());
-    crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-        .map_err(|e| format!("{e}\nxtask: schemathesis needs python3 with the venv module"))?;
-    crate::run(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--quiet",
-        &format!("schemathesis=={VERSION}"),
-    ]))?;
+    crate::pip_install(&venv, &format!("schemathesis=={VERSION}"), "schemathesis")?;
     Ok(tool)
 }
 

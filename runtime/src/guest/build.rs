@@ -124,8 +124,8 @@ fn rust(dir: &Path, out: &Path) -> Result<(), GuestError> {
         let Ok(line) = line else { break };
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
         if message["reason"] == "compiler-artifact" {
-            let files = message["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str());
-            if let Some(wasm) = files.filter(|f| f.ends_with(".wasm")).last() {
+            let mut files = message["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str());
+            if let Some(wasm) = files.rfind(|f| f.ends_with(".wasm")) {
                 artifact = Some(PathBuf::from(wasm));
             }
         }
@@ -162,7 +162,7 @@ fn python(dir: &Path, out: &Path) -> Result<(), GuestError> {
 }
 
 /// componentize-js (its defaults: `fetch` over wasi:http) against the
-/// `stateful-task` world, on a copy of the project's sources with the SDK
+/// `scripted-task` world, on a copy of the project's sources with the SDK
 /// and the entry module from the binary beside them.
 fn js(dir: &Path, out: &Path) -> Result<(), GuestError> {
     let tool = toolchain::componentize_js(dir)?;
@@ -176,7 +176,7 @@ fn js(dir: &Path, out: &Path) -> Result<(), GuestError> {
         Command::new(tool)
             .arg("--wit")
             .arg(&wit)
-            .args(["-n", "stateful-task", "-o"])
+            .args(["-n", "scripted-task", "-o"])
             .arg(out)
             .arg(src.join("taskbox_entry.js")),
     )

@@ -1,6 +1,6 @@
 // {{name}}: a taskbox task. `taskbox build .` makes `plugins/{{name}}.wasm`.
 //
-// `./taskbox.js` (log, kv) is the SDK; `taskbox build` supplies it.
+// `./taskbox.js` (log, kv, env) is the SDK; `taskbox build` supplies it.
 
 import { log } from "./taskbox.js";
 

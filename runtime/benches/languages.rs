@@ -1,0 +1,80 @@
+//! Languages benchmark: for a trivial task in each language (Rust `echo`,
+//! Python and JavaScript `noop` of their probes, built by `taskbox build`),
+//! the component's size, its compile time, a load from the artifact cache,
+//! and the per-run overhead (fresh instance + call + drop, through the real
+//! `Executor::run`), with the shipped engine settings.
+//!
+//! Run: `cargo xtask plugins && cargo bench -p taskbox --bench languages`
+//! (`-- --runs N` runs per language, default 2000; `-- --only python` for
+//! one language).
+
+mod common;
+
+use std::path::Path;
+use std::time::Instant;
+
+use taskbox::executor::{EngineSettings, Executor, Limits, RunContext, RunRequest};
+use taskbox::registry::{LoadSource, Loader};
+
+fn main() {
+    let runs = common::arg("--runs", 2000);
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    let executor = Executor::new(EngineSettings::default()).expect("sandbox");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    println!("== a trivial task per language: shipped defaults ({runs} runs each) ==");
+    println!(
+        "{:<11} {:>9} {:>12} {:>12} {:>12} {:>12}",
+        "language", "size", "compile", "cached load", "run median", "run p99"
+    );
+    for (language, name, params) in [
+        ("Rust", "echo", "{}"),
+        ("Python", "py_probe", r#"{"action":"noop"}"#),
+        ("JavaScript", "js_probe", r#"{"action":"noop"}"#),
+    ] {
+        if !common::only(&language.to_lowercase()) {
+            continue;
+        }
+        let path = plugins.join(format!("{name}.wasm"));
+        assert!(path.is_file(), "{} is missing: run `cargo xtask plugins` first", path.display());
+        let cache = tempfile::tempdir().unwrap();
+        let compiled = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
+        assert_eq!(compiled.info.source, Some(LoadSource::Compiled));
+        let mut loads: Vec<f64> = (0..10)
+            .map(|_| {
+                let entry = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
+                assert_eq!(entry.info.source, Some(LoadSource::Cache));
+                entry.info.load_ms
+            })
+            .collect();
+        loads.sort_by(f64::total_cmp);
+        let plugin = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path).plugin.unwrap();
+        let mut latencies: Vec<f64> = rt.block_on(async {
+            let mut latencies = Vec::with_capacity(runs);
+            for i in 0..runs + runs / 10 {
+                let request = RunRequest {
+                    context: RunContext::ad_hoc(),
+                    params: params.to_owned(),
+                    limits: Limits::default(),
+                    doors: Default::default(),
+                };
+                let t = Instant::now();
+                let outcome = executor.run(&plugin.runnable, request).await;
+                // The first tenth warms the instance pool up.
+                if i >= runs / 10 {
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                assert!(outcome.is_success, "{outcome:?}");
+            }
+            latencies
+        });
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "{language:<11} {:>6.1} MB {:>9.0} ms {:>9.2} ms {:>9.3} ms {:>9.3} ms",
+            compiled.info.size as f64 / 1e6,
+            compiled.info.load_ms,
+            common::pct(&loads, 0.5),
+            common::pct(&latencies, 0.5),
+            common::pct(&latencies, 0.99),
+        );
+    }
+}
