@@ -296,10 +296,9 @@ fn new_then_build_then_run_works_in_every_language() {
         let out = taskbox(work.path(), &["run", name, "--params", r#"{"name": ""}"#]);
         assert_eq!(out.status.code(), Some(1), "{name}: an empty name fails");
         let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(
-            outcome["error_message"].as_str().unwrap().contains("must not be empty"),
-            "{name}: {outcome}"
-        );
+        // A task's error is its message; a command's is its stderr, in the logs.
+        let said = format!("{} {}", outcome["error_message"], outcome["logs"]);
+        assert!(said.contains("must not be empty"), "{name}: {outcome}");
     }
 }
 
