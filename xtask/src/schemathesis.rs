@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use crate::services::{database_url, redis_url};
 
 const VERSION: &str = "4.32.5";
+/// How long a server may take to load the plugins and answer.
+const STARTUP_SECONDS: u64 = 180;
 /// Examples per operation: ~1 minute per deployment on two cores.
 const DEFAULT_EXAMPLES: &str = "25";
 
@@ -109,7 +111,9 @@ fn start(root: &Path, deployment: &str, token: &str) -> Result<Server, String> {
         .env("TASKBOX_BIND", format!("127.0.0.1:{port}"))
         .env("TASKBOX_ADMIN_TOKEN", token)
         .env("TASKBOX_PLUGIN_DIR", root.join("plugins"))
-        .env("TASKBOX_CACHE_DIR", dir.join("cache"))
+        // The suite's artifact cache (content-addressed, no state): the
+        // Python and JavaScript examples take seconds each to compile.
+        .env("TASKBOX_CACHE_DIR", root.join("target/test-artifact-cache"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
     let (mut database, mut prefix) = (None, None);
@@ -137,10 +141,11 @@ fn start(root: &Path, deployment: &str, token: &str) -> Result<Server, String> {
         }
     };
     let server = Server { child, port, dir, database, prefix };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Long enough to compile every example with a cold cache on two cores.
+    let deadline = Instant::now() + Duration::from_secs(STARTUP_SECONDS);
     while !healthy(port) {
         if Instant::now() > deadline {
-            return Err(format!("taskbox serve did not answer on port {port} within 30 s"));
+            return Err(format!("taskbox serve did not answer on port {port} within {STARTUP_SECONDS} s"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }

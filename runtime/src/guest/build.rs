@@ -47,8 +47,14 @@ pub fn build(dir: &Path, out: Option<&Path>) -> Result<Built, GuestError> {
         return Err(e);
     }
     let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
+    // The sidecar first: a watching server then loads the new component
+    // with the grants written for it.
+    let sidecar = copy_sidecar(&dir.join(format!("{name}.toml")), &out.with_extension("toml"));
+    if sidecar.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let sidecar = sidecar?;
     std::fs::rename(&tmp, &out).map_err(io(&out))?;
-    let sidecar = copy_sidecar(&dir.join(format!("{name}.toml")), &out.with_extension("toml"))?;
     Ok(Built { lang, file: out, bytes, sidecar, took: started.elapsed() })
 }
 
