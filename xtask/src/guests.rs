@@ -18,21 +18,31 @@ struct Lang {
     entry: &'static str,
     sdk: &'static str,
     env: &'static str,
+    /// The toolchain's program, under `target/toolchains/`.
+    tool: &'static str,
 }
 
-const PYTHON: Lang =
-    Lang { name: "Python", entry: "app.py", sdk: "sdk/python", env: "TASKBOX_COMPONENTIZE_PY" };
-const JS: Lang = Lang { name: "JavaScript", entry: "app.js", sdk: "sdk/js", env: "TASKBOX_COMPONENTIZE_JS" };
+const PYTHON: Lang = Lang {
+    name: "Python",
+    entry: "app.py",
+    sdk: "sdk/python",
+    env: "TASKBOX_COMPONENTIZE_PY",
+    tool: "py/bin/componentize-py",
+};
+const JS: Lang = Lang {
+    name: "JavaScript",
+    entry: "app.js",
+    sdk: "sdk/js",
+    env: "TASKBOX_COMPONENTIZE_JS",
+    tool: "js/node_modules/.bin/componentize-js",
+};
 
 fn toolchains(root: &Path) -> PathBuf {
     root.join("target/toolchains")
 }
 
 fn tool(root: &Path, lang: &Lang) -> PathBuf {
-    match lang.name {
-        "Python" => toolchains(root).join("py/bin/componentize-py"),
-        _ => toolchains(root).join("js/node_modules/.bin/componentize-js"),
-    }
+    toolchains(root).join(lang.tool)
 }
 
 fn py_installed(root: &Path) -> bool {

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 pub use build::{Built, build};
 pub use new::create;
-pub use toolchain::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION};
 
 /// A language tasks are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

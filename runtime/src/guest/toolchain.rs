@@ -1,5 +1,6 @@
 //! Finding each language's toolchain, and saying how to install the one
-//! that is missing. The versions are the ones taskbox is tested with.
+//! that is missing. The versions are the ones taskbox is tested with
+//! (xtask/src/guests.rs installs the same).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,9 +8,9 @@ use std::process::Command;
 use super::{GuestError, Lang};
 
 /// The componentize-py release the Python SDK is tested with (PyPI).
-pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+pub(super) const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// The componentize-js release the JavaScript SDK is tested with (npm).
-pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
+pub(super) const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
 
 /// The Rust target guests build for.
 pub(super) const RUST_TARGET: &str = "wasm32-wasip2";
