@@ -155,7 +155,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
         name: "bench".into(),
         queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
         store: Arc::new(env.store.clone()),
-        registry,
+        plugins: taskbox::artifacts::Artifacts::directory_only(registry),
         executor,
         concurrency: concurrency().0,
         base_backoff: BASE_BACKOFF,
@@ -182,6 +182,7 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
                 priority: 0,
                 misfire_grace_seconds: 60,
                 concurrency: Concurrency::Allow,
+                plugin_digest: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
             });

@@ -140,6 +140,8 @@ async fn seed(url: &str, records: usize) -> Vec<Uuid> {
             logs: String::new(),
             plugin_digest: Some("0".repeat(64)),
             worker: "bench".into(),
+            parameters: Some(json!({"n": n})),
+            timeout_seconds: Some(60.0),
         });
         if batch.len() == BATCH || n + 1 == records {
             store.record_executions(&batch).await.unwrap();

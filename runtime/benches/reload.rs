@@ -86,7 +86,8 @@ async fn measure(
             std::fs::remove_file(dir.path().join("warm.wasm")).unwrap();
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let watcher = taskbox::reload::watch(registry.clone(), None, stopped).unwrap();
+        let plugins = taskbox::artifacts::Artifacts::directory_only(registry.clone());
+        let watcher = taskbox::reload::watch(plugins, None, stopped).unwrap();
         for _ in 0..rounds {
             for (file, into) in [(&target, &mut compiled), (&alternate, &mut Vec::new())] {
                 let digest = hex::encode(sha2::Sha256::digest(std::fs::read(file).unwrap()));

@@ -8,6 +8,9 @@
 //!   band and trigger, and the coordination error (a leaf).
 //! - [`registry`] — the plugin registry: scanning, validating, compiling,
 //!   caching and publishing components from the plugin directory.
+//! - [`artifacts`] — plugins as versioned artifacts: every version kept in
+//!   the config store, the current one served on every node, pinned ones
+//!   found by digest, uploads and rollbacks.
 //! - [`executor`] — the executor: one execution in a fresh sandboxed
 //!   instance, turned into an [`executor::Outcome`].
 //! - [`guest`] — task projects in Rust, Python and JavaScript: the SDKs and
@@ -45,6 +48,7 @@
 
 pub mod api;
 pub mod app;
+pub mod artifacts;
 pub mod backend;
 pub mod backoff;
 pub mod cli;

@@ -1,10 +1,10 @@
 //! Hot reload: watches the plugin directory and, once a burst of file
-//! events has settled, rescans the registry and records what changed in the
-//! history of the configs of each task type.
+//! events has settled, refreshes what serves from it and records what
+//! changed in the history of the configs of each task type.
 //!
 //! Owns the `notify` watcher and the debouncing, nothing else: loading and
-//! the atomic swap belong to the registry, history to the scheduler
-//! service. Handles an editor's write-then-rename, a build tool's copy and
+//! the atomic swap belong to the registry, versions to `crate::artifacts`,
+//! history to the scheduler service. Handles an editor's write-then-rename, a build tool's copy and
 //! a mounted volume's symlink swap alike, because it reacts to any change
 //! in the directory (never to mere reads: the rescan's own reads would wake
 //! it again) by comparing the whole directory with the catalog.
@@ -14,7 +14,8 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-use crate::registry::{Change, Registry};
+use crate::artifacts::Artifacts;
+use crate::registry::Change;
 use crate::scheduler::SchedulerService;
 
 /// Quiet time after the last event before a rescan: long enough to take a
@@ -31,13 +32,14 @@ pub struct WatchError {
     source: notify::Error,
 }
 
-/// Rescans the registry and notes the changes in the configs' history (a
-/// history that cannot be written is logged, not fatal: the reload stands).
+/// Refreshes from the directory and notes the changes in the configs'
+/// history (a history that cannot be written is logged, not fatal: the
+/// reload stands).
 pub async fn rescan(
-    registry: &Registry,
+    plugins: &Artifacts,
     scheduler: Option<&SchedulerService>,
 ) -> std::io::Result<Vec<(String, Change)>> {
-    let (_, changes) = registry.rescan().await?;
+    let changes = plugins.refresh_directory().await?;
     let described: Vec<(String, String)> =
         changes.iter().map(|(name, c)| (name.clone(), c.describe())).collect();
     if let (Some(scheduler), false) = (scheduler, changes.is_empty())
@@ -51,10 +53,11 @@ pub async fn rescan(
 /// Starts watching `registry`'s directory; reloads until `shutdown` turns
 /// true. Fails at once if the directory cannot be watched.
 pub fn watch(
-    registry: Registry,
+    plugins: Artifacts,
     scheduler: Option<SchedulerService>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, WatchError> {
+    let registry = plugins.registry().clone();
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
         Ok(event) if changes_something(&event.kind) => {
@@ -68,7 +71,7 @@ pub fn watch(
         .watch(registry.dir(), RecursiveMode::NonRecursive)
         .map_err(|source| WatchError { dir: registry.dir().display().to_string(), source })?;
     tracing::info!(dir = %registry.dir().display(), "watching the plugin directory for changes");
-    Ok(tokio::spawn(reload_loop(watcher, registry, scheduler, rx, shutdown)))
+    Ok(tokio::spawn(reload_loop(watcher, plugins, scheduler, rx, shutdown)))
 }
 
 /// Creations, writes, renames and removals; not opens, reads or closes
@@ -83,7 +86,7 @@ fn changes_something(kind: &EventKind) -> bool {
 
 async fn reload_loop(
     _watcher: notify::RecommendedWatcher,
-    registry: Registry,
+    plugins: Artifacts,
     scheduler: Option<SchedulerService>,
     mut events: mpsc::UnboundedReceiver<()>,
     mut shutdown: watch::Receiver<bool>,
@@ -105,8 +108,9 @@ async fn reload_loop(
                 break;
             }
         }
-        if let Err(e) = rescan(&registry, scheduler.as_ref()).await {
-            tracing::warn!(error = %e, dir = %registry.dir().display(), "cannot rescan the plugin directory");
+        if let Err(e) = rescan(&plugins, scheduler.as_ref()).await {
+            let dir = plugins.registry().dir().display().to_string();
+            tracing::warn!(error = %e, %dir, "cannot rescan the plugin directory");
         }
     }
 }

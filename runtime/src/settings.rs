@@ -36,6 +36,11 @@ pub struct Settings {
     pub secret_key_file: PathBuf,
     /// PEM certificates plugins' outbound HTTPS trusts besides webpki's roots.
     pub outbound_ca_file: Option<PathBuf>,
+    /// Largest plugin upload accepted, in MiB.
+    pub max_upload_mb: u64,
+    /// Versions of a task type kept beyond those that are current, pinned
+    /// or have records (older ones are pruned when a new one arrives).
+    pub plugin_keep_versions: u32,
 }
 
 impl Default for Settings {
@@ -55,6 +60,8 @@ impl Default for Settings {
             secret_key: None,
             secret_key_file: "taskbox.key".into(),
             outbound_ca_file: None,
+            max_upload_mb: 64,
+            plugin_keep_versions: 20,
         }
     }
 }
@@ -175,6 +182,18 @@ impl Settings {
             self.worker_concurrency = match v.parse() {
                 Ok(n) if (1..=4096).contains(&n) => n,
                 _ => return Err(bad("TASKBOX_WORKER_CONCURRENCY", &v, "must be a number from 1 to 4096")),
+            };
+        }
+        if let Some(v) = var("TASKBOX_MAX_UPLOAD_MB") {
+            self.max_upload_mb = match v.parse() {
+                Ok(n) if (1..=4096).contains(&n) => n,
+                _ => return Err(bad("TASKBOX_MAX_UPLOAD_MB", &v, "must be a number of MiB from 1 to 4096")),
+            };
+        }
+        if let Some(v) = var("TASKBOX_PLUGIN_KEEP_VERSIONS") {
+            self.plugin_keep_versions = match v.parse() {
+                Ok(n) if (1..=10_000).contains(&n) => n,
+                _ => return Err(bad("TASKBOX_PLUGIN_KEEP_VERSIONS", &v, "must be a number from 1 to 10000")),
             };
         }
         if let Some(v) = var("TASKBOX_SHUTDOWN_GRACE_SECONDS") {

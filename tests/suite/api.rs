@@ -46,7 +46,7 @@ pub(crate) async fn spawn_app(d: Deployment) -> App {
         name: "api-test".into(),
         queue: d.another().await.queue,
         store: store.clone(),
-        registry: registry.clone(),
+        plugins: taskbox::artifacts::Artifacts::directory_only(registry.clone()),
         executor: EXECUTOR.clone(),
         concurrency: 4,
         base_backoff: Duration::from_millis(200),

@@ -258,7 +258,7 @@ async fn increments_stay_atomic_across_two_worker_processes() {
         name: "in-test".into(),
         queue: d.another().await.queue,
         store: d.store.clone(),
-        registry,
+        plugins: taskbox::artifacts::Artifacts::directory_only(registry),
         executor: EXECUTOR.clone(),
         concurrency: 8,
         base_backoff: Duration::from_secs(1),

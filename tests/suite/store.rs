@@ -29,6 +29,8 @@ fn record(config: &TaskConfig, attempt: i32, ok: bool, secs: f64, ago_minutes: i
         logs: String::new(),
         plugin_digest: Some("ab".repeat(32)),
         worker: "test".into(),
+        parameters: Some(json!({"n": attempt})),
+        timeout_seconds: Some(60.0),
     }
 }
 

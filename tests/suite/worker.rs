@@ -42,7 +42,7 @@ async fn start_worker(
         name: name.to_owned(),
         queue: env.d.another().await.queue,
         store: env.d.store.clone(),
-        registry,
+        plugins: taskbox::artifacts::Artifacts::directory_only(registry),
         executor: EXECUTOR.clone(),
         concurrency: 4,
         base_backoff,

@@ -101,7 +101,8 @@ fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<()
     if name.is_empty() || c.name.chars().count() > MAX_NAME {
         return Err(ApiError::invalid("name", format!("must be 1 to {MAX_NAME} characters, not blank")));
     }
-    if state.registry.get(&c.task_type).is_none() {
+    // A pinned config names a version, which `validate_pin` checks.
+    if c.plugin_digest.is_none() && state.registry.get(&c.task_type).is_none() {
         let known: Vec<String> = state
             .registry
             .catalog()
@@ -147,6 +148,25 @@ fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<()
     Ok(())
 }
 
+/// A pinned config's digest must name a version of its task type.
+async fn validate_pin(state: &AppState, c: &TaskConfig) -> Result<(), ApiError> {
+    let Some(digest) = &c.plugin_digest else { return Ok(()) };
+    let invalid = |why: String| Err(ApiError::invalid("plugin_digest", why));
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return invalid("must be a sha256 digest: 64 lowercase hex digits".into());
+    }
+    let Some(store) = state.plugins.store() else {
+        return invalid("this process keeps no plugin versions to pin".into());
+    };
+    if store.version(&c.task_type, digest).await?.is_none() {
+        return invalid(format!(
+            "no version {digest} of {:?} (see GET /plugins/{}/versions)",
+            c.task_type, c.task_type
+        ));
+    }
+    Ok(())
+}
+
 async fn view(state: &AppState, config: TaskConfig, stats: bool) -> Result<ConfigView, ApiError> {
     let schedule = state.scheduler.view(&config, RECENT_HISTORY).await?;
     let stats = match stats {
@@ -167,6 +187,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<ConfigView>), ApiError> {
     new.name = new.name.trim().to_owned();
     validate(&state, &new.preview(), true)?;
+    validate_pin(&state, &new.preview()).await?;
     let config = state.store.create_config(new).await?;
     if let Err(e) = state.scheduler.config_created(&config, query.auto_start).await {
         // Refused as a whole: a config left without its decision would be
@@ -232,6 +253,7 @@ async fn update(
     patch.name = patch.name.map(|n| n.trim().to_owned());
     let schedule_changed = patch.scheduler_type.is_some() || patch.schedule_config.is_some();
     validate(&state, &patch.apply(current.clone()), schedule_changed)?;
+    validate_pin(&state, &patch.apply(current.clone())).await?;
     let updated = state
         .store
         .update_config(current.id, &patch)

@@ -1,8 +1,9 @@
 //! `/executions`: execution records, newest first, with filters, the recent
-//! and failed views, statistics, and cleanup.
+//! and failed views, statistics, cleanup, and replay of one record.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(failed))
         .routes(routes!(stats))
         .routes(routes!(read))
+        .routes(routes!(replay))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -134,6 +136,50 @@ async fn read(
     let missing = || ApiError::NotFound(format!("no execution with id {id:?}"));
     let numeric: i64 = id.parse().map_err(|_| missing())?;
     state.store.get_execution(numeric).await?.map(Json).ok_or_else(missing)
+}
+
+#[derive(Serialize, ToSchema)]
+struct Replayed {
+    execution_id: Uuid,
+}
+
+/// Run a recorded execution again: a new run of the same config with the
+/// exact plugin version, parameters and deadline the record names,
+/// recorded with trigger `replay`. 409 when the record cannot be replayed
+/// (its config or version is gone, or it never reached a plugin).
+#[utoipa::path(post, path = "/executions/{id}/replay", operation_id = "replay_execution", tag = "executions",
+    params(("id" = i64, Path)),
+    responses((status = 202, body = Replayed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Replayed>), ApiError> {
+    let missing = || ApiError::NotFound(format!("no execution with id {id:?}"));
+    let numeric: i64 = id.parse().map_err(|_| missing())?;
+    let record = state.store.get_execution(numeric).await?.ok_or_else(missing)?.record;
+    let refuse = |why: &str| Err(ApiError::Conflict(format!("execution {id} cannot be replayed: {why}")));
+    let Some(digest) = &record.plugin_digest else {
+        return refuse("it never reached a plugin (no digest was recorded)");
+    };
+    let Some(parameters) = &record.parameters else {
+        return refuse("it was recorded before records kept their parameters");
+    };
+    let config = match record.config_id {
+        Some(config_id) => state.store.get_config(config_id).await?,
+        None => None,
+    };
+    let Some(config) = config else {
+        return refuse("its config was deleted (taskbox replay runs it locally)");
+    };
+    let kept = match state.plugins.store() {
+        Some(store) => store.version(&record.task_type, digest).await?.is_some(),
+        None => false,
+    };
+    if !kept {
+        return refuse(&format!("version {digest} of {:?} is no longer kept", record.task_type));
+    }
+    let execution_id = state.scheduler.replay(&config, parameters, digest, record.timeout_seconds).await?;
+    Ok((StatusCode::ACCEPTED, Json(Replayed { execution_id })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

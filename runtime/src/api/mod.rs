@@ -20,6 +20,7 @@ mod plugins;
 mod schedules;
 mod secrets;
 mod system;
+mod versions;
 
 pub use auth::generate as generate_token;
 pub use error::ApiError;
@@ -38,6 +39,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::artifacts::Artifacts;
 use crate::kv::KeyValue;
 use crate::queue::QueueStats;
 use crate::registry::Registry;
@@ -56,6 +58,10 @@ pub struct AppState {
     pub store: Arc<dyn ConfigStore>,
     pub scheduler: SchedulerService,
     pub registry: Registry,
+    /// Versions, uploads and rollbacks over `registry`.
+    pub plugins: Artifacts,
+    /// Largest plugin upload, in bytes (413 beyond).
+    pub max_upload_bytes: u64,
     /// Queue depth and live workers (`/metrics`, `/system`).
     pub queue: Arc<dyn QueueStats>,
     pub tokens: Arc<dyn TokenStore>,
@@ -85,6 +91,8 @@ impl AppState {
         Self {
             store,
             scheduler,
+            plugins: Artifacts::directory_only(registry.clone()),
+            max_upload_bytes: 64 << 20,
             registry,
             queue,
             tokens,
@@ -102,6 +110,15 @@ impl AppState {
     pub fn with_doors(mut self, kv: Arc<dyn KeyValue>, secrets: Secrets) -> Self {
         self.kv = Some(kv);
         self.secrets = Some(secrets);
+        self
+    }
+
+    /// Keeps plugin versions through `plugins` (`PUT /plugins/{name}` and
+    /// the version routes), accepting uploads of up to `max_upload_bytes`.
+    pub fn with_artifacts(mut self, plugins: Artifacts, max_upload_bytes: u64) -> Self {
+        self.registry = plugins.registry().clone();
+        self.plugins = plugins;
+        self.max_upload_bytes = max_upload_bytes;
         self
     }
 
@@ -199,6 +216,7 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(schedules::router())
         .merge(executions::router())
         .merge(plugins::router())
+        .merge(versions::router())
         .merge(kv::router())
         .merge(secrets::router())
         .merge(system::router())

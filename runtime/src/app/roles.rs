@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::api::{self, AppState};
+use crate::artifacts::Artifacts;
 use crate::backend::{Backend, Plan};
 use crate::backoff::retry;
 use crate::executor::Executor;
@@ -45,19 +46,32 @@ pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option
     }
     let shared = connect("the schedule backend", &parts).await?;
     let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone());
-    match reload::watch(parts.registry.clone(), Some(service.clone()), parts.shutdown.clone()) {
+    let plugins = versioned_plugins(&parts).await;
+    match reload::watch(plugins.clone(), Some(service.clone()), parts.shutdown.clone()) {
         Ok(watcher) => drop(watcher),
         Err(e) => {
             tracing::warn!(error = %e, "plugins will not hot-reload (POST /api/v1/plugins/reload still rescans)")
         }
     }
     if roles.contains(&Role::Worker) {
-        worker(&parts, &shared, &mut loops);
+        worker(&parts, &shared, &plugins, &mut loops);
     }
     if let Some(listener) = listener {
-        api(&parts, shared, service, listener, &mut loops).await;
+        api(&parts, shared, service, plugins, listener, &mut loops).await;
     }
     Some(loops)
+}
+
+/// The plugins as versions kept in the config store: the directory's files
+/// recorded, the store's current versions served, and followed from now on.
+async fn versioned_plugins(parts: &Parts) -> Artifacts {
+    let plugins =
+        Artifacts::new(parts.registry.clone(), parts.opened.plugins(), parts.settings.plugin_keep_versions);
+    if let Err(e) = plugins.refresh_directory().await {
+        tracing::warn!(error = %e, "cannot read the plugin directory");
+    }
+    drop(plugins.clone().watch(parts.shutdown.clone()));
+    plugins
 }
 
 async fn connect(what: &str, parts: &Parts) -> Option<Backend> {
@@ -80,12 +94,12 @@ async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
     Some(())
 }
 
-fn worker(parts: &Parts, shared: &Backend, loops: &mut JoinSet<()>) {
+fn worker(parts: &Parts, shared: &Backend, plugins: &Artifacts, loops: &mut JoinSet<()>) {
     let worker = Worker {
         name: Worker::default_name(),
         queue: shared.queue.clone(),
         store: parts.store.clone(),
-        registry: parts.registry.clone(),
+        plugins: plugins.clone(),
         executor: parts.executor.clone(),
         concurrency: parts.settings.worker_concurrency,
         base_backoff: BASE_BACKOFF,
@@ -100,6 +114,7 @@ async fn api(
     parts: &Parts,
     shared: Backend,
     service: SchedulerService,
+    plugins: Artifacts,
     listener: TcpListener,
     loops: &mut JoinSet<()>,
 ) {
@@ -121,7 +136,8 @@ async fn api(
         settings.roles.clone(),
     )
     .with_backend_kind(parts.plan.kind())
-    .with_doors(shared.kv.clone(), parts.secrets.clone());
+    .with_doors(shared.kv.clone(), parts.secrets.clone())
+    .with_artifacts(plugins, settings.max_upload_mb << 20);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }

@@ -1,8 +1,10 @@
 //! The `taskbox` command line: argument parsing and dispatch. Each command
 //! lives in its own file; this one only wires them up.
 
+mod client;
 mod plugin;
 mod project;
+mod replay;
 mod run;
 mod secret;
 mod token;
@@ -25,6 +27,10 @@ struct Cli {
 enum Command {
     /// Run one task once and print its outcome as JSON.
     Run(run::RunArgs),
+    /// Run a recorded execution again, locally, with its exact plugin
+    /// version, parameters, context and limits; say whether the outcome
+    /// matches (exit 0), differs (1) or cannot be had (2).
+    Replay(replay::ReplayArgs),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -94,6 +100,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Replay(args) => replay::replay(args).await,
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Serve(args) => serve(args).await,
             Command::Migrate(args) => migrate(args).await,

@@ -89,7 +89,7 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
 /// The key-value store and secrets the plugin's grants name, from the
 /// deployment the settings name; nothing is opened for a plugin without
 /// such grants.
-async fn doors(grants: &Grants) -> Result<Doors, ExitCode> {
+pub(crate) async fn doors(grants: &Grants) -> Result<Doors, ExitCode> {
     if grants.buckets.is_empty() && grants.secrets.is_empty() {
         return Ok(Doors::default());
     }

@@ -32,8 +32,10 @@ pub enum Trigger {
     Date,
     Manual,
     Retry,
+    /// `POST /executions/{id}/replay`: a past run again, with its version and parameters.
+    Replay,
 }
 
 text_enum!(SchedulerType { Cron = "cron", Date = "date", Manual = "manual" });
 text_enum!(Concurrency { Allow = "allow", Forbid = "forbid" });
-text_enum!(Trigger { Cron = "cron", Date = "date", Manual = "manual", Retry = "retry" });
+text_enum!(Trigger { Cron = "cron", Date = "date", Manual = "manual", Retry = "retry", Replay = "replay" });

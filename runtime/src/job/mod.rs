@@ -33,6 +33,10 @@ pub struct Job {
     pub priority: i32,
     pub misfire_grace_seconds: i32,
     pub concurrency: Concurrency,
+    /// Run exactly this version of the plugin (a pinned config, or a
+    /// replay); `None`: the version current when the run starts.
+    #[serde(default)]
+    pub plugin_digest: Option<String>,
     /// New with every snapshot. Runs fired ahead of their time carry it, so
     /// a worker can tell that the schedule changed (paused, stopped,
     /// reloaded) before they were due, and drop them

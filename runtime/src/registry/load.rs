@@ -18,6 +18,8 @@ use crate::executor::{Executor, Limits, PrepareError, Runnable, Shape};
 pub struct Plugin {
     pub runnable: Runnable,
     pub sidecar: Sidecar,
+    /// The sidecar as written, if there was one (kept with the version).
+    pub sidecar_text: Option<String>,
 }
 
 impl Plugin {
@@ -44,7 +46,17 @@ pub enum LoadSource {
     Cache,
 }
 
-/// What is known about one file in the plugin directory, loaded or not.
+/// How the version a node serves arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A file in a plugin directory.
+    Directory,
+    /// An upload (`PUT /api/v1/plugins/{name}`).
+    Upload,
+}
+
+/// What is known about one task type's plugin, loaded or not.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     pub name: String,
@@ -57,6 +69,13 @@ pub struct PluginInfo {
     pub source: Option<LoadSource>,
     pub load_ms: f64,
     pub error: Option<String>,
+    /// How the serving version arrived (`None` until versions are kept:
+    /// `taskbox run` and `plugin list` read the directory alone).
+    pub origin: Option<Origin>,
+    /// The digest of this node's `<name>.wasm` in the plugin directory,
+    /// when there is one; it differs from `digest` when a later upload or
+    /// a rollback is what serves.
+    pub directory_digest: Option<String>,
 }
 
 /// A file and, when it loaded, the plugin made from it.
@@ -121,41 +140,70 @@ impl Loader {
         let start = Instant::now();
         let fingerprint = fingerprint(path);
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut info = PluginInfo {
-            name: name.clone(),
-            file: path.to_owned(),
-            size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-            digest: None,
-            shape: None,
-            loaded_at: None,
-            source: None,
-            load_ms: 0.0,
-            error: None,
+        let plugin_dir = path.parent().unwrap_or(Path::new("."));
+        let read = std::fs::read(path)
+            .map_err(LoadError::Read)
+            .and_then(|bytes| Ok((bytes, Sidecar::text_for_plugin(path)?)));
+        let mut entry = match read {
+            Ok((bytes, sidecar)) => self.load_bytes(&name, path, &bytes, sidecar.as_deref(), plugin_dir),
+            Err(e) => {
+                let mut info = PluginInfo::unloaded(&name, path);
+                info.size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                info.error = Some(e.to_string());
+                PluginEntry { info, plugin: None, fingerprint: None }
+            }
         };
-        let plugin = self.try_load(path, &name, &mut info);
+        entry.fingerprint = fingerprint;
+        entry.info.load_ms = start.elapsed().as_secs_f64() * 1000.0;
+        entry
+    }
+
+    /// Loads a component from memory as task type `name`: `file` is where
+    /// it is (or would be) in the plugin directory, `sidecar` its sidecar
+    /// text, and the sidecar's `dirs` are taken from `plugin_dir`.
+    pub fn load_bytes(
+        &self,
+        name: &str,
+        file: &Path,
+        bytes: &[u8],
+        sidecar: Option<&str>,
+        plugin_dir: &Path,
+    ) -> PluginEntry {
+        let start = Instant::now();
+        let mut info = PluginInfo::unloaded(name, file);
+        info.size = bytes.len() as u64;
+        let plugin = self.try_load(name, file, bytes, sidecar, plugin_dir, &mut info);
         info.load_ms = start.elapsed().as_secs_f64() * 1000.0;
         match plugin {
             Ok(plugin) => {
                 info.loaded_at = Some(Utc::now());
-                PluginEntry { info, plugin: Some(Arc::new(plugin)), fingerprint }
+                PluginEntry { info, plugin: Some(Arc::new(plugin)), fingerprint: None }
             }
             Err(e) => {
                 info.error = Some(e.to_string());
-                PluginEntry { info, plugin: None, fingerprint }
+                PluginEntry { info, plugin: None, fingerprint: None }
             }
         }
     }
 
-    fn try_load(&self, path: &Path, name: &str, info: &mut PluginInfo) -> Result<Plugin, LoadError> {
+    fn try_load(
+        &self,
+        name: &str,
+        file: &Path,
+        bytes: &[u8],
+        sidecar_text: Option<&str>,
+        plugin_dir: &Path,
+        info: &mut PluginInfo,
+    ) -> Result<Plugin, LoadError> {
         if !is_valid_task_type(name) {
             return Err(LoadError::InvalidName(name.to_owned()));
         }
-        let bytes = std::fs::read(path)?;
-        info.size = bytes.len() as u64;
-        let digest = hex::encode(Sha256::digest(&bytes));
+        let digest = hex::encode(Sha256::digest(bytes));
         info.digest = Some(digest.clone());
-        let sidecar = Sidecar::for_plugin(path)?.unwrap_or_default();
-        let plugin_dir = path.parent().unwrap_or(Path::new("."));
+        let sidecar = match sidecar_text {
+            Some(text) => Sidecar::parse(text, &file.with_extension("toml"))?,
+            None => Sidecar::default(),
+        };
         let grants = sidecar.grants(plugin_dir).map_err(LoadError::Grant)?;
 
         let engine = self.executor.engine();
@@ -165,7 +213,7 @@ impl Loader {
                 component
             }
             None => {
-                let component = Component::new(engine, &bytes).map_err(LoadError::Compile)?;
+                let component = Component::new(engine, bytes).map_err(LoadError::Compile)?;
                 self.cache.store(&digest, &component);
                 info.source = Some(LoadSource::Compiled);
                 component
@@ -173,6 +221,29 @@ impl Loader {
         };
         let prepared = self.executor.prepare(&component)?;
         info.shape = Some(prepared.shape());
-        Ok(Plugin { runnable: Runnable { task_type: name.to_owned(), digest, prepared, grants }, sidecar })
+        Ok(Plugin {
+            runnable: Runnable { task_type: name.to_owned(), digest, prepared, grants },
+            sidecar,
+            sidecar_text: sidecar_text.map(str::to_owned),
+        })
+    }
+}
+
+impl PluginInfo {
+    /// What is known of a plugin before (or without) loading it.
+    pub fn unloaded(name: &str, file: &Path) -> Self {
+        PluginInfo {
+            name: name.to_owned(),
+            file: file.to_owned(),
+            size: 0,
+            digest: None,
+            shape: None,
+            loaded_at: None,
+            source: None,
+            load_ms: 0.0,
+            error: None,
+            origin: None,
+            directory_digest: None,
+        }
     }
 }

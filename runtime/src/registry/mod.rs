@@ -1,13 +1,17 @@
 //! The plugin registry: which task types exist and the code each one runs.
 //!
 //! Owns scanning the plugin directory, loading each `<task_type>.wasm` (with
-//! its optional sidecar) through [`Loader`], and publishing the result as an
-//! immutable map that is swapped atomically: a run holds the `Arc` of the
+//! its optional sidecar) through [`Loader`], and publishing what serves as
+//! an immutable map that is swapped atomically: a run holds the `Arc` of the
 //! version it started with, so a later scan never disturbs it. One broken
 //! file never stops the others, and a file that breaks after it loaded
-//! leaves its previous version serving. A rescan reloads only files whose
-//! content changed and reports what changed. It never executes anything
-//! (and never watches: see `crate::reload`).
+//! leaves its previous version serving. A scan reloads only files whose
+//! content changed; a publish reports what changed. What serves is the
+//! directory itself ([`Registry::rescan`]) or, where versions are kept in
+//! the config store, what `crate::artifacts` decides from the directory and
+//! the store ([`Registry::scan_directory`], [`Registry::publish`]). It
+//! never executes anything, never reads the store (and never watches: see
+//! `crate::reload`).
 
 mod cache;
 mod load;
@@ -15,7 +19,7 @@ mod sidecar;
 
 pub use cache::ArtifactCache;
 pub use load::{
-    LoadError, LoadSource, Loader, Plugin, PluginEntry, PluginInfo, fingerprint, is_valid_task_type,
+    LoadError, LoadSource, Loader, Origin, Plugin, PluginEntry, PluginInfo, fingerprint, is_valid_task_type,
 };
 pub use sidecar::{MAX_MEMORY_MB, Sidecar, SidecarError, is_valid_secret_name};
 
@@ -36,7 +40,10 @@ pub struct Registry {
 struct Shared {
     dir: PathBuf,
     loader: Loader,
+    /// What serves.
     catalog: ArcSwap<Catalog>,
+    /// What the last scan found in the directory, loaded or not.
+    disk: ArcSwap<Catalog>,
     /// One scan at a time, so an older scan never overwrites a newer one.
     scanning: tokio::sync::Mutex<()>,
 }
@@ -82,6 +89,7 @@ impl Registry {
                 dir: dir.into(),
                 loader,
                 catalog: ArcSwap::from_pointee(Catalog::new()),
+                disk: ArcSwap::from_pointee(Catalog::new()),
                 scanning: tokio::sync::Mutex::new(()),
             }),
         }
@@ -91,6 +99,10 @@ impl Registry {
         &self.shared.dir
     }
 
+    pub fn loader(&self) -> &Loader {
+        &self.shared.loader
+    }
+
     /// Loads every `*.wasm` in the directory (compiling in parallel, off the
     /// async threads) and publishes the new catalog. A missing directory is
     /// an empty catalog.
@@ -98,21 +110,33 @@ impl Registry {
         Ok(self.rescan().await?.0)
     }
 
-    /// Brings the catalog in line with the directory: files whose content
-    /// (with their sidecar) is unchanged keep their entry; new and changed
-    /// ones load off the async threads; a changed file that fails to load
-    /// keeps its previous version serving, with the error on its entry;
-    /// removed files are dropped. Publishes the result atomically and says
-    /// what changed.
+    /// Serves the directory as it is: files whose content (with their
+    /// sidecar) is unchanged keep their entry; new and changed ones load
+    /// off the async threads; a changed file that fails to load keeps its
+    /// previous version serving, with the error on its entry; removed
+    /// files are dropped. Publishes the result atomically and says what
+    /// changed.
     pub async fn rescan(&self) -> std::io::Result<(Arc<Catalog>, Vec<(String, Change)>)> {
         let _one_at_a_time = self.shared.scanning.lock().await;
+        let disk = self.scan_directory().await?;
+        let serving = self.catalog();
+        let catalog =
+            disk.iter().map(|(name, entry)| (name.clone(), settle(entry, serving.get(name)))).collect();
+        let changes = self.publish(catalog);
+        Ok((self.catalog(), changes))
+    }
+
+    /// What is in the directory now, each file loaded (new and changed
+    /// ones off the async threads; unchanged ones, by their fingerprint,
+    /// as the last scan loaded them). Publishes nothing.
+    pub async fn scan_directory(&self) -> std::io::Result<Arc<Catalog>> {
         let files = wasm_files(&self.shared.dir)?;
-        let current = self.catalog();
+        let last = self.shared.disk.load_full();
         let mut loads = tokio::task::JoinSet::new();
         for path in files {
             let loader = self.shared.loader.clone();
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let previous = current.get(&name).cloned();
+            let previous = last.get(&name).cloned();
             loads.spawn_blocking(move || match previous {
                 // Unchanged and fine: keep it. (A file whose last load
                 // failed is tried again: the cause may lie outside it.)
@@ -121,44 +145,44 @@ impl Registry {
                         && prev.fingerprint.is_some()
                         && prev.fingerprint == fingerprint(&path) =>
                 {
-                    (name, prev, None)
+                    (name, prev)
                 }
-                prev => {
+                _ => {
                     let load = std::panic::AssertUnwindSafe(|| loader.load(&path));
-                    let loaded = std::panic::catch_unwind(load).unwrap_or_else(|_| PluginEntry {
-                        info: PluginInfo {
-                            name: name.clone(),
-                            file: path.clone(),
-                            size: 0,
-                            digest: None,
-                            shape: None,
-                            loaded_at: None,
-                            source: None,
-                            load_ms: 0.0,
-                            error: Some("loading the plugin panicked (a bug in taskbox or wasmtime)".into()),
-                        },
-                        plugin: None,
-                        fingerprint: None,
+                    let loaded = std::panic::catch_unwind(load).unwrap_or_else(|_| {
+                        let mut info = PluginInfo::unloaded(&name, &path);
+                        info.error =
+                            Some("loading the plugin panicked (a bug in taskbox or wasmtime)".into());
+                        PluginEntry { info, plugin: None, fingerprint: None }
                     });
-                    let (entry, change) = settle(loaded, prev.as_deref());
-                    // The same failure again is no news.
-                    let repeated = matches!(&change, Change::Failed { error, .. }
-                        if prev.as_ref().and_then(|p| p.info.error.as_ref()) == Some(error));
-                    (name, Arc::new(entry), (!repeated).then_some(change))
+                    (name, Arc::new(loaded))
                 }
             });
         }
-        let mut catalog = Catalog::new();
-        let mut changes = Vec::new();
+        let mut disk = Catalog::new();
         while let Some(done) = loads.join_next().await {
-            let (name, entry, change) = done.map_err(std::io::Error::other)?;
-            if let Some(change) = change {
+            let (name, entry) = done.map_err(std::io::Error::other)?;
+            disk.insert(name, entry);
+        }
+        let disk = Arc::new(disk);
+        self.shared.disk.store(disk.clone());
+        Ok(disk)
+    }
+
+    /// Makes `catalog` what serves, atomically, and says (and logs) what
+    /// changed for each task type since the last publish.
+    pub fn publish(&self, catalog: Catalog) -> Vec<(String, Change)> {
+        let current = self.catalog();
+        let mut changes = Vec::new();
+        for (name, entry) in &catalog {
+            if let Some(change) = change_of(current.get(name).map(|e| &**e), entry) {
                 match &change {
                     Change::Failed { .. } => tracing::warn!(plugin = %name, "{}", change.describe()),
                     _ => tracing::info!(
                         plugin = %name,
                         shape = ?entry.info.shape,
                         source = ?entry.info.source,
+                        origin = ?entry.info.origin,
                         load_ms = entry.info.load_ms,
                         "{}",
                         change.describe()
@@ -166,16 +190,14 @@ impl Registry {
                 }
                 changes.push((name.clone(), change));
             }
-            catalog.insert(name, entry);
         }
         for name in current.keys().filter(|n| !catalog.contains_key(*n)) {
             tracing::info!(plugin = %name, "{}", Change::Removed.describe());
             changes.push((name.clone(), Change::Removed));
         }
         changes.sort_by(|a, b| a.0.cmp(&b.0));
-        let catalog = Arc::new(catalog);
-        self.shared.catalog.store(catalog.clone());
-        Ok((catalog, changes))
+        self.shared.catalog.store(Arc::new(catalog));
+        changes
     }
 
     /// The loaded plugin for a task type.
@@ -191,6 +213,11 @@ impl Registry {
     /// The current catalog.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.shared.catalog.load_full()
+    }
+
+    /// What the last scan found in the directory, loaded or not.
+    pub fn directory(&self) -> Arc<Catalog> {
+        self.shared.disk.load_full()
     }
 }
 
@@ -212,25 +239,37 @@ fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The entry to publish for a fresh load, given the previous entry of the
-/// same name: a failed load keeps the previous plugin serving.
-fn settle(loaded: PluginEntry, previous: Option<&PluginEntry>) -> (PluginEntry, Change) {
-    let serving = previous.filter(|p| p.plugin.is_some()).and_then(|p| p.info.digest.clone());
-    if loaded.plugin.is_some() {
-        let to = loaded.info.digest.clone().unwrap_or_default();
-        let change = match serving {
-            Some(from) => Change::Replaced { from, to },
-            None => Change::Added { digest: to },
-        };
-        return (loaded, change);
-    }
-    let error = loaded.info.error.clone().unwrap_or_default();
-    match previous.filter(|p| p.plugin.is_some()) {
-        Some(prev) => {
-            let info = PluginInfo { error: Some(error.clone()), ..prev.info.clone() };
-            let entry = PluginEntry { info, plugin: prev.plugin.clone(), fingerprint: loaded.fingerprint };
-            (entry, Change::Failed { error, serving })
+/// The entry to serve for a directory entry, given the entry serving
+/// before: a file that failed to load keeps the previous plugin serving,
+/// with the file's error on it.
+fn settle(found: &Arc<PluginEntry>, serving: Option<&Arc<PluginEntry>>) -> Arc<PluginEntry> {
+    match (&found.plugin, serving.filter(|p| p.plugin.is_some())) {
+        (None, Some(prev)) => {
+            let info = PluginInfo { error: found.info.error.clone(), ..prev.info.clone() };
+            Arc::new(PluginEntry {
+                info,
+                plugin: prev.plugin.clone(),
+                fingerprint: found.fingerprint.clone(),
+            })
         }
-        None => (loaded, Change::Failed { error, serving: None }),
+        _ => found.clone(),
+    }
+}
+
+/// What changed for one task type from `before` (if it was known) to
+/// `after`; `None` for nothing worth saying (the same version, or the same
+/// failure again).
+fn change_of(before: Option<&PluginEntry>, after: &PluginEntry) -> Option<Change> {
+    let serving = |e: &PluginEntry| e.plugin.as_ref().map(|p| p.runnable.digest.clone());
+    let (from, to) = (before.and_then(serving), serving(after));
+    match (&after.info.error, from, to) {
+        (Some(error), _, serving) => {
+            let repeated = before.and_then(|b| b.info.error.as_ref()) == Some(error);
+            (!repeated).then(|| Change::Failed { error: error.clone(), serving })
+        }
+        (None, Some(from), Some(to)) if from == to => None,
+        (None, Some(from), Some(to)) => Some(Change::Replaced { from, to }),
+        (None, None, Some(digest)) => Some(Change::Added { digest }),
+        (None, _, None) => None,
     }
 }

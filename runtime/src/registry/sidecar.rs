@@ -77,15 +77,25 @@ impl Sidecar {
     /// Reads the sidecar of the plugin at `wasm_path`, if there is one.
     pub fn for_plugin(wasm_path: &Path) -> Result<Option<Self>, SidecarError> {
         let path = wasm_path.with_extension("toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(SidecarError::Read { path, source }),
-        };
-        let invalid = |message: String| SidecarError::Invalid { path: path.clone(), message };
-        let sidecar: Sidecar = toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?;
+        Self::text_for_plugin(wasm_path)?.map(|text| Self::parse(&text, &path)).transpose()
+    }
+
+    /// The text of the sidecar of the plugin at `wasm_path`, if there is one.
+    pub fn text_for_plugin(wasm_path: &Path) -> Result<Option<String>, SidecarError> {
+        let path = wasm_path.with_extension("toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(SidecarError::Read { path, source }),
+        }
+    }
+
+    /// Parses and checks sidecar text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SidecarError> {
+        let invalid = |message: String| SidecarError::Invalid { path: path.to_owned(), message };
+        let sidecar: Sidecar = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
         sidecar.validate().map_err(invalid)?;
-        Ok(Some(sidecar))
+        Ok(sidecar)
     }
 
     fn validate(&self) -> Result<(), String> {

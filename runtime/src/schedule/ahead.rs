@@ -74,6 +74,7 @@ mod tests {
             priority: 0,
             misfire_grace_seconds: 60,
             concurrency: Concurrency::Allow,
+            plugin_digest: None,
             revision,
         };
         QueuedRun {

@@ -120,16 +120,38 @@ impl SchedulerService {
 
     /// [`SchedulerService::run_now`] for a config the caller has just read.
     pub async fn run_config_now(&self, config: &TaskConfig) -> Result<Uuid, ServiceError> {
+        self.enqueue_now(Job::of(config), Trigger::Manual, "manual run").await
+    }
+
+    /// Queues a run of `config` again as a past run of it ran: with that
+    /// exact plugin version (`digest`), those parameters and that deadline.
+    pub async fn replay(
+        &self,
+        config: &TaskConfig,
+        parameters: &serde_json::Value,
+        digest: &str,
+        timeout_seconds: Option<f64>,
+    ) -> Result<Uuid, ServiceError> {
+        let job = Job {
+            parameters: parameters.to_string(),
+            plugin_digest: Some(digest.to_owned()),
+            timeout_seconds: timeout_seconds.or(config.timeout_seconds),
+            ..Job::of(config)
+        };
+        self.enqueue_now(job, Trigger::Replay, "replay").await
+    }
+
+    async fn enqueue_now(&self, job: Job, trigger: Trigger, what: &str) -> Result<Uuid, ServiceError> {
         let run = QueuedRun {
             execution_id: Uuid::new_v4(),
             attempt: 1,
-            trigger: Trigger::Manual,
+            trigger,
             scheduled_at: Utc::now(),
-            job: Job::of(config),
+            job,
             ahead: false,
         };
         let execution_id = run.execution_id;
-        let event = HistoryEvent::new("run_requested", format!("manual run {execution_id} queued"), None);
+        let event = HistoryEvent::new("run_requested", format!("{what} {execution_id} queued"), None);
         self.backend.enqueue(run, event).await?;
         Ok(execution_id)
     }
@@ -172,12 +194,13 @@ impl SchedulerService {
 
     /// Adds a `plugin` history event to every config of each task type whose
     /// plugin changed (loaded, replaced, failed or removed): (task type,
-    /// what happened, in words).
+    /// what happened, in words). Configs pinned to a version are not
+    /// affected, and get none.
     pub async fn note_plugin_changes(&self, changes: &[(String, String)]) -> Result<(), ServiceError> {
         for (task_type, change) in changes {
             let filter = ConfigFilter { task_type: Some(task_type.clone()), ..Default::default() };
             let (configs, _) = self.store.list_configs(&filter, Page { limit: u32::MAX, offset: 0 }).await?;
-            for config in configs {
+            for config in configs.into_iter().filter(|c| c.plugin_digest.is_none()) {
                 let event = HistoryEvent::new("plugin", change.clone(), None);
                 self.backend.note(config.id, event).await?;
             }
@@ -220,6 +243,7 @@ impl Job {
             priority: config.priority,
             misfire_grace_seconds: config.misfire_grace_seconds,
             concurrency: config.concurrency,
+            plugin_digest: config.plugin_digest.clone(),
             revision: Uuid::new_v4().as_u64_pair().0,
         }
     }

@@ -8,7 +8,8 @@
 //!
 //! The two databases share their SQL: `sql.rs` builds the queries both run
 //! as they are, `shared.rs` and `tokens.rs` implement the traits once over
-//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store, and `postgres.rs` and `sqlite.rs` hold
+//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store and
+//! `versions.rs` the plugin versions, and `postgres.rs` and `sqlite.rs` hold
 //! only what each database does its own way.
 
 mod cache;
@@ -22,12 +23,14 @@ mod shared;
 mod sql;
 mod sqlite;
 mod tokens;
+mod versions;
 
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use model::*;
 pub use postgres::PgStore;
 pub use secrets::{SealedSecret, SecretInfo, SecretStore};
 pub use sqlite::SqliteStore;
+pub use versions::{CHUNK_BYTES, Head, KeptBecause, NewVersion, PluginStore, PluginVersion, VersionSource};
 
 /// A store opened from a database URL.
 #[derive(Clone)]
@@ -45,6 +48,13 @@ impl Opened {
     }
 
     pub fn secrets(&self) -> std::sync::Arc<dyn SecretStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn plugins(&self) -> std::sync::Arc<dyn PluginStore> {
         match self {
             Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
             Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),

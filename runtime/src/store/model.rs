@@ -28,6 +28,10 @@ pub struct TaskConfig {
     pub misfire_grace_seconds: i32,
     #[sqlx(try_from = "String")]
     pub concurrency: Concurrency,
+    /// Runs exactly this version of the plugin (a digest from
+    /// `GET /plugins/{task_type}/versions`) whatever is current; `None`
+    /// follows the current version.
+    pub plugin_digest: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -62,6 +66,11 @@ pub struct NewConfig {
     pub misfire_grace_seconds: i32,
     #[serde(default)]
     pub concurrency: Concurrency,
+    /// Pin the config to this version of its plugin (a sha256 digest from
+    /// `GET /plugins/{task_type}/versions`); absent: follow the current one.
+    #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub plugin_digest: Option<String>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -87,6 +96,7 @@ impl NewConfig {
             priority: 0,
             misfire_grace_seconds: default_grace(),
             concurrency: Concurrency::Allow,
+            plugin_digest: None,
         }
     }
 
@@ -106,6 +116,7 @@ impl NewConfig {
             priority: self.priority,
             misfire_grace_seconds: self.misfire_grace_seconds,
             concurrency: self.concurrency,
+            plugin_digest: self.plugin_digest.clone(),
             created_at: now,
             updated_at: now,
         }
@@ -135,11 +146,17 @@ pub struct ConfigPatch {
     #[schema(minimum = 0, maximum = 86400)]
     pub misfire_grace_seconds: Option<i32>,
     pub concurrency: Option<Concurrency>,
+    /// `Some(None)` (`null`) unpins the config: it follows the current version.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
+    pub plugin_digest: Option<Option<String>>,
 }
 
 /// A field that is present (even as `null`) is `Some`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
-    Option::<f64>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl ConfigPatch {
@@ -149,7 +166,7 @@ impl ConfigPatch {
             ($($f:ident),+) => { $(if let Some(v) = &self.$f { c.$f = v.clone(); })+ };
         }
         set!(name, description, task_type, scheduler_type, schedule_config, parameters);
-        set!(max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency);
+        set!(max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest);
         c
     }
 }
@@ -195,6 +212,10 @@ pub struct ExecutionRecord {
     pub logs: String,
     pub plugin_digest: Option<String>,
     pub worker: String,
+    /// The parameters the run was given (the config's may change later).
+    pub parameters: Option<serde_json::Value>,
+    /// The deadline the run had, in seconds.
+    pub timeout_seconds: Option<f64>,
 }
 
 /// A stored record with its row id.

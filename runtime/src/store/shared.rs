@@ -37,6 +37,7 @@ where
     i64: Param<Db<D>>,
     bool: Param<Db<D>>,
     Option<f64>: Param<Db<D>>,
+    Option<String>: Param<Db<D>>,
     serde_json::Value: Param<Db<D>>,
     DateTime<Utc>: Param<Db<D>>,
 {

@@ -28,15 +28,15 @@ impl<R: sqlx::Row, T: for<'r> FromRow<'r, R> + Send + Unpin> Decoded<R> for T {}
 /// Every column of a config, in [`TaskConfig`]'s order.
 pub(super) const CONFIG_COLUMNS: &str = "id, name, description, task_type, scheduler_type, \
      schedule_config, parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, \
-     concurrency, created_at, updated_at";
+     concurrency, plugin_digest, created_at, updated_at";
 /// The columns a write of a config sets, in the order `push_written` binds.
 const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_config, parameters, \
-     max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, updated_at";
+     max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest, updated_at";
 /// An execution record's columns as written (all but the row id), in
 /// [`ExecutionRecord`]'s order.
 pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
      scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, \
-     logs, plugin_digest, worker";
+     logs, plugin_digest, worker, parameters, timeout_seconds";
 
 /// How many of the latest records in a window a p95 is taken from: an
 /// exact p95 would read every duration in the window.
@@ -71,6 +71,7 @@ where
     i64: Param<DB>,
     bool: Param<DB>,
     Option<f64>: Param<DB>,
+    Option<String>: Param<DB>,
     serde_json::Value: Param<DB>,
     DateTime<Utc>: Param<DB>,
 {
@@ -164,6 +165,7 @@ where
         values.push_bind(&c.schedule_config).push_bind(&c.parameters);
         values.push_bind(c.max_retries).push_bind(c.timeout_seconds).push_bind(c.priority);
         values.push_bind(c.misfire_grace_seconds).push_bind(c.concurrency.to_string());
+        values.push_bind(c.plugin_digest.clone());
         clock.push_now(values, at);
     }
 

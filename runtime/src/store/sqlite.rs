@@ -24,7 +24,7 @@ use crate::sqlite::Db;
 type Q = Sql<Sqlite>;
 
 /// Bound parameters per execution row; SQLite allows 32766 per statement.
-const EXECUTION_BINDS: usize = 15;
+const EXECUTION_BINDS: usize = 17;
 const MAX_BINDS: usize = 32_000;
 
 #[derive(Clone)]
@@ -126,7 +126,9 @@ impl Dialect for SqliteStore {
                     .push_bind(r.error_message.clone())
                     .push_bind(r.logs.clone())
                     .push_bind(r.plugin_digest.clone())
-                    .push_bind(r.worker.clone());
+                    .push_bind(r.worker.clone())
+                    .push_bind(&r.parameters)
+                    .push_bind(r.timeout_seconds);
             });
             q.push(RETURNED);
             inserted.extend(q.build_query_as::<Inserted>().fetch_all(&mut *tx).await?);

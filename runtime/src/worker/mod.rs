@@ -15,12 +15,12 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 mod pace;
 
+use crate::artifacts::Artifacts;
 use crate::backoff::{Backoff, retry};
 use crate::executor::{Doors, Executor, Grants, Outcome, RunContext, RunRequest};
 use crate::job::{BackendError, QueuedRun, Trigger};
 use crate::kv::KeyValue;
 use crate::queue::{Delivery, Queue, Settle};
-use crate::registry::Registry;
 use crate::secrets::Secrets;
 use crate::store::{ConfigStore, ExecutionRecord};
 
@@ -48,7 +48,9 @@ pub struct Worker {
     pub name: String,
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn ConfigStore>,
-    pub registry: Registry,
+    /// The plugin each run uses: the current version, or the one its
+    /// config pins (or its replay names).
+    pub plugins: Artifacts,
     pub executor: Executor,
     /// Runs in flight at once.
     pub concurrency: usize,
@@ -228,16 +230,19 @@ impl Worker {
             }
         }
         let started_at = Utc::now();
+        let mut timeout_seconds = None;
         let outcome = if deliveries > MAX_DELIVERIES {
             lost(
                 format!("the workers running it stopped {} times; not run again", deliveries - 1),
                 started_at,
             )
         } else {
-            match self.registry.get(&run.job.task_type) {
-                Some(plugin) => match self.doors.open(&plugin.runnable.grants).await {
+            match self.plugins.resolve(&run.job.task_type, run.job.plugin_digest.as_deref()).await {
+                Ok(plugin) => match self.doors.open(&plugin.runnable.grants).await {
                     Ok(doors) => {
                         let timeout = run.job.timeout_seconds.map(Duration::from_secs_f64);
+                        let limits = plugin.limits(timeout, None);
+                        timeout_seconds = Some(limits.timeout.as_secs_f64());
                         let request = RunRequest {
                             context: RunContext {
                                 config_id: run.job.config_id.to_string(),
@@ -246,17 +251,14 @@ impl Worker {
                                 scheduled_at: run.scheduled_at,
                             },
                             params: run.job.parameters.clone(),
-                            limits: plugin.limits(timeout, None),
+                            limits,
                             doors,
                         };
                         self.executor.run(&plugin.runnable, request).await
                     }
                     Err(message) => lost(message, started_at),
                 },
-                None => lost(
-                    format!("unknown task type {:?}: no such plugin is loaded", run.job.task_type),
-                    started_at,
-                ),
+                Err(message) => lost(message, started_at),
             }
         };
         settle.retry = self.retry_of(&run, outcome.is_success);
@@ -265,7 +267,7 @@ impl Worker {
             .increment(1);
         metrics::histogram!("taskbox_run_duration_seconds", "task_type" => run.job.task_type.clone())
             .record(outcome.duration_seconds);
-        Finished { record: Some(self.record(&run, outcome)), settle }
+        Finished { record: Some(self.record(&run, outcome, timeout_seconds)), settle }
     }
 
     /// The next attempt, if this one failed and retries are left.
@@ -279,7 +281,7 @@ impl Worker {
         Some((next, at))
     }
 
-    fn record(&self, run: &QueuedRun, o: Outcome) -> ExecutionRecord {
+    fn record(&self, run: &QueuedRun, o: Outcome, timeout_seconds: Option<f64>) -> ExecutionRecord {
         ExecutionRecord {
             config_id: Some(run.job.config_id),
             execution_id: run.execution_id,
@@ -296,6 +298,9 @@ impl Worker {
             logs: o.logs,
             plugin_digest: (!o.plugin_digest.is_empty()).then_some(o.plugin_digest),
             worker: self.name.clone(),
+            // Kept as given, so the record alone can replay the run.
+            parameters: serde_json::from_str(&run.job.parameters).ok(),
+            timeout_seconds,
         }
     }
 }
