@@ -21,6 +21,7 @@ pub enum Kind {
 }
 
 pub struct Deployment {
+    pub kind: Kind,
     pub store: Arc<dyn ConfigStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub schedule: Arc<dyn ScheduleBackend>,
@@ -59,6 +60,7 @@ impl Deployment {
         let plan = Plan::new(redis_url.as_deref(), &prefix, &opened).await.expect("the backend opens");
         let Backend { schedule, queue, changes, kv } = plan.connect().await.expect("the backend connects");
         Self {
+            kind,
             tokens: opened.tokens(),
             store,
             schedule,

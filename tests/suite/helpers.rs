@@ -124,6 +124,12 @@ pub const SERVER_TOKEN: &str = "test-server-token";
 impl Server {
     /// Starts `taskbox serve` with `env` and waits until the API listens.
     pub fn start(env: &[(&str, String)]) -> Self {
+        Self::start_until(env, "http://")
+    }
+
+    /// Starts `taskbox serve` with `env` and waits for a log line that
+    /// holds `marker` (`base` is the URL after it, if any).
+    pub fn start_until(env: &[(&str, String)], marker: &str) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
             .arg("serve")
@@ -145,8 +151,9 @@ impl Server {
             let Some(Ok(line)) = lines.next() else {
                 panic!("taskbox serve exited before listening:\n{}", seen.join("\n"));
             };
-            if let Some(at) = line.find("http://") {
-                break line[at..].split_whitespace().next().unwrap().to_owned();
+            if line.contains(marker) {
+                let url = line.find("http://").map(|at| line[at..].split_whitespace().next().unwrap());
+                break url.unwrap_or_default().to_owned();
             }
             seen.push(line);
         };

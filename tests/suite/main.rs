@@ -22,4 +22,5 @@ mod secrets;
 mod services;
 mod store;
 mod targets;
+mod versions;
 mod worker;

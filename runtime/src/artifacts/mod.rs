@@ -142,7 +142,14 @@ impl Artifacts {
     /// The plugin a run of `task_type` uses: the version `digest` names
     /// (a pinned config, a replay), else the one serving now.
     pub async fn resolve(&self, task_type: &str, digest: Option<&str>) -> Result<Arc<Plugin>, String> {
-        let serving = self.inner.registry.get(task_type);
+        let serving = match self.inner.registry.get(task_type) {
+            // Uploaded a moment ago, before this node's next look?
+            None if self.inner.store.is_some() => {
+                self.follow().await;
+                self.inner.registry.get(task_type)
+            }
+            serving => serving,
+        };
         let Some(digest) = digest else {
             return serving
                 .ok_or_else(|| format!("unknown task type {task_type:?}: no such plugin is loaded"));
