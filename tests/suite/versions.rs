@@ -63,7 +63,8 @@ async fn record_of(server: &Server, execution_id: &str) -> Value {
     let start = Instant::now();
     loop {
         let (_, list) = server.get("/executions?limit=500").await;
-        if let Some(r) = list["items"].as_array().unwrap().iter().find(|r| r["execution_id"] == execution_id) {
+        if let Some(r) = list["items"].as_array().unwrap().iter().find(|r| r["execution_id"] == execution_id)
+        {
             return r.clone();
         }
         assert!(start.elapsed() < Duration::from_secs(20), "no record of {execution_id}");
@@ -107,8 +108,9 @@ fn replay(d: &Deployment, args: &[&str]) -> Output {
 }
 
 fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), stderr(out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), stderr(out))
+    })
 }
 
 fn stderr(out: &Output) -> String {

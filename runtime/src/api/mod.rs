@@ -250,8 +250,28 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("this route does not take that method (see /openapi.json)".into())
         })
         .layer(axum::middleware::from_fn(metrics::count_requests))
+        .layer(axum::middleware::from_fn(close_after_refusal))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// A request with a body that is refused may leave the body unread (auth,
+/// a bad header, a size limit), and the connection then cannot carry
+/// another request: say so (`Connection: close`), so that a client does
+/// not send its next request down it.
+async fn close_after_refusal(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, TRANSFER_ENCODING};
+    let headers = request.headers();
+    let has_body = headers.contains_key(TRANSFER_ENCODING)
+        || headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Serves until `shutdown` turns true.

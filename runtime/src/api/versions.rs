@@ -76,21 +76,9 @@ struct PageQuery {
     responses((status = 201, body = Published, description = "a new version, now current"),
         (status = 200, body = Published, description = "a known version, now current"),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn upload(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
-    match receive(state, name, headers, body).await {
-        Ok(published) => published.into_response(),
-        Err(e) => {
-            // The body may be unread: the connection cannot carry another request.
-            let mut response = e.into_response();
-            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
-            response
-        }
-    }
-}
-
-async fn receive(
-    state: AppState,
-    name: String,
+async fn upload(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
