@@ -72,7 +72,7 @@ struct PageQuery {
 #[utoipa::path(put, path = "/plugins/{name}", operation_id = "upload_plugin", tag = "plugins",
     params(("name" = String, Path, pattern = "^[a-z0-9_-]{1,64}$"),
         ("taskbox-sidecar" = Option<String>, Header, description = "the sidecar's TOML text, base64")),
-    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the component (any content type: application/wasm is usual)"),
     responses((status = 201, body = Published, description = "a new version, now current"),
         (status = 200, body = Published, description = "a known version, now current"),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
