@@ -41,17 +41,6 @@ fn main() {
             if !common::only(store_kind) {
                 continue;
             }
-            let scratch = tempfile::tempdir().unwrap();
-            let (url, pg) = match store_kind {
-                "sqlite" => (format!("sqlite://{}", scratch.path().join("taskbox.db").display()), None),
-                _ => {
-                    let (name, url) = common::create_database().await;
-                    (url, Some(name))
-                }
-            };
-            let opened = taskbox::store::open(&url).await.unwrap();
-            opened.configs().migrate().await.unwrap();
-            let store = opened.plugins();
             println!("-- {store_kind} --");
             println!(
                 "{:<9} {:>8} {:>10} {:>14} {:>14} {:>9}",
@@ -62,9 +51,23 @@ fn main() {
                 assert!(path.is_file(), "{} is missing: run `cargo xtask plugins` first", path.display());
                 let bytes = std::fs::read(&path).unwrap();
                 let mut rows: [Vec<f64>; 4] = Default::default();
-                for round in 0..rounds {
-                    let task = format!("{name}_{round}");
-                    let figures = measure(&executor, &store, &task, &bytes).await;
+                for _ in 0..rounds {
+                    // A fresh store each round: nothing of an earlier one is cached.
+                    let scratch = tempfile::tempdir().unwrap();
+                    let (url, pg) = match store_kind {
+                        "sqlite" => (format!("sqlite://{}", scratch.path().join("taskbox.db").display()), None),
+                        _ => {
+                            let (name, url) = common::create_database().await;
+                            (url, Some(name))
+                        }
+                    };
+                    let opened = taskbox::store::open(&url).await.unwrap();
+                    opened.configs().migrate().await.unwrap();
+                    let figures = measure(&executor, &opened.plugins(), name, &bytes).await;
+                    drop(opened);
+                    if let Some(name) = pg {
+                        common::drop_database(&name).await;
+                    }
                     for (row, figure) in rows.iter_mut().zip(figures) {
                         row.push(figure.as_secs_f64() * 1000.0);
                     }
@@ -81,10 +84,6 @@ fn main() {
                     med(&mut rows[2]),
                     med(&mut rows[3]),
                 );
-            }
-            drop(opened);
-            if let Some(name) = pg {
-                common::drop_database(&name).await;
             }
         }
     });
