@@ -97,6 +97,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
                 scheduled_at: Utc::now(),
                 job: job.clone(),
                 ahead: false,
+                cancelled_by: None,
             };
             let backend = env.backend.clone();
             async move { backend.enqueue(run, HistoryEvent::new("run_requested", "bench", None)).await.unwrap() }
@@ -160,6 +161,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
         concurrency: concurrency().0,
         base_backoff: BASE_BACKOFF,
         doors: Default::default(),
+        notifier: None,
     };
     (worker, cache)
 }
@@ -183,6 +185,9 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
                 misfire_grace_seconds: 60,
                 concurrency: Concurrency::Allow,
                 plugin_digest: None,
+                tags: Vec::new(),
+                max_concurrency: None,
+                notify: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
             });
@@ -193,7 +198,7 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
                 let entry = EntryChange::Set { job: job.clone(), next_run: Some(next) };
                 let event = HistoryEvent::new("started", "bench", Some(Status::Active));
                 let (config_id, allowed, to) = (job.config_id, vec![Status::Inactive], Some(Status::Active));
-                backend.transition(Transition { config_id, allowed, to, entry, event }).await.unwrap();
+                backend.transition(Transition::new(config_id, allowed, to, entry, event)).await.unwrap();
             }
         })
         .buffer_unordered(128)
@@ -212,7 +217,8 @@ async fn lateness(configs: usize, seconds: usize) {
     let (stop, stopped) = watch::channel(false);
     let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
-    let looping = tokio::spawn(fire_loop(Arc::new(scheduler), changes, stopped));
+    let looping =
+        tokio::spawn(fire_loop(Arc::new(scheduler), changes, taskbox::job::no_type_limits(), stopped));
     // Let the first (registration-skewed) seconds pass, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
@@ -288,7 +294,12 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
     let (stop, stopped) = watch::channel(false);
     let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
-    let firing = tokio::spawn(fire_loop(Arc::new(scheduler), changes, stopped.clone()));
+    let firing = tokio::spawn(fire_loop(
+        Arc::new(scheduler),
+        changes,
+        taskbox::job::no_type_limits(),
+        stopped.clone(),
+    ));
     let working = tokio::spawn(worker.run(stopped, Duration::from_secs(30)));
     tokio::time::sleep(Duration::from_secs(seconds as u64 + 2)).await;
     stop.send(true).unwrap();
@@ -339,7 +350,8 @@ async fn idle(schedules: usize) {
     let (stop, stopped) = watch::channel(false);
     let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
-    let looping = tokio::spawn(fire_loop(Arc::new(scheduler), changes, stopped));
+    let looping =
+        tokio::spawn(fire_loop(Arc::new(scheduler), changes, taskbox::job::no_type_limits(), stopped));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -142,6 +142,7 @@ async fn seed(url: &str, records: usize) -> Vec<Uuid> {
             worker: "bench".into(),
             parameters: Some(json!({"n": n})),
             timeout_seconds: Some(60.0),
+            cancelled_by: None,
         });
         if batch.len() == BATCH || n + 1 == records {
             store.record_executions(&batch).await.unwrap();

@@ -24,6 +24,8 @@
 //!   steps, the fire loop, startup reconciliation.
 //! - [`queue`] — the execution queue contract, as workers see it.
 //! - [`worker`] — takes runs off the queue, runs them, records, acknowledges.
+//! - [`notifier`] — failure notifications: which outcomes a config hears
+//!   of, the signed POST, its retries and the record of each delivery.
 //! - [`redis_backend`] — schedule core, state and queue on Redis (distributed).
 //! - [`local_backend`] — the same on the embedded SQLite database.
 //! - [`backend`] — picks one of the two from the settings.
@@ -57,6 +59,7 @@ pub mod guest;
 pub mod job;
 pub mod kv;
 pub mod local_backend;
+pub mod notifier;
 pub mod outbound;
 pub mod queue;
 pub mod redis_backend;

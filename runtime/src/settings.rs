@@ -41,6 +41,13 @@ pub struct Settings {
     /// Versions of a task type kept beyond those that are current, pinned
     /// or have records (older ones are pruned when a new one arrives).
     pub plugin_keep_versions: u32,
+    /// Where notifications may go beyond public addresses, in the syntax of
+    /// a sidecar's `allowed_outbound_hosts` (a private address only where
+    /// an entry names it literally).
+    pub notify_allowed_hosts: Vec<String>,
+    /// This deployment's address as its users reach it, for the links in
+    /// notifications (unset: links are paths).
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -62,6 +69,8 @@ impl Default for Settings {
             outbound_ca_file: None,
             max_upload_mb: 64,
             plugin_keep_versions: 20,
+            notify_allowed_hosts: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -195,6 +204,17 @@ impl Settings {
                 Ok(n) if (1..=10_000).contains(&n) => n,
                 _ => return Err(bad("TASKBOX_PLUGIN_KEEP_VERSIONS", &v, "must be a number from 1 to 10000")),
             };
+        }
+        if let Some(v) = var("TASKBOX_NOTIFY_ALLOWED_HOSTS") {
+            let hosts: Vec<String> =
+                v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect();
+            if let Err(e) = crate::outbound::AllowedHosts::parse(&hosts) {
+                return Err(bad("TASKBOX_NOTIFY_ALLOWED_HOSTS", &v, e.to_string()));
+            }
+            self.notify_allowed_hosts = hosts;
+        }
+        if let Some(v) = var("TASKBOX_PUBLIC_URL") {
+            self.public_url = (!v.is_empty()).then(|| v.trim_end_matches('/').to_owned());
         }
         if let Some(v) = var("TASKBOX_SHUTDOWN_GRACE_SECONDS") {
             self.shutdown_grace_seconds = v

@@ -41,7 +41,12 @@ pub(crate) async fn spawn_app(d: Deployment) -> App {
     let (stop, stopped) = watch::channel(false);
 
     let scheduler = d.another().await;
-    tokio::spawn(fire_loop(scheduler.schedule, scheduler.changes, stopped.clone()));
+    tokio::spawn(fire_loop(
+        scheduler.schedule,
+        scheduler.changes,
+        taskbox::job::no_type_limits(),
+        stopped.clone(),
+    ));
     let worker = Worker {
         name: "api-test".into(),
         queue: d.another().await.queue,
@@ -51,10 +56,11 @@ pub(crate) async fn spawn_app(d: Deployment) -> App {
         concurrency: 4,
         base_backoff: Duration::from_millis(200),
         doors: Default::default(),
+        notifier: None,
     };
     tokio::spawn(worker.run(stopped.clone(), Duration::from_secs(5)));
 
-    let service = SchedulerService::new(store.clone(), d.schedule.clone());
+    let service = SchedulerService::new(store.clone(), d.schedule.clone()).with_queue(d.queue.clone());
     let (tokens, queue) = (d.tokens.clone(), d.queue.clone());
     // As `serve` does: the API reads configs through the cache.
     let configs = taskbox::store::cached(&d.opened);
@@ -127,6 +133,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/plugins/{name}/versions/{digest}/component"),
     ("POST", "/plugins/{name}/rollback"),
     ("POST", "/executions/{id}/replay"),
+    ("POST", "/executions/{id}/cancel"),
+    ("POST", "/schedules/actions"),
     ("GET", "/kv/{bucket}"),
     ("GET", "/kv/{bucket}/{key}"),
     ("PUT", "/kv/{bucket}/{key}"),

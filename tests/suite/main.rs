@@ -12,6 +12,7 @@ mod hardening;
 mod helpers;
 mod key_value;
 mod languages;
+mod operators;
 mod outbound;
 mod queue;
 mod registry;

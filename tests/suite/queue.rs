@@ -14,6 +14,7 @@ fn acknowledge(d: &Delivery) -> Settle {
         band: Band::of_run(&d.run),
         handle: d.handle.clone(),
         config_id: d.run.job.config_id,
+        execution_id: d.run.execution_id,
         retry: None,
     }
 }

@@ -51,6 +51,7 @@ async fn drain(env: &Env) -> Vec<QueuedRun> {
                 band: d.band,
                 handle: d.handle.clone(),
                 config_id: d.run.job.config_id,
+                execution_id: d.run.execution_id,
                 retry: None,
             })
             .collect();
@@ -98,13 +99,7 @@ async fn every_transition_and_every_refusal(d) {
     let event = HistoryEvent::new("error", "test", Some(Status::Error));
     env.d
         .schedule
-        .transition(Transition {
-            config_id: config.id,
-            allowed: Status::ALL.to_vec(),
-            to: Some(Status::Error),
-            entry: EntryChange::Remove,
-            event,
-        })
+        .transition(Transition::new(config.id, Status::ALL.to_vec(), Some(Status::Error), EntryChange::Remove, event))
         .await
         .unwrap();
     refused(env.service.act(config.id, Action::Pause).await, Status::Error);
@@ -169,7 +164,7 @@ async fn a_per_second_cron_fires_every_second_on_the_second(d) {
     let config = env.d.store.create_config(cron("every-second", "* * * * * *")).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), stopped));
+    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::job::no_type_limits(), stopped));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     stop.send(true).unwrap();
     looping.await.unwrap();
@@ -198,7 +193,7 @@ async fn two_schedulers_never_fire_the_same_tick_twice(d) {
     let mut loops = Vec::new();
     for _ in 0..2 {
         let other = env.d.another().await;
-        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, stopped.clone())));
+        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, taskbox::job::no_type_limits(), stopped.clone())));
     }
     tokio::time::sleep(Duration::from_millis(5500)).await;
     stop.send(true).unwrap();
@@ -238,7 +233,7 @@ async fn a_date_schedule_fires_once_then_completes(d) {
 async fn due_in_the_past(env: &Env, config: &TaskConfig, late: Chrono) {
     let event = HistoryEvent::new("test", "", None);
     let entry = EntryChange::Set { job: Job::of(config), next_run: Some(Utc::now() - late) };
-    let t = Transition { config_id: config.id, allowed: vec![Status::Active], to: None, entry, event };
+    let t = Transition::new(config.id, vec![Status::Active], None, entry, event);
     env.d.schedule.transition(t).await.unwrap();
 }
 
@@ -289,7 +284,7 @@ async fn forbid_skips_a_tick_while_a_run_is_in_flight(d) {
     assert_eq!(env.service.view(&config, 1).await.unwrap().recent_history[0].event, "skipped");
     // Once it is settled, ticks run again.
     let settle =
-        Settle { band: Band::Normal, handle: taken[0].handle.clone(), config_id: config.id, retry: None };
+        Settle { band: Band::Normal, handle: taken[0].handle.clone(), config_id: config.id, execution_id: taken[0].run.execution_id, retry: None };
     env.d.queue.settle(vec![settle]).await.unwrap();
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
     fire_due(env.d.schedule.as_ref()).await.unwrap();
@@ -319,13 +314,7 @@ async fn reconciliation_starts_new_configs_keeps_paused_and_stopped_and_repairs_
     let event = HistoryEvent::new("test", "", None);
     env.d
         .schedule
-        .transition(Transition {
-            config_id: ghost,
-            allowed: vec![Status::Inactive],
-            to: Some(Status::Paused),
-            entry: EntryChange::Keep,
-            event,
-        })
+        .transition(Transition::new(ghost, vec![Status::Inactive], Some(Status::Paused), EntryChange::Keep, event))
         .await
         .unwrap();
 
@@ -373,7 +362,7 @@ async fn higher_priority_runs_are_taken_first(d) {
         let got = env.d.queue.claim("one-at-a-time", 1, Duration::ZERO).await.unwrap();
         let Some(d) = got.into_iter().next() else { break };
         order.push(d.run.job.priority);
-        let settle = Settle { band: d.band, handle: d.handle, config_id: d.run.job.config_id, retry: None };
+        let settle = Settle { band: d.band, handle: d.handle, config_id: d.run.job.config_id, execution_id: d.run.execution_id, retry: None };
         env.d.queue.settle(vec![settle]).await.unwrap();
     }
     assert_eq!(order, [9, 9, 9, 0, 0, 0, -5, -5, -5]);
@@ -391,27 +380,27 @@ async fn schedule_lists_page_in_the_store_and_filter_by_status_across_chunks(d) 
         if i % 3 == 0 {
             let event = HistoryEvent::new("paused", "test", Some(Status::Paused));
             let to = Some(Status::Paused);
-            let t = Transition { config_id: config.id, allowed: vec![Status::Inactive], to, entry: EntryChange::Keep, event };
+            let t = Transition::new(config.id, vec![Status::Inactive], to, EntryChange::Keep, event);
             env.d.schedule.transition(t).await.unwrap();
             paused.push(config.name);
         }
     }
     let names = |items: &[taskbox::scheduler::ScheduleItem]| items.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
 
-    let (items, total) = env.service.list_schedules(None, Page { limit: 10, offset: 1045 }).await.unwrap();
+    let (items, total) = env.service.list_schedules(None, None, Page { limit: 10, offset: 1045 }).await.unwrap();
     assert_eq!((total, names(&items)), (1050, (1045..1050).map(|i| format!("cfg-{i:04}")).collect()));
     assert_eq!(items[0].schedule_status, Status::Inactive, "cfg-1045 has no state: inactive");
 
     let (items, total) =
-        env.service.list_schedules(Some(Status::Paused), Page { limit: 100, offset: 250 }).await.unwrap();
+        env.service.list_schedules(Some(Status::Paused), None, Page { limit: 100, offset: 250 }).await.unwrap();
     assert_eq!(total, 350);
     assert_eq!(names(&items), paused[250..].to_vec(), "the page after the first 250 paused, by name");
     assert!(items.iter().all(|i| i.schedule_status == Status::Paused && !i.is_scheduled));
 
     let (items, total) =
-        env.service.list_schedules(Some(Status::Inactive), Page { limit: 3, offset: 699 }).await.unwrap();
+        env.service.list_schedules(Some(Status::Inactive), None, Page { limit: 3, offset: 699 }).await.unwrap();
     assert_eq!((total, names(&items)), (700, vec!["cfg-1049".to_owned()]));
-    let (items, _) = env.service.list_schedules(Some(Status::Error), Page { limit: 50, offset: 0 }).await.unwrap();
+    let (items, _) = env.service.list_schedules(Some(Status::Error), None, Page { limit: 50, offset: 0 }).await.unwrap();
     assert!(items.is_empty());
 }
 }

@@ -31,6 +31,7 @@ fn record(config: &TaskConfig, attempt: i32, ok: bool, secs: f64, ago_minutes: i
         worker: "test".into(),
         parameters: Some(json!({"n": attempt})),
         timeout_seconds: Some(60.0),
+        cancelled_by: None,
     }
 }
 
@@ -84,6 +85,7 @@ conformance! {
             task_type: Some("fib".into()),
             scheduler_type: Some(SchedulerType::Manual),
             name_contains: Some("4".into()),
+            tag: None,
         };
         assert_eq!(s.list_configs(&filter, Page::default()).await.unwrap().1, 1, "filters combine with AND");
         let all = s.all_configs().await.unwrap();

@@ -47,6 +47,7 @@ async fn start_worker(
         concurrency: 4,
         base_backoff,
         doors: Default::default(),
+        notifier: None,
     };
     let (stop, stopped) = watch::channel(false);
     (stop, tokio::spawn(worker.run(stopped, Duration::from_secs(10))))
@@ -177,7 +178,7 @@ async fn a_date_schedule_runs_once_at_its_time_and_completes(d) {
     let c = env.d.store.create_config(new).await.unwrap();
     env.service.act(c.id, taskbox::schedule::Action::Start).await.unwrap();
     let (stop_firing, firing) = watch::channel(false);
-    let looping = tokio::spawn(taskbox::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), firing));
+    let looping = tokio::spawn(taskbox::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::job::no_type_limits(), firing));
     let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
     assert!(r.is_success, "{r:?}");
     assert_eq!((r.trigger, r.scheduled_at), (Trigger::Date, at));

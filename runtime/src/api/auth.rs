@@ -89,7 +89,24 @@ pub async fn require_token(
         }
         Some(role) => {
             request.extensions_mut().insert(role);
+            request.extensions_mut().insert(Presented(presented));
             Ok(next.run(request).await)
         }
     }
+}
+
+/// The sha256 of the token a request came with.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented(pub [u8; 32]);
+
+/// Who acted, in words for records: `token <name>`, or the configured
+/// admin token.
+pub async fn who(state: &AppState, presented: Presented) -> Result<String, ApiError> {
+    if let Some(admin) = &state.admin_token
+        && bool::from(presented.0.ct_eq(admin))
+    {
+        return Ok("TASKBOX_ADMIN_TOKEN".into());
+    }
+    let name = state.tokens.token_name(&hex::encode(presented.0)).await?;
+    Ok(format!("token {}", name.unwrap_or_else(|| "(revoked)".into())))
 }

@@ -33,6 +33,18 @@ const MIN_TIMEOUT_SECONDS: f64 = 0.01;
 const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 const MAX_GRACE_SECONDS: i32 = 24 * 3600;
 const RECENT_HISTORY: usize = 10;
+/// Tags a config may carry, and how long each may be.
+const MAX_TAGS: usize = 20;
+const MAX_TAG: usize = 64;
+const MAX_CONCURRENCY: i32 = 10_000;
+const MAX_URL: usize = 2048;
+const MAX_SECRET: usize = 256;
+
+/// A tag: 1 to 64 letters, digits or `_ - . : /`.
+pub(super) fn is_valid_tag(tag: &str) -> bool {
+    (1..=MAX_TAG).contains(&tag.len())
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'))
+}
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -60,6 +72,8 @@ struct ListQuery {
     scheduler_type: Option<SchedulerType>,
     /// Case-insensitive substring of the name.
     name: Option<String>,
+    /// Configs carrying this tag.
+    tag: Option<String>,
     /// 1 to 500, default 50.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
@@ -145,6 +159,39 @@ fn validate(state: &AppState, c: &TaskConfig, check_run_date: bool) -> Result<()
             format!("must be between 0 and {MAX_GRACE_SECONDS}"),
         ));
     }
+    if let Some(gap) = spec.shortest_gap(Utc::now())
+        && spec.jitter() >= gap
+    {
+        return Err(ApiError::invalid(
+            "schedule_config.jitter_seconds",
+            format!("must be shorter than the time between runs ({}s)", gap.as_secs_f64()),
+        ));
+    }
+    if c.tags.len() > MAX_TAGS {
+        return Err(ApiError::invalid("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    if let Some(bad) = c.tags.iter().find(|t| !is_valid_tag(t)) {
+        return Err(ApiError::invalid(
+            "tags",
+            format!("{bad:?}: a tag is 1 to {MAX_TAG} letters, digits or _ - . : /"),
+        ));
+    }
+    if let Some(n) = c.max_concurrency
+        && !(1..=MAX_CONCURRENCY).contains(&n)
+    {
+        return Err(ApiError::invalid("max_concurrency", format!("must be between 1 and {MAX_CONCURRENCY}")));
+    }
+    if let Some(notify) = &c.notify {
+        let url = reqwest::Url::parse(&notify.url).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && notify.url.len() <= MAX_URL
+        });
+        if url.is_none() {
+            return Err(ApiError::invalid("notify.url", "must be an http:// or https:// URL naming a host"));
+        }
+        if notify.secret.as_ref().is_some_and(|s| s.is_empty() || s.len() > MAX_SECRET) {
+            return Err(ApiError::invalid("notify.secret", format!("must be 1 to {MAX_SECRET} bytes")));
+        }
+    }
     Ok(())
 }
 
@@ -167,6 +214,12 @@ async fn validate_pin(state: &AppState, c: &TaskConfig) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Tags as stored: in order of first mention, each once.
+fn tidy(tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    tags.into_iter().filter(|t| seen.insert(t.clone())).collect()
+}
+
 async fn view(state: &AppState, config: TaskConfig, stats: bool) -> Result<ConfigView, ApiError> {
     let schedule = state.scheduler.view(&config, RECENT_HISTORY).await?;
     let stats = match stats {
@@ -186,6 +239,7 @@ async fn create(
     Body(mut new): Body<NewConfig>,
 ) -> Result<(StatusCode, Json<ConfigView>), ApiError> {
     new.name = new.name.trim().to_owned();
+    new.tags = tidy(std::mem::take(&mut new.tags));
     validate(&state, &new.preview(), true)?;
     validate_pin(&state, &new.preview()).await?;
     let config = state.store.create_config(new).await?;
@@ -208,8 +262,12 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List<ConfigView>>, ApiError> {
     let page = page(q.limit, q.offset)?;
-    let filter =
-        ConfigFilter { task_type: q.task_type, scheduler_type: q.scheduler_type, name_contains: q.name };
+    let filter = ConfigFilter {
+        task_type: q.task_type,
+        scheduler_type: q.scheduler_type,
+        name_contains: q.name,
+        tag: q.tag,
+    };
     let (configs, total) = state.store.list_configs(&filter, page).await?;
     let mut items = Vec::with_capacity(configs.len());
     for config in configs {
@@ -251,6 +309,7 @@ async fn update(
 ) -> Result<Json<ConfigView>, ApiError> {
     let current = fetch(&state, &id).await?;
     patch.name = patch.name.map(|n| n.trim().to_owned());
+    patch.tags = patch.tags.map(tidy);
     let schedule_changed = patch.scheduler_type.is_some() || patch.schedule_config.is_some();
     validate(&state, &patch.apply(current.clone()), schedule_changed)?;
     validate_pin(&state, &patch.apply(current.clone())).await?;
@@ -263,7 +322,8 @@ async fn update(
     Ok(Json(view(&state, updated, false).await?))
 }
 
-/// Delete a config: its schedule, the config and its execution records.
+/// Delete a config: its schedule, its queued runs (runs already started
+/// finish), the config and its execution records.
 #[utoipa::path(delete, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path)),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

@@ -2,7 +2,7 @@
 //! and failed views, statistics, cleanup, and replay of one record.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,10 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::auth::{Presented, who};
 use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
 use super::{AppState, List, page};
-use crate::store::{ExecutionFilter, ExecutionStats, Page, StoredExecution};
+use crate::queue::Cancelled;
+use crate::store::{ExecutionFilter, ExecutionStats, NotificationDelivery, Page, StoredExecution};
 
 /// The longest look-back of `/recent` and `/failed`: a year.
 const MAX_HOURS: i64 = 8760;
@@ -27,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats))
         .routes(routes!(read))
         .routes(routes!(replay))
+        .routes(routes!(cancel))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -126,16 +129,77 @@ async fn stats(
     Ok(Json(state.store.execution_stats(q.config_id, q.since).await?))
 }
 
-/// One execution record.
+/// An execution record, with the notifications of its outcome.
+#[derive(Serialize, ToSchema)]
+struct ExecutionView {
+    #[serde(flatten)]
+    execution: StoredExecution,
+    /// Each notification sent of this outcome (status, attempts).
+    notifications: Vec<NotificationDelivery>,
+}
+
+/// One execution record, with its notifications.
 #[utoipa::path(get, path = "/executions/{id}", operation_id = "read_execution", tag = "executions", params(("id" = i64, Path)),
-    responses((status = 200, body = StoredExecution), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<StoredExecution>, ApiError> {
+) -> Result<Json<ExecutionView>, ApiError> {
     let missing = || ApiError::NotFound(format!("no execution with id {id:?}"));
     let numeric: i64 = id.parse().map_err(|_| missing())?;
-    state.store.get_execution(numeric).await?.map(Json).ok_or_else(missing)
+    let execution = state.store.get_execution(numeric).await?.ok_or_else(missing)?;
+    let notifications = match &state.deliveries {
+        Some(d) => d.deliveries(execution.record.execution_id, execution.record.attempt).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(ExecutionView { execution, notifications }))
+}
+
+/// What a cancel did.
+#[derive(Serialize, ToSchema)]
+struct CancelDone {
+    execution_id: Uuid,
+    /// `queued`: it had not started and never will (its record says
+    /// cancelled); `running`: the worker holding it stops it (within 500 ms).
+    was: &'static str,
+    message: String,
+}
+
+/// Cancel a run by its `execution_id` (the UUID `POST /configs/{id}/run`
+/// answers): a queued run is removed and recorded as cancelled; a running
+/// one is stopped by the worker that holds it, on whichever node, and
+/// recorded with `is_success = false`, error "cancelled" and who cancelled
+/// it. No retry follows. 409 when it has finished.
+#[utoipa::path(post, path = "/executions/{id}/cancel", operation_id = "cancel_execution", tag = "executions",
+    params(("id" = Uuid, Path, description = "the run's execution_id")),
+    responses((status = 202, body = CancelDone), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(presented): Extension<Presented>,
+) -> Result<(StatusCode, Json<CancelDone>), ApiError> {
+    let missing = || ApiError::NotFound(format!("no run with execution_id {id:?}"));
+    let execution_id: Uuid = id.parse().map_err(|_| missing())?;
+    let by = who(&state, presented).await?;
+    let (was, message) = match state.scheduler.cancel(execution_id, &by).await? {
+        Cancelled::Waiting(_) => ("queued", "removed from the queue; recorded as cancelled".to_owned()),
+        Cancelled::Running(run) => {
+            // Its record committed, only its acknowledgement pending: done.
+            if state.store.find_attempt(execution_id, run.attempt as i32).await?.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "run {execution_id} has finished; nothing to cancel"
+                )));
+            }
+            ("running", "the worker holding it is stopping it".to_owned())
+        }
+        Cancelled::NotInFlight => {
+            return Err(match state.store.find_attempt(execution_id, 1).await? {
+                Some(_) => ApiError::Conflict(format!("run {execution_id} has finished; nothing to cancel")),
+                None => missing(),
+            });
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(CancelDone { execution_id, was, message })))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -46,6 +46,7 @@ use crate::registry::Registry;
 use crate::scheduler::SchedulerService;
 use crate::secrets::Secrets;
 use crate::settings::Role;
+use crate::store::DeliveryStore;
 use crate::store::{ConfigStore, Page, TokenStore};
 
 /// Largest request body accepted (413 beyond).
@@ -76,6 +77,8 @@ pub struct AppState {
     pub kv: Option<Arc<dyn KeyValue>>,
     /// Secrets (`/secrets`); `None`: 503.
     pub secrets: Option<Secrets>,
+    /// Notification deliveries, shown with a run; `None`: none shown.
+    pub deliveries: Option<Arc<dyn DeliveryStore>>,
 }
 
 impl AppState {
@@ -103,7 +106,14 @@ impl AppState {
             backend_kind: "redis",
             kv: None,
             secrets: None,
+            deliveries: None,
         }
+    }
+
+    /// Shows each run's notification deliveries from `deliveries`.
+    pub fn with_deliveries(mut self, deliveries: Arc<dyn DeliveryStore>) -> Self {
+        self.deliveries = Some(deliveries);
+        self
     }
 
     /// Serves `/kv` from `kv` and `/secrets` from `secrets`.

@@ -106,8 +106,9 @@ async fn enums(State(state): State<AppState>) -> Json<Value> {
         "scheduler_types": ["cron", "date", "manual"],
         "schedule_actions": Action::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "schedule_statuses": Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "concurrency": ["allow", "forbid"],
-        "triggers": ["cron", "date", "manual", "retry"],
+        "concurrency": ["allow", "forbid", "buffer_one", "replace"],
+        "triggers": ["cron", "date", "manual", "retry", "replay"],
+        "notify_on": ["failure", "recovery", "always"],
         "task_types": task_types,
     }))
 }

@@ -13,6 +13,8 @@ use crate::artifacts::Artifacts;
 use crate::backend::{Backend, Plan};
 use crate::backoff::retry;
 use crate::executor::Executor;
+use crate::job::TypeLimits;
+use crate::notifier::{Notifier, NotifySettings};
 use crate::registry::Registry;
 use crate::reload;
 use crate::scheduler::{SchedulerService, fire_loop};
@@ -45,7 +47,9 @@ pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option
         loops.spawn(local.clone().sweep_loop(parts.shutdown.clone()));
     }
     let shared = connect("the schedule backend", &parts).await?;
-    let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone());
+    let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone())
+        .with_queue(shared.queue.clone())
+        .with_type_limits(type_limits(&parts.registry));
     let plugins = versioned_plugins(&parts).await;
     match reload::watch(plugins.clone(), Some(service.clone()), parts.shutdown.clone()) {
         Ok(watcher) => drop(watcher),
@@ -90,8 +94,15 @@ async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
             "reconciled schedules"
         );
     }
-    loops.spawn(fire_loop(backend.schedule, backend.changes, parts.shutdown.clone()));
+    let limits = type_limits(&parts.registry);
+    loops.spawn(fire_loop(backend.schedule, backend.changes, limits, parts.shutdown.clone()));
     Some(())
+}
+
+/// Each task type's `max_concurrency`, from the sidecar of its current plugin.
+fn type_limits(registry: &Registry) -> TypeLimits {
+    let registry = registry.clone();
+    Arc::new(move |task_type| registry.get(task_type).and_then(|p| p.sidecar.max_concurrency))
 }
 
 fn worker(parts: &Parts, shared: &Backend, plugins: &Artifacts, loops: &mut JoinSet<()>) {
@@ -104,10 +115,26 @@ fn worker(parts: &Parts, shared: &Backend, plugins: &Artifacts, loops: &mut Join
         concurrency: parts.settings.worker_concurrency,
         base_backoff: BASE_BACKOFF,
         doors: WorkerDoors { kv: Some(shared.kv.clone()), secrets: Some(parts.secrets.clone()) },
+        notifier: notifier(parts),
     };
     tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
     let grace = Duration::from_secs(parts.settings.shutdown_grace_seconds);
     loops.spawn(worker.run(parts.shutdown.clone(), grace));
+}
+
+/// The notifier of this process's worker.
+fn notifier(parts: &Parts) -> Option<Notifier> {
+    let settings = NotifySettings {
+        allowed: parts.settings.notify_allowed_hosts.clone(),
+        public_url: parts.settings.public_url.clone(),
+    };
+    match Notifier::start(parts.store.clone(), parts.opened.deliveries(), settings) {
+        Ok(notifier) => Some(notifier),
+        Err(e) => {
+            tracing::error!(error = %e, "notifications are off");
+            None
+        }
+    }
 }
 
 async fn api(
@@ -137,7 +164,8 @@ async fn api(
     )
     .with_backend_kind(parts.plan.kind())
     .with_doors(shared.kv.clone(), parts.secrets.clone())
-    .with_artifacts(plugins, settings.max_upload_mb << 20);
+    .with_artifacts(plugins, settings.max_upload_mb << 20)
+    .with_deliveries(parts.opened.deliveries());
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }

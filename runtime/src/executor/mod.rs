@@ -21,7 +21,7 @@ mod verdict;
 
 pub use engine::EngineSettings;
 pub use http_door::{DEFAULT_HTTP_LIMITS, HttpLimits};
-pub use outcome::{Doors, Limits, Outcome, RunContext, RunRequest};
+pub use outcome::{CANCELLED, Doors, Limits, Outcome, RunContext, RunRequest};
 pub use prepare::{PrepareError, Prepared, Shape};
 pub use run::{DirGrant, Grants, Runnable};
 

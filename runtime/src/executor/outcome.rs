@@ -95,7 +95,12 @@ pub struct Outcome {
     pub completed_at: DateTime<Utc>,
     pub duration_seconds: f64,
     pub plugin_digest: String,
+    /// Stopped on request (by whom); its error is then "cancelled".
+    pub cancelled_by: Option<String>,
 }
+
+/// The error message of a cancelled run.
+pub const CANCELLED: &str = "cancelled";
 
 /// The guest's result text as JSON: parsed if it is JSON, else a JSON string.
 pub(crate) fn result_json(text: &str) -> serde_json::Value {

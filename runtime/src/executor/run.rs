@@ -4,6 +4,7 @@ use chrono::Utc;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::watch;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -64,7 +65,22 @@ impl Executor {
     /// Runs `plugin` once. Every failure, including a trap, a timeout, a
     /// memory-cap breach or a host-side error, is an unsuccessful outcome.
     pub async fn run(&self, plugin: &Runnable, req: RunRequest) -> Outcome {
+        let (_keep, never) = watch::channel(None);
+        self.run_cancellable(plugin, req, never).await
+    }
+
+    /// [`Executor::run`], stopped as soon as `cancel` holds who asked: the
+    /// guest is dropped wherever it is (computing: at its next yield, within
+    /// [`YIELD_EVERY_TICKS`] ticks; waiting in a host call: at once), and the
+    /// outcome fails with [`super::CANCELLED`].
+    pub async fn run_cancellable(
+        &self,
+        plugin: &Runnable,
+        req: RunRequest,
+        mut cancel: watch::Receiver<Option<String>>,
+    ) -> Outcome {
         let _slot = self.shared.slots.acquire().await;
+        let mut cancelled_by = None;
         let started_at = Utc::now();
         let start = Instant::now();
         let limits = req.limits;
@@ -109,7 +125,22 @@ impl Executor {
                 let call = call(&plugin.prepared, &mut store, &req, &plugin.task_type);
                 // The epoch stops a guest that computes; this stops one that
                 // waits in a host call (a sleep, a read).
-                let ended = tokio::time::timeout(limits.timeout, call).await.unwrap_or(Ended::TimedOut);
+                let deadline = tokio::time::timeout(limits.timeout, call);
+                let asked = async {
+                    let by = cancel.wait_for(Option::is_some).await.ok().and_then(|by| by.clone());
+                    match by {
+                        Some(by) => by,
+                        // The sender is gone: nobody can cancel any more.
+                        None => std::future::pending().await,
+                    }
+                };
+                let ended = tokio::select! {
+                    ended = deadline => ended.unwrap_or(Ended::TimedOut),
+                    by = asked => {
+                        cancelled_by = Some(by);
+                        Ended::Cancelled
+                    }
+                };
                 (ended, store.data().memory.refused)
             }
             Err(e) => (Ended::Error(e), None),
@@ -136,6 +167,7 @@ impl Executor {
             completed_at: Utc::now(),
             duration_seconds: elapsed.as_secs_f64(),
             plugin_digest: plugin.digest.clone(),
+            cancelled_by,
         }
     }
 

@@ -17,6 +17,8 @@ pub(super) enum Ended {
     CommandExited(Result<(), ()>),
     Error(wasmtime::Error),
     TimedOut,
+    /// Stopped on request.
+    Cancelled,
 }
 
 /// What the run captured besides its return value.
@@ -79,6 +81,7 @@ fn judge(
         Ended::CommandExited(Ok(())) => Ok(String::new()),
         Ended::CommandExited(Err(())) => Err(COMMAND_FAILED.into()),
         Ended::TimedOut => Err(timed_out()),
+        Ended::Cancelled => Err(super::CANCELLED.into()),
         Ended::Error(e) => {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
                 return match exit.0 {

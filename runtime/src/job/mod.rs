@@ -11,7 +11,7 @@ mod error;
 mod kinds;
 
 pub use error::{BackendError, Source, Unknown};
-pub use kinds::{Concurrency, SchedulerType, Trigger};
+pub use kinds::{Concurrency, NotifyOn, SchedulerType, Trigger};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,12 +37,31 @@ pub struct Job {
     /// replay); `None`: the version current when the run starts.
     #[serde(default)]
     pub plugin_digest: Option<String>,
+    /// Runs of this config in flight at once, fleet-wide (`None`: no limit).
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Runs of this task type in flight at once, fleet-wide: its sidecar's
+    /// `max_concurrency`, read when the run is queued.
+    #[serde(default)]
+    pub type_max_concurrency: Option<u32>,
+    /// When the config wants to hear of an outcome (`None`: never).
+    #[serde(default)]
+    pub notify: Option<NotifyOn>,
     /// New with every snapshot. Runs fired ahead of their time carry it, so
     /// a worker can tell that the schedule changed (paused, stopped,
     /// reloaded) before they were due, and drop them
     /// (`schedule::ahead`).
     #[serde(default)]
     pub revision: u64,
+}
+
+/// The `max_concurrency` of each task type (its plugin's sidecar), as the
+/// process that queues a run knows it.
+pub type TypeLimits = std::sync::Arc<dyn Fn(&str) -> Option<u32> + Send + Sync>;
+
+/// No task type has a limit.
+pub fn no_type_limits() -> TypeLimits {
+    std::sync::Arc::new(|_| None)
 }
 
 /// One attempt of one execution, waiting to run.
@@ -57,6 +76,29 @@ pub struct QueuedRun {
     /// schedule changes before `scheduled_at`.
     #[serde(default)]
     pub ahead: bool,
+    /// Cancelled before it started (by whom): a worker records it as
+    /// cancelled without running it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+}
+
+impl Job {
+    /// The runs of this config that may be in flight at once: its
+    /// `max_concurrency`, and one for the overlap policies that wait for
+    /// the run in flight (`buffer_one`, `replace`).
+    pub fn config_limit(&self) -> Option<u32> {
+        let policy = self.concurrency.one_at_a_time().then_some(1);
+        match (self.max_concurrency, policy) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether a run of this job waits for a slot (a limit of its config or
+    /// of its task type).
+    pub fn is_gated(&self) -> bool {
+        self.config_limit().is_some() || self.type_max_concurrency.is_some()
+    }
 }
 
 /// Priority bands: higher bands are taken first when workers are saturated.

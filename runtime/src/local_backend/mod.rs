@@ -25,9 +25,10 @@ mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::job::BackendError;
+use crate::queue::CancelSignal;
 use crate::sqlite::Db;
 
 /// How often expired histories are deleted.
@@ -43,6 +44,8 @@ pub struct LocalBackend {
     queued: Arc<Notify>,
     /// Manual runs to queue, written in batches (group commit).
     enqueuer: enqueue::Enqueuer,
+    /// Requests to stop held runs (one process: no channel beyond it).
+    cancels: broadcast::Sender<CancelSignal>,
 }
 
 impl From<sqlx::Error> for BackendError {
@@ -72,7 +75,13 @@ impl LocalBackend {
         Self::migrate(&db).await?;
         let queued = Arc::new(Notify::new());
         let enqueuer = enqueue::Enqueuer::start(db.clone(), queued.clone());
-        Ok(Self { db, changes: Arc::new(Notify::new()), queued, enqueuer })
+        Ok(Self {
+            db,
+            changes: Arc::new(Notify::new()),
+            queued,
+            enqueuer,
+            cancels: broadcast::channel(1024).0,
+        })
     }
 
     /// Woken whenever a schedule changes.

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::LocalBackend;
 use super::codec::{from_ms, json, ms, parse};
 use super::{history, queue};
-use crate::job::{BackendError, Job, QueuedRun};
+use crate::job::{BackendError, Concurrency, Job, QueuedRun};
+use crate::queue::CancelSignal;
 use crate::schedule::backend::*;
 use crate::schedule::{HistoryEvent, Status};
 
@@ -65,26 +66,29 @@ impl LocalBackend {
 #[async_trait]
 impl ScheduleBackend for LocalBackend {
     async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError> {
-        let Transition { config_id, allowed, to, entry, event } = t;
+        let Transition { config_id, allowed, to, entry, event, resume_at, expect_resume } = t;
         let mut tx = self.db.write().await?;
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT status FROM local_schedules WHERE config_id = ?")
+        let existing: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT status, resume_ms FROM local_schedules WHERE config_id = ?")
                 .bind(config_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let resume_ms = existing.as_ref().and_then(|(_, r)| *r);
+        let existing = existing.map(|(s, _)| s);
         let current = existing.as_deref().map(parse_status).transpose()?.unwrap_or(Status::Inactive);
-        if !allowed.contains(&current) {
+        if !allowed.contains(&current) || expect_resume.is_some_and(|at| resume_ms != Some(ms(at))) {
             return Ok(Transitioned::Refused(current));
         }
         let to = to.unwrap_or(current);
         let now = ms(Utc::now());
         sqlx::query(
-            "INSERT INTO local_schedules (config_id, status, changed_ms) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (config_id) DO UPDATE SET status = ?2, changed_ms = ?3",
+            "INSERT INTO local_schedules (config_id, status, changed_ms, resume_ms) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (config_id) DO UPDATE SET status = ?2, changed_ms = ?3, resume_ms = ?4",
         )
         .bind(config_id)
         .bind(to.as_str())
         .bind(now)
+        .bind(resume_at.map(ms))
         .execute(&mut *tx)
         .await?;
         match &entry {
@@ -134,6 +138,11 @@ impl ScheduleBackend for LocalBackend {
             .bind(config_id)
             .execute(&mut *tx)
             .await?;
+        // Its runs no worker holds go with it; held ones finish as usual.
+        sqlx::query("DELETE FROM local_queue WHERE config_id = ? AND consumer IS NULL")
+            .bind(config_id)
+            .execute(&mut *tx)
+            .await?;
         history::forget(&mut tx, config_id).await?;
         tx.commit().await?;
         self.changes.notify_one();
@@ -142,38 +151,47 @@ impl ScheduleBackend for LocalBackend {
 
     async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError> {
         let mut conn = self.db.read().acquire().await?;
-        let row =
-            sqlx::query("SELECT status, job, due_ms, metadata FROM local_schedules WHERE config_id = ?")
-                .bind(config_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let row = sqlx::query(
+            "SELECT status, job, due_ms, resume_ms, metadata FROM local_schedules WHERE config_id = ?",
+        )
+        .bind(config_id)
+        .fetch_optional(&mut *conn)
+        .await?;
         let events = history::read(&mut conn, config_id, history).await?;
         let Some(row) = row else {
             return Ok(ScheduleInfo {
                 status: None,
                 job: None,
                 next_run: None,
+                paused_until: None,
                 metadata: BTreeMap::new(),
                 history: events,
             });
         };
         let job: Option<String> = row.try_get("job")?;
         let due: Option<i64> = row.try_get("due_ms")?;
+        let resume: Option<i64> = row.try_get("resume_ms")?;
         Ok(ScheduleInfo {
             status: Some(parse_status(row.try_get("status")?)?),
             job: job.map(|j| parse("job", &j)).transpose()?,
             next_run: due.map(from_ms),
+            paused_until: resume.map(from_ms),
             metadata: parse("metadata", row.try_get("metadata")?)?,
             history: events,
         })
     }
 
     async fn briefs(&self, ids: &[Uuid]) -> Result<Vec<Brief>, BackendError> {
-        let select = "SELECT config_id, status, due_ms FROM local_schedules WHERE config_id IN (";
-        let rows: Vec<(Uuid, String, Option<i64>)> = self.rows_of(select, ids).await?;
+        let select = "SELECT config_id, status, due_ms, resume_ms FROM local_schedules WHERE config_id IN (";
+        let rows: Vec<(Uuid, String, Option<i64>, Option<i64>)> = self.rows_of(select, ids).await?;
         let mut found = BTreeMap::new();
-        for (id, status, due) in rows {
-            found.insert(id, Brief { status: Some(parse_status(&status)?), next_run: due.map(from_ms) });
+        for (id, status, due, resume) in rows {
+            let brief = Brief {
+                status: Some(parse_status(&status)?),
+                next_run: due.map(from_ms),
+                paused_until: resume.map(from_ms),
+            };
+            found.insert(id, brief);
         }
         Ok(ids.iter().map(|id| found.get(id).copied().unwrap_or_default()).collect())
     }
@@ -232,9 +250,29 @@ impl ScheduleBackend for LocalBackend {
     }
 
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
-        let first: Option<i64> =
-            sqlx::query_scalar("SELECT min(due_ms) FROM local_schedules").fetch_one(self.db.read()).await?;
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_ms) AS at FROM local_schedules \
+             UNION ALL SELECT min(resume_ms) FROM local_schedules)",
+        )
+        .fetch_one(self.db.read())
+        .await?;
         Ok(first.map(from_ms))
+    }
+
+    async fn due_resumes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT config_id, resume_ms FROM local_schedules WHERE resume_ms IS NOT NULL AND resume_ms <= ? \
+             ORDER BY resume_ms LIMIT ?",
+        )
+        .bind(ms(now))
+        .bind(limit as i64)
+        .fetch_all(self.db.read())
+        .await?;
+        Ok(rows.into_iter().map(|(id, at)| (id, from_ms(at))).collect())
     }
 
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError> {
@@ -245,6 +283,7 @@ impl ScheduleBackend for LocalBackend {
         let now = Utc::now();
         let mut results = Vec::with_capacity(fires.len());
         let mut enqueued = false;
+        let mut signals = Vec::new();
         for f in fires {
             let row: Option<(Option<i64>, String, Option<String>)> =
                 sqlx::query_as("SELECT due_ms, status, revision FROM local_schedules WHERE config_id = ?")
@@ -262,10 +301,28 @@ impl ScheduleBackend for LocalBackend {
             let mut event = f.event;
             match &f.run {
                 Some(run) => {
-                    if f.forbid_overlap && queue::has_runs(&mut tx, f.config_id).await? {
-                        event = HistoryEvent::of(events::SKIPPED);
+                    let in_flight = match f.policy {
+                        Concurrency::Allow => 0,
+                        _ => queue::runs_in_flight(&mut tx, f.config_id).await?,
+                    };
+                    let skip = match f.policy {
+                        Concurrency::Forbid if in_flight > 0 => Some(events::SKIPPED),
+                        Concurrency::BufferOne if in_flight > 1 => Some(events::SKIPPED_BUFFERED),
+                        _ => None,
+                    };
+                    if let Some(skip) = skip {
+                        event = HistoryEvent::of(skip);
                         update_metadata(&mut tx, f.config_id, |m| increment(m, meta::SKIPS)).await?;
                     } else {
+                        if f.policy == Concurrency::Replace && in_flight > 0 {
+                            let by = "concurrency=replace";
+                            let found =
+                                queue::mark_cancelled(&mut tx, queue::Which::Config(f.config_id), by).await?;
+                            signals.extend(found.into_iter().filter(|(held, _)| *held).map(|(_, run)| {
+                                CancelSignal { execution_id: run.execution_id, by: by.to_owned() }
+                            }));
+                            history::push(&mut tx, f.config_id, &HistoryEvent::of(events::REPLACED)).await?;
+                        }
                         queue::push_runs(&mut tx, [run]).await?;
                         update_metadata(&mut tx, f.config_id, |m| {
                             increment(m, meta::FIRES);
@@ -310,6 +367,9 @@ impl ScheduleBackend for LocalBackend {
         tx.commit().await?;
         if enqueued {
             self.queued.notify_waiters();
+        }
+        for signal in signals {
+            let _ = self.cancels.send(signal);
         }
         Ok(results)
     }

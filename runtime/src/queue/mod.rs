@@ -6,10 +6,19 @@
 //! which callers do only after its record is committed; runs held by a
 //! worker that stopped heart-beating are handed to another by
 //! [`Queue::reclaim`].
+//!
+//! Limits: a run whose config or task type has a `max_concurrency` waits
+//! (in order) until fewer than that many runs of it are out; waiting runs
+//! are neither dropped nor failed. Cancel: [`Queue::cancel`] turns a run no
+//! worker holds into a marker that the next worker records as cancelled
+//! without running it, and tells the worker holding a run to stop it
+//! ([`Queue::cancel_signals`], with [`Queue::cancel_requests`] as the
+//! safety net for a signal that was missed).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 use uuid::Uuid;
 
@@ -27,12 +36,39 @@ pub struct Delivery {
     pub run: QueuedRun,
 }
 
+impl Delivery {
+    /// Who cancelled the run before a worker got it: record it as
+    /// cancelled, do not run it.
+    pub fn cancelled_by(&self) -> Option<&str> {
+        self.run.cancelled_by.as_deref()
+    }
+}
+
+/// A request to stop a run that a worker holds: its execution id, and who asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelSignal {
+    pub execution_id: Uuid,
+    pub by: String,
+}
+
+/// What [`Queue::cancel`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cancelled {
+    /// No such run in flight (finished, or never queued).
+    NotInFlight,
+    /// It waited: it is now recorded as cancelled by the next worker, unrun.
+    Waiting(QueuedRun),
+    /// A worker holds it: that worker was told to stop it.
+    Running(QueuedRun),
+}
+
 /// A finished delivery: acknowledge it, and maybe park its next attempt.
 #[derive(Debug, Clone)]
 pub struct Settle {
     pub band: Band,
     pub handle: String,
     pub config_id: Uuid,
+    pub execution_id: Uuid,
     /// The next attempt and when it may run.
     pub retry: Option<(QueuedRun, DateTime<Utc>)>,
 }
@@ -64,4 +100,12 @@ pub trait Queue: QueueStats {
     /// the run was due; changes after that do not cancel it.
     /// (The rule is `schedule::ahead::still_current`.)
     async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError>;
+
+    /// Cancels the run of `execution_id` (any attempt in flight), as `by`.
+    async fn cancel(&self, execution_id: Uuid, by: &str) -> Result<Cancelled, BackendError>;
+    /// Requests to stop held runs, from any process, as they are made.
+    fn cancel_signals(&self) -> broadcast::Receiver<CancelSignal>;
+    /// Which of these held runs someone asked to cancel (and who): what a
+    /// worker checks now and then, in case it missed a signal.
+    async fn cancel_requests(&self, held: &[Uuid]) -> Result<Vec<CancelSignal>, BackendError>;
 }

@@ -10,11 +10,14 @@
 //! (hash status → n), `jobs` (hash id → job JSON), `due` (sorted set id by
 //! next fire ms), `history:<id>` (list, capped, with a TTL), `meta:<id>`
 //! (hash), `revisions` (hash id → the job's revision), `changed` (hash id →
-//! ms of the last transition), `inflight` (hash id →
-//! runs queued or running), `queue:<band>`
+//! ms of the last transition), `resumes` (sorted set id by the ms a pause
+//! ends), `runs:<id>` (hash execution id → where that run in flight is),
+//! `run_config` (hash execution id → config id), `waiting:<gate>` (lists of
+//! runs waiting for a slot), `slots:<gate>` (slots taken), `cancels` (hash
+//! execution id → who cancelled it, for held runs), `queue:<band>`
 //! (streams, consumer group `workers`), `retries` (sorted set by due ms),
 //! `worker:<name>` (heartbeats), `workers` (sorted set of names by
-//! heartbeat expiry ms), the pub/sub channel `wake`, and plugins' key-value
+//! heartbeat expiry ms), the pub/sub channels `wake` and `cancel`, and plugins' key-value
 //! state: `kv:<bucket>` (hash key → value) and `kv_keys:<bucket>` (its keys).
 
 mod gate;
@@ -25,9 +28,10 @@ mod schedule;
 use redis::{AsyncCommands, Client, Script};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
-use crate::job::BackendError;
+use crate::job::{BackendError, QueuedRun};
+use crate::queue::CancelSignal;
 use crate::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
 use gate::Gated;
 
@@ -44,11 +48,13 @@ fn contract_preamble() -> String {
     let meta: Vec<String> = meta::ALL.iter().map(|k| format!("{k} = {k:?}")).collect();
     format!(
         "local CONTRACT = {{history_cap = {}, history_ttl_seconds = {}, meta = {{{}}}, \
-         events = {{skipped = {}, completed = {}}}}}\n",
+         events = {{skipped = {}, skipped_buffered = {}, replaced = {}, completed = {}}}}}\n",
         HISTORY_CAP,
         HISTORY_TTL.as_secs(),
         meta.join(", "),
         event(events::SKIPPED),
+        event(events::SKIPPED_BUFFERED),
+        event(events::REPLACED),
         event(events::COMPLETED),
     )
 }
@@ -72,6 +78,26 @@ static FIRE: LazyLock<Script> = script!("fire.lua");
 static ENQUEUE: LazyLock<Script> = script!("enqueue.lua");
 static SETTLE: LazyLock<Script> = script!("settle.lua");
 static PROMOTE: LazyLock<Script> = script!("promote.lua");
+static CANCEL: LazyLock<Script> = script!("cancel.lua");
+
+/// A run's gates as the scripts read them (see `lua/common.lua`): '' when
+/// nothing limits it, else '<config limit>,<type limit>,<task type>'.
+fn gates(run: &QueuedRun) -> String {
+    let job = &run.job;
+    if !job.is_gated() {
+        return String::new();
+    }
+    let limit = |l: Option<u32>| l.map(|n| n.to_string()).unwrap_or_default();
+    format!("{},{},{}", limit(job.config_limit()), limit(job.type_max_concurrency), job.task_type)
+}
+
+/// A parked or waiting run as the scripts keep it:
+/// '<band>|<config>|<execution>|<gates>|<run JSON>'.
+fn item(run: &QueuedRun) -> String {
+    let band = crate::job::Band::of_run(run).as_str();
+    let json = serde_json::to_string(run).expect("runs serialise");
+    format!("{band}|{}|{}|{}|{json}", run.job.config_id, run.execution_id, gates(run))
+}
 
 /// Cheap-to-clone handle on one Redis.
 #[derive(Clone)]
@@ -83,6 +109,8 @@ pub struct RedisBackend {
     /// hold up every command behind them.
     blocking: Gated,
     changes: Arc<Notify>,
+    /// Requests to stop held runs, from the `cancel` channel.
+    cancels: broadcast::Sender<CancelSignal>,
 }
 
 impl From<redis::RedisError> for BackendError {
@@ -107,9 +135,17 @@ impl RedisBackend {
         // One gate per Redis: a failure seen on either connection closes both.
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (conn, blocking) = (Gated::new(conn, down.clone()), Gated::new(blocking, down));
-        let backend = Self { prefix: prefix.into(), conn, blocking, changes: Arc::new(Notify::new()) };
+        let cancels = broadcast::channel(1024).0;
+        let backend = Self {
+            prefix: prefix.into(),
+            conn,
+            blocking,
+            changes: Arc::new(Notify::new()),
+            cancels: cancels.clone(),
+        };
         backend.create_groups().await?;
-        tokio::spawn(listen_for_changes(client, backend.key("wake"), Arc::downgrade(&backend.changes)));
+        let channels = Channels { wake: backend.key("wake"), cancel: backend.key("cancel") };
+        tokio::spawn(listen_for_changes(client, channels, Arc::downgrade(&backend.changes), cancels));
         Ok(backend)
     }
 
@@ -143,9 +179,23 @@ impl RedisBackend {
     }
 }
 
-/// Subscribes to the `wake` channel and notifies on every message; resubscribes
-/// after a lost connection. Ends when the backend is dropped.
-async fn listen_for_changes(client: Client, channel: String, changes: std::sync::Weak<Notify>) {
+/// The pub/sub channels every process listens on.
+struct Channels {
+    /// A schedule changed.
+    wake: String,
+    /// Stop a run: '<execution id>|<who>'.
+    cancel: String,
+}
+
+/// Subscribes to the `wake` and `cancel` channels: notifies `changes` on
+/// every wake, and passes cancel requests on; resubscribes after a lost
+/// connection. Ends when the backend is dropped.
+async fn listen_for_changes(
+    client: Client,
+    channels: Channels,
+    changes: std::sync::Weak<Notify>,
+    cancels: broadcast::Sender<CancelSignal>,
+) {
     use futures::StreamExt;
     let mut backoff = crate::backoff::Backoff::default();
     loop {
@@ -154,7 +204,7 @@ async fn listen_for_changes(client: Client, channel: String, changes: std::sync:
         }
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if pubsub.subscribe(&channel).await.is_ok() {
+                if pubsub.subscribe(&[&channels.wake, &channels.cancel]).await.is_ok() {
                     backoff.reset();
                     // A reconnect may have missed changes: wake the loop once.
                     if let Some(n) = changes.upgrade() {
@@ -163,11 +213,20 @@ async fn listen_for_changes(client: Client, channel: String, changes: std::sync:
                     let mut messages = pubsub.on_message();
                     let mut alive = tokio::time::interval(Duration::from_secs(1));
                     loop {
-                        tokio::select! {
-                            message = messages.next() => if message.is_none() { break },
+                        let message = tokio::select! {
+                            message = messages.next() => match message { Some(m) => m, None => break },
                             // The backend was dropped (its process stopped):
                             // end, and close the subscription with us.
                             _ = alive.tick() => if changes.strong_count() == 0 { return } else { continue },
+                        };
+                        if message.get_channel_name() == channels.cancel {
+                            let text: String = message.get_payload().unwrap_or_default();
+                            if let Some((id, by)) = text.split_once('|')
+                                && let Ok(execution_id) = id.parse()
+                            {
+                                let _ = cancels.send(CancelSignal { execution_id, by: by.to_owned() });
+                            }
+                            continue;
                         }
                         match changes.upgrade() {
                             Some(n) => n.notify_one(),

@@ -9,10 +9,12 @@ use redis::streams::{
     StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions, StreamReadReply,
 };
 use std::time::Duration;
+use tokio::sync::broadcast;
+use uuid::Uuid;
 
-use super::{GROUP, PROMOTE, RedisBackend, SETTLE};
+use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item};
 use crate::job::{BackendError, Band, QueuedRun};
-use crate::queue::{Delivery, Queue, QueueStats, Settle};
+use crate::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
 use crate::schedule::ahead::{Stamp, still_current};
 use crate::schedule::backend::parse_status;
 
@@ -22,15 +24,15 @@ struct SettleArgs<'a> {
     band: &'static str,
     entry: &'a str,
     id: String,
+    exec: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<RetryArgs>,
 }
 
-/// A retry to park until `at_ms` (ms as a string).
+/// A retry to park until `at_ms` (ms as a string), as `lua/common.lua`'s item.
 #[derive(serde::Serialize)]
 struct RetryArgs {
-    band: &'static str,
-    run: String,
+    item: String,
     at_ms: String,
 }
 
@@ -51,7 +53,14 @@ impl RedisBackend {
             let parsed = entry
                 .get::<String>("run")
                 .ok_or_else(|| "no `run` field".to_owned())
-                .and_then(|raw| serde_json::from_str::<QueuedRun>(&raw).map_err(|e| e.to_string()));
+                .and_then(|raw| serde_json::from_str::<QueuedRun>(&raw).map_err(|e| e.to_string()))
+                .map(|mut run| {
+                    // A marker: cancelled before any worker got it.
+                    if let Some(by) = entry.get::<String>("cancelled") {
+                        run.cancelled_by = Some(by);
+                    }
+                    run
+                });
             match parsed {
                 Ok(run) => out.push(Delivery { band, handle: entry.id, deliveries, run }),
                 Err(e) => {
@@ -115,11 +124,11 @@ impl Queue for RedisBackend {
                 band: s.band.as_str(),
                 entry: &s.handle,
                 id: s.config_id.to_string(),
-                retry: s.retry.as_ref().map(|(run, at)| RetryArgs {
-                    band: Band::of_run(run).as_str(),
-                    run: serde_json::to_string(run).expect("runs serialise"),
-                    at_ms: at.timestamp_millis().to_string(),
-                }),
+                exec: s.execution_id.to_string(),
+                retry: s
+                    .retry
+                    .as_ref()
+                    .map(|(run, at)| RetryArgs { item: item(run), at_ms: at.timestamp_millis().to_string() }),
             };
             invocation.arg(serde_json::to_string(&args).expect("settle arguments serialise"));
         }
@@ -216,6 +225,48 @@ impl Queue for RedisBackend {
             out.push(still_current(stamp.as_ref(), run));
         }
         Ok(out)
+    }
+
+    async fn cancel(&self, execution_id: Uuid, by: &str) -> Result<Cancelled, BackendError> {
+        // {0} (not in flight), or {1 | 2, run}.
+        let answer: Vec<Option<String>> = CANCEL
+            .arg(&*self.prefix)
+            .arg(execution_id.to_string())
+            .arg(by)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let done = answer.first().cloned().flatten().unwrap_or_default();
+        let run = match answer.get(1).cloned().flatten() {
+            Some(raw) => serde_json::from_str::<QueuedRun>(&raw)
+                .map_err(|e| BackendError::corrupt(format!("run of {execution_id}"), e))?,
+            None => return Ok(Cancelled::NotInFlight),
+        };
+        Ok(match done.as_str() {
+            "1" => Cancelled::Waiting(run),
+            "2" => Cancelled::Running(run),
+            _ => Cancelled::NotInFlight,
+        })
+    }
+
+    fn cancel_signals(&self) -> broadcast::Receiver<CancelSignal> {
+        self.cancels.subscribe()
+    }
+
+    async fn cancel_requests(&self, held: &[Uuid]) -> Result<Vec<CancelSignal>, BackendError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = held.iter().map(Uuid::to_string).collect();
+        let found: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.key("cancels"))
+            .arg(&ids)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(held
+            .iter()
+            .zip(found)
+            .filter_map(|(id, by)| by.map(|by| CancelSignal { execution_id: *id, by }))
+            .collect())
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION};
+use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION, gates};
 use crate::job::{BackendError, Band, Job, QueuedRun};
 use crate::schedule::backend::*;
 use crate::schedule::{HistoryEvent, Status};
@@ -53,6 +53,10 @@ struct TransitionArgs<'a> {
     revision: Option<String>,
     event: &'a str,
     now_ms: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume_ms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_resume_ms: Option<String>,
 }
 
 /// One entry of `fire.lua`'s arguments.
@@ -66,7 +70,11 @@ struct FireArgs {
     band: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<String>,
-    forbid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gates: Option<String>,
+    policy: &'static str,
     event: String,
     ending: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +102,8 @@ impl ScheduleBackend for RedisBackend {
             revision,
             event: &event,
             now_ms: ms(Utc::now()),
+            resume_ms: t.resume_at.map(ms),
+            expect_resume_ms: t.expect_resume.map(ms),
         };
         let (done, status): (i64, String) =
             TRANSITION.arg(&*self.prefix).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
@@ -121,11 +131,13 @@ impl ScheduleBackend for RedisBackend {
 
     async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError> {
         let id = config_id.to_string();
-        type Reply = (Option<String>, Option<String>, Option<f64>, HashMap<String, String>, Vec<String>);
-        let (status, job, due, metadata, events): Reply = redis::pipe()
+        type Reply =
+            (Option<String>, Option<String>, Option<f64>, Option<f64>, HashMap<String, String>, Vec<String>);
+        let (status, job, due, resume, metadata, events): Reply = redis::pipe()
             .hget(self.key("status"), &id)
             .hget(self.key("jobs"), &id)
             .zscore(self.key("due"), &id)
+            .zscore(self.key("resumes"), &id)
             .hgetall(self.key(&format!("meta:{id}")))
             .lrange(self.key(&format!("history:{id}")), 0, history as isize - 1)
             .query_async(&mut self.conn.clone())
@@ -136,6 +148,7 @@ impl ScheduleBackend for RedisBackend {
             status: status.as_deref().map(parse_status).transpose()?,
             job: job.map(|j| parse(&format!("job of {id}"), &j)).transpose()?,
             next_run: due.map(from_ms),
+            paused_until: resume.map(from_ms),
             metadata: metadata.into_iter().collect(),
             history: events.iter().map(|e| parse("history event", e)).collect::<Result<_, _>>()?,
         })
@@ -146,22 +159,28 @@ impl ScheduleBackend for RedisBackend {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let (statuses, due): (Vec<Option<String>>, Vec<Option<f64>>) = redis::pipe()
+        type Reply = (Vec<Option<String>>, Vec<Option<f64>>, Vec<Option<f64>>);
+        let (statuses, due, resumes): Reply = redis::pipe()
             .cmd("HMGET")
             .arg(self.key("status"))
             .arg(&ids)
             .cmd("ZMSCORE")
             .arg(self.key("due"))
             .arg(&ids)
+            .cmd("ZMSCORE")
+            .arg(self.key("resumes"))
+            .arg(&ids)
             .query_async(&mut self.conn.clone())
             .await?;
         statuses
             .into_iter()
             .zip(due)
-            .map(|(status, due)| {
+            .zip(resumes)
+            .map(|((status, due), resume)| {
                 Ok(Brief {
                     status: status.as_deref().map(parse_status).transpose()?,
                     next_run: due.map(from_ms),
+                    paused_until: resume.map(from_ms),
                 })
             })
             .collect()
@@ -221,8 +240,31 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
-        let first: Vec<(String, f64)> = self.conn.clone().zrange_withscores(self.key("due"), 0, 0).await?;
-        Ok(first.first().map(|(_, score)| from_ms(*score)))
+        let (due, resume): (Vec<(String, f64)>, Vec<(String, f64)>) = redis::pipe()
+            .zrange_withscores(self.key("due"), 0, 0)
+            .zrange_withscores(self.key("resumes"), 0, 0)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(due.iter().chain(&resume).map(|(_, score)| from_ms(*score)).min())
+    }
+
+    async fn due_resumes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
+        let due: Vec<(String, f64)> = self
+            .conn
+            .clone()
+            .zrangebyscore_limit_withscores(
+                self.key("resumes"),
+                "-inf",
+                now.timestamp_millis(),
+                0,
+                limit as isize,
+            )
+            .await?;
+        due.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
     }
 
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError> {
@@ -238,7 +280,9 @@ impl ScheduleBackend for RedisBackend {
                 next_ms: f.next.map(ms),
                 band: f.run.as_ref().map(|run| Band::of_run(run).as_str()),
                 run: f.run.as_ref().map(json),
-                forbid: f.forbid_overlap,
+                exec: f.run.as_ref().map(|run| run.execution_id.to_string()),
+                gates: f.run.as_ref().map(gates),
+                policy: f.policy.as_str(),
                 event: json(&f.event),
                 ending: f.ending.as_str(),
                 revision: f.revision.map(|r| r.to_string()),
@@ -263,6 +307,8 @@ impl ScheduleBackend for RedisBackend {
             .arg(Band::of_run(&run).as_str())
             .arg(json(&run))
             .arg(json(&event))
+            .arg(run.execution_id.to_string())
+            .arg(gates(&run))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())

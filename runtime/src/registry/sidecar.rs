@@ -63,6 +63,9 @@ pub struct Sidecar {
     /// The secrets it gets, as environment variables of its runs.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Runs of this task type in flight at once, fleet-wide; more wait in
+    /// the queue in order.
+    pub max_concurrency: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,11 @@ impl Sidecar {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(n) = self.max_concurrency
+            && !(1..=10_000).contains(&n)
+        {
+            return Err(format!("max_concurrency = {n}: must be between 1 and 10000"));
+        }
         if let Some(mb) = self.memory_mb
             && !(1..=MAX_MEMORY_MB).contains(&mb)
         {

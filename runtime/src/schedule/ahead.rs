@@ -75,6 +75,9 @@ mod tests {
             misfire_grace_seconds: 60,
             concurrency: Concurrency::Allow,
             plugin_digest: None,
+            max_concurrency: None,
+            type_max_concurrency: None,
+            notify: None,
             revision,
         };
         QueuedRun {
@@ -84,6 +87,7 @@ mod tests {
             scheduled_at: due,
             job,
             ahead: true,
+            cancelled_by: None,
         }
     }
 

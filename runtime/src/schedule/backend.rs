@@ -16,8 +16,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{HistoryEvent, Status};
-use crate::job::QueuedRun;
 pub use crate::job::{BackendError, Job};
+use crate::job::{Concurrency, QueuedRun};
 
 /// History events kept per config, and for how long after the newest one.
 pub const HISTORY_CAP: usize = 100;
@@ -43,6 +43,10 @@ pub mod meta {
 pub mod events {
     pub const SKIPPED: (&str, &str, &str) =
         ("skipped", "a run is still in flight (concurrency = forbid)", "active");
+    pub const SKIPPED_BUFFERED: (&str, &str, &str) =
+        ("skipped", "a run is in flight and another waits for it (concurrency = buffer_one)", "active");
+    pub const REPLACED: (&str, &str, &str) =
+        ("replaced", "the runs in flight were cancelled for this tick (concurrency = replace)", "active");
     pub const COMPLETED: (&str, &str, &str) =
         ("completed", "the schedule has no more fire times; now inactive", "inactive");
 }
@@ -86,6 +90,24 @@ pub struct Transition {
     pub to: Option<Status>,
     pub entry: EntryChange,
     pub event: HistoryEvent,
+    /// When a pause ends by itself; `None` clears any such time.
+    pub resume_at: Option<DateTime<Utc>>,
+    /// Only if the pause still ends at exactly this time (an automatic
+    /// resume, which must not undo a later pause).
+    pub expect_resume: Option<DateTime<Utc>>,
+}
+
+impl Transition {
+    /// A transition that sets no pause end (and clears any).
+    pub fn new(
+        config_id: Uuid,
+        allowed: Vec<Status>,
+        to: Option<Status>,
+        entry: EntryChange,
+        event: HistoryEvent,
+    ) -> Self {
+        Self { config_id, allowed, to, entry, event, resume_at: None, expect_resume: None }
+    }
 }
 
 /// The outcome of an atomic transition.
@@ -112,8 +134,8 @@ pub struct Fire {
     pub ending: Status,
     /// Enqueue this run, unless `None` (a misfire outside the grace period).
     pub run: Option<QueuedRun>,
-    /// Skip the run if one of this config is in flight (`concurrency = forbid`).
-    pub forbid_overlap: bool,
+    /// What to do when runs of this config are in flight.
+    pub policy: Concurrency,
     pub event: HistoryEvent,
 }
 
@@ -135,6 +157,8 @@ pub struct ScheduleInfo {
     pub job: Option<Job>,
     /// In the due index at this time.
     pub next_run: Option<DateTime<Utc>>,
+    /// A pause that ends by itself at this time.
+    pub paused_until: Option<DateTime<Utc>>,
     pub metadata: BTreeMap<String, String>,
     /// The newest history events, as many as asked for.
     pub history: Vec<HistoryEvent>,
@@ -146,6 +170,7 @@ pub struct Brief {
     /// `None`: the backend has never heard of this config.
     pub status: Option<Status>,
     pub next_run: Option<DateTime<Utc>>,
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -177,8 +202,15 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     /// Entries due at or before `now`, earliest first, at most `limit`.
     async fn due(&self, now: DateTime<Utc>, limit: usize)
     -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError>;
-    /// The earliest due time, if anything is scheduled.
+    /// The earliest due time or pause end, if anything is scheduled.
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError>;
+    /// Paused schedules whose pause ends at or before `now`, earliest
+    /// first, at most `limit`, with that end.
+    async fn due_resumes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError>;
     /// Settles due entries; each one atomically.
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError>;
     /// Enqueues a run now (run-now, retries), recording `event`.

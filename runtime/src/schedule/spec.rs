@@ -12,7 +12,16 @@ use crate::job::{Job, SchedulerType};
 /// When a config fires by itself.
 #[derive(Debug, Clone)]
 pub enum ScheduleSpec {
-    Cron { cron: Box<Cron>, timezone: Tz },
+    Cron {
+        cron: Box<Cron>,
+        timezone: Tz,
+        /// Each tick is delayed by a pseudo-random amount below this (ms),
+        /// the same in every process: see [`jitter_of`].
+        jitter_ms: u64,
+        /// What the delay of a tick is computed from besides the tick (the
+        /// config's id), so configs on one cron spread apart.
+        salt: u64,
+    },
     Date(DateTime<Utc>),
     Manual,
 }
@@ -39,6 +48,17 @@ impl ScheduleSpec {
     /// The spec of a job's schedule.
     pub fn of(job: &Job) -> Result<Self, SpecError> {
         Self::parse(job.scheduler_type, &job.schedule_config)
+            .map(|spec| spec.salted(job.config_id.as_u64_pair().0))
+    }
+
+    /// The spec whose jitter is drawn for the config `salt` names.
+    pub fn salted(self, salt: u64) -> Self {
+        match self {
+            ScheduleSpec::Cron { cron, timezone, jitter_ms, .. } => {
+                ScheduleSpec::Cron { cron, timezone, jitter_ms, salt }
+            }
+            other => other,
+        }
     }
 
     /// Parses `config` for `scheduler_type`. Unknown keys are errors.
@@ -50,9 +70,17 @@ impl ScheduleSpec {
             _ => return Err(err("", "must be a JSON object")),
         };
         let allowed: &[&str] = match scheduler_type {
-            SchedulerType::Cron => {
-                &["cron_expression", "timezone", "second", "minute", "hour", "day", "month", "day_of_week"]
-            }
+            SchedulerType::Cron => &[
+                "cron_expression",
+                "timezone",
+                "jitter_seconds",
+                "second",
+                "minute",
+                "hour",
+                "day",
+                "month",
+                "day_of_week",
+            ],
             SchedulerType::Date => &["run_date"],
             SchedulerType::Manual => &[],
         };
@@ -75,23 +103,36 @@ impl ScheduleSpec {
                         .map_err(|_| err("timezone", format!("unknown IANA time zone {name:?}")))?,
                     Some(_) => return Err(err("timezone", "must be a string")),
                 };
+                let jitter_ms = match map.get("jitter_seconds") {
+                    None => 0,
+                    Some(v) => match v.as_f64() {
+                        Some(j) if (0.0..=MAX_JITTER_SECONDS).contains(&j) => (j * 1000.0).round() as u64,
+                        _ => {
+                            return Err(err(
+                                "jitter_seconds",
+                                format!("must be a number of seconds from 0 to {MAX_JITTER_SECONDS}"),
+                            ));
+                        }
+                    },
+                };
                 let (field, expression) = cron_expression(map)?;
                 if expression.chars().count() > MAX_CRON {
                     return Err(err(field, format!("is longer than {MAX_CRON} characters")));
                 }
                 let cron = Cron::from_str(&expression)
                     .map_err(|e| err(field, format!("invalid cron expression {expression:?}: {e}")))?;
-                Ok(ScheduleSpec::Cron { cron: Box::new(cron), timezone })
+                Ok(ScheduleSpec::Cron { cron: Box::new(cron), timezone, jitter_ms, salt: 0 })
             }
         }
     }
 
-    /// The first fire time strictly after `after`, if any.
+    /// The first fire time after `after`, if any: the first tick strictly
+    /// after it, delayed by its jitter.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
-            ScheduleSpec::Cron { cron, timezone } => {
-                let local = after.with_timezone(timezone);
-                cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
+            ScheduleSpec::Cron { jitter_ms, salt, .. } => {
+                let tick = self.tick_after(after)?;
+                Some(tick + chrono::Duration::milliseconds(jitter_of(*salt, tick, *jitter_ms) as i64))
             }
             ScheduleSpec::Date(at) => (*at > after).then_some(*at),
             ScheduleSpec::Manual => None,
@@ -110,6 +151,52 @@ impl ScheduleSpec {
     pub fn is_recurring(&self) -> bool {
         matches!(self, ScheduleSpec::Cron { .. })
     }
+
+    /// The first cron tick strictly after `after`, without jitter.
+    fn tick_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let ScheduleSpec::Cron { cron, timezone, .. } = self else { return None };
+        let local = after.with_timezone(timezone);
+        cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The jitter bound (zero without one).
+    pub fn jitter(&self) -> std::time::Duration {
+        match self {
+            ScheduleSpec::Cron { jitter_ms, .. } => std::time::Duration::from_millis(*jitter_ms),
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
+    /// The shortest time between two of the next [`GAP_SAMPLE`] ticks after
+    /// `from`: a jitter must stay below it, or a delayed tick would pass
+    /// the next one.
+    pub fn shortest_gap(&self, from: DateTime<Utc>) -> Option<std::time::Duration> {
+        let mut ticks = Vec::with_capacity(GAP_SAMPLE);
+        let mut at = from;
+        while ticks.len() < GAP_SAMPLE {
+            at = self.tick_after(at)?;
+            ticks.push(at);
+        }
+        ticks.windows(2).filter_map(|w| (w[1] - w[0]).to_std().ok()).min()
+    }
+}
+
+/// The longest jitter accepted: a day.
+const MAX_JITTER_SECONDS: f64 = 86_400.0;
+/// How many ticks [`ScheduleSpec::shortest_gap`] looks at.
+const GAP_SAMPLE: usize = 16;
+
+/// The delay (ms, below `bound_ms`) of the tick at `tick` of the config
+/// `salt` names: a hash of both (SplitMix64, fixed constants), so every
+/// scheduler computes the same delay and a tick still fires exactly once.
+pub fn jitter_of(salt: u64, tick: DateTime<Utc>, bound_ms: u64) -> u64 {
+    if bound_ms == 0 {
+        return 0;
+    }
+    let mut z = salt ^ (tick.timestamp_millis() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % bound_ms
 }
 
 /// The cron expression: `cron_expression`, or built from the seed's split
@@ -231,6 +318,26 @@ mod tests {
     }
 
     #[test]
+    fn jitter_delays_each_tick_the_same_way_everywhere_and_below_its_bound() {
+        let spec = |salt| cron(json!({"cron_expression": "* * * * *", "jitter_seconds": 30})).salted(salt);
+        let from = at("2026-03-01T10:00:30Z");
+        let (a, b) = (spec(7).next_after(from).unwrap(), spec(7).next_after(from).unwrap());
+        assert_eq!(a, b, "the same config and tick: the same delay");
+        let mut delays = std::collections::BTreeSet::new();
+        for salt in 0..50 {
+            let t = spec(salt).next_after(from).unwrap();
+            let delay = (t - at("2026-03-01T10:01:00Z")).num_milliseconds();
+            assert!((0..30_000).contains(&delay), "{delay} ms");
+            delays.insert(delay);
+        }
+        assert!(delays.len() > 40, "configs spread apart: {delays:?}");
+        // The next tick after a delayed one is the following minute's.
+        let next = spec(7).next_after(a).unwrap();
+        assert!(next >= at("2026-03-01T10:02:00Z") && next < at("2026-03-01T10:02:30Z"));
+        assert_eq!(spec(7).shortest_gap(from), Some(std::time::Duration::from_secs(60)));
+    }
+
+    #[test]
     fn bad_configs_name_the_field() {
         let bad = |t, v: Value| ScheduleSpec::parse(t, &v).unwrap_err().field;
         assert_eq!(bad(SchedulerType::Cron, json!({"cron_expression": "61 * * * *"})), "cron_expression");
@@ -242,6 +349,10 @@ mod tests {
         );
         assert_eq!(bad(SchedulerType::Cron, json!({"cron_expression": "* * * * *", "every": 5})), "every");
         assert_eq!(bad(SchedulerType::Date, json!({"run_date": "tomorrow"})), "run_date");
+        assert_eq!(
+            bad(SchedulerType::Cron, json!({"cron_expression": "* * * * *", "jitter_seconds": -1})),
+            "jitter_seconds"
+        );
         assert_eq!(bad(SchedulerType::Manual, json!({"run_date": "2026-01-01T00:00:00Z"})), "run_date");
     }
 }

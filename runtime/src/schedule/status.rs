@@ -89,7 +89,9 @@ pub struct HistoryEvent {
     pub at: DateTime<Utc>,
     /// `registered`, `started`, `paused`, `resumed`, `stopped`, `reloaded`,
     /// `fired`, `skipped`, `misfired`, `completed`, `error`, `run_requested`,
-    /// `plugin` (its plugin file was loaded, replaced, broken or removed).
+    /// `plugin` (its plugin file was loaded, replaced, broken or removed),
+    /// `cancelled` (a run of it was cancelled), `replaced` (a tick cancelled
+    /// the runs in flight: `concurrency = replace`).
     pub event: String,
     pub message: String,
     /// The status after the event.

@@ -13,9 +13,9 @@ use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
-use crate::job::{BackendError, Concurrency, Job, QueuedRun, SchedulerType, Trigger};
+use crate::job::{BackendError, Job, QueuedRun, SchedulerType, Trigger, TypeLimits};
 use crate::schedule::ahead::LOOKAHEAD;
-use crate::schedule::backend::{Fire, Fired, ScheduleBackend};
+use crate::schedule::backend::{EntryChange, Fire, Fired, ScheduleBackend, Transition, Transitioned};
 use crate::schedule::{HistoryEvent, ScheduleSpec, SpecError, Status};
 
 /// Due entries taken per pass, and settled per backend round trip; the
@@ -33,13 +33,18 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 pub async fn fire_loop(
     backend: Arc<dyn ScheduleBackend>,
     changes: Arc<Notify>,
+    type_limits: TypeLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
     // Lives across passes: a config's spec is parsed once per schedule.
-    let specs = SpecCache::default();
+    let specs = SpecCache { limits: type_limits, ..SpecCache::default() };
     while !*shutdown.borrow() {
-        let wait = match fire_due_with(backend.as_ref(), &specs).await {
+        let pass = async {
+            resume_due(backend.as_ref()).await?;
+            fire_due_with(backend.as_ref(), &specs).await
+        };
+        let wait = match pass.await {
             Ok(wait) => {
                 backoff.reset();
                 wait
@@ -64,15 +69,24 @@ pub async fn fire_loop(
 
 /// Parsed schedule specs by config, reused while the config's schedule is
 /// unchanged: parsing a cron expression costs more than firing it.
-#[derive(Default)]
-struct SpecCache(Mutex<HashMap<Uuid, CachedSpec>>);
+struct SpecCache {
+    specs: Mutex<HashMap<Uuid, CachedSpec>>,
+    /// Task types' limits, stamped on each run fired.
+    limits: TypeLimits,
+}
+
+impl Default for SpecCache {
+    fn default() -> Self {
+        Self { specs: Mutex::default(), limits: crate::job::no_type_limits() }
+    }
+}
 
 /// A parsed spec and the schedule it was parsed from.
 type CachedSpec = (SchedulerType, serde_json::Value, Arc<ScheduleSpec>);
 
 impl SpecCache {
     fn get(&self, job: &Job) -> Result<Arc<ScheduleSpec>, SpecError> {
-        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.specs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((t, config, spec)) = cache.get(&job.config_id)
             && *t == job.scheduler_type
             && *config == job.schedule_config
@@ -131,6 +145,35 @@ async fn fire_due_with(backend: &dyn ScheduleBackend, specs: &SpecCache) -> Resu
     })
 }
 
+/// Resumes the schedules whose pause ended, each atomically and only if it
+/// is still the same pause (a scheduler that lost the race, or a schedule
+/// paused again meanwhile, changes nothing).
+async fn resume_due(backend: &dyn ScheduleBackend) -> Result<(), BackendError> {
+    let now = Utc::now();
+    let due = backend.due_resumes(now, CHUNK).await?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
+    let jobs = backend.jobs(&ids).await?;
+    for ((id, until), job) in due.into_iter().zip(jobs) {
+        let next =
+            job.as_ref().and_then(|job| ScheduleSpec::of(job).ok()).and_then(|spec| spec.first_fire(now));
+        let entry = match job {
+            Some(job) => EntryChange::Set { job, next_run: next },
+            None => EntryChange::Keep,
+        };
+        let at = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let event = HistoryEvent::new("resumed", format!("the pause until {at} ended"), Some(Status::Active));
+        let mut resume = Transition::new(id, vec![Status::Paused], Some(Status::Active), entry, event);
+        resume.expect_resume = Some(until);
+        if let Transitioned::From(_) = backend.transition(resume).await? {
+            tracing::info!(config = %id, until = %at, "resumed a schedule whose pause ended");
+        }
+    }
+    Ok(())
+}
+
 /// What to do with one due entry: run it (or not, if it misfired beyond its
 /// grace), and when it is due next.
 fn plan(
@@ -147,7 +190,7 @@ fn plan(
         next: None,
         ending: Status::Error,
         run: None,
-        forbid_overlap: false,
+        policy: Default::default(),
         event: HistoryEvent::new("error", message, Some(Status::Error)),
     };
     let Some(job) = job else { return lost("the schedule entry has no job; unscheduled".into()) };
@@ -167,18 +210,19 @@ fn plan(
         (None, HistoryEvent::new("misfired", message, Some(Status::Active)))
     } else {
         let trigger = if job.scheduler_type == SchedulerType::Date { Trigger::Date } else { Trigger::Cron };
+        let job = Job { type_max_concurrency: (specs.limits)(&job.task_type), ..job.clone() };
         let run = QueuedRun {
             execution_id: Uuid::new_v4(),
             attempt: 1,
             trigger,
             scheduled_at: due,
-            job: job.clone(),
+            job,
             ahead: due > now,
+            cancelled_by: None,
         };
         let message = format!("run {} queued for {due}", run.execution_id);
         (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))
     };
-    let forbid_overlap = job.concurrency == Concurrency::Forbid;
     let revision = Some(job.revision);
-    Fire { config_id, due, revision, next, ending: Status::Inactive, run, forbid_overlap, event }
+    Fire { config_id, due, revision, next, ending: Status::Inactive, run, policy: job.concurrency, event }
 }

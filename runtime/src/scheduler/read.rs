@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::{SchedulerService, ServiceError};
 use crate::job::SchedulerType;
 use crate::schedule::backend::Brief;
-use crate::schedule::{HistoryEvent, Status};
+use crate::schedule::{HistoryEvent, ScheduleSpec, Status};
 use crate::store::{ConfigFilter, Page, TaskConfig};
 
 /// Configs read from the store per step of a filtered walk.
@@ -38,20 +38,34 @@ pub struct ScheduleItem {
     pub schedule_config: serde_json::Value,
     pub schedule_status: Status,
     pub is_scheduled: bool,
+    /// The next fire time; paused until a time: the first one after it.
     pub next_run: Option<DateTime<Utc>>,
+    /// A pause that ends by itself at this time.
+    pub paused_until: Option<DateTime<Utc>>,
+    pub tags: Vec<String>,
 }
 
 impl ScheduleItem {
     fn of(c: TaskConfig, brief: Brief) -> Self {
+        let status = brief.status.unwrap_or(Status::Inactive);
+        let paused_until = brief.paused_until.filter(|_| status == Status::Paused);
+        let next_run = match paused_until {
+            Some(until) => ScheduleSpec::parse(c.scheduler_type, &c.schedule_config)
+                .ok()
+                .and_then(|spec| spec.salted(c.id.as_u64_pair().0).first_fire(until)),
+            None => brief.next_run,
+        };
         ScheduleItem {
             config_id: c.id,
             name: c.name,
             task_type: c.task_type,
             scheduler_type: c.scheduler_type,
             schedule_config: c.schedule_config,
-            schedule_status: brief.status.unwrap_or(Status::Inactive),
+            schedule_status: status,
             is_scheduled: brief.next_run.is_some(),
-            next_run: brief.next_run,
+            next_run,
+            paused_until,
+            tags: c.tags,
         }
     }
 }
@@ -79,14 +93,16 @@ impl Summary {
 }
 
 impl SchedulerService {
-    /// One page of schedules by config name (all, or those in `status`),
-    /// and how many there are in all.
+    /// One page of schedules by config name (all, or those in `status`,
+    /// of configs carrying `tag`), and how many there are in all.
     pub async fn list_schedules(
         &self,
         status: Option<Status>,
+        tag: Option<String>,
         page: Page,
     ) -> Result<(Vec<ScheduleItem>, u64), ServiceError> {
-        let all = ConfigFilter::default();
+        let tagged = tag.is_some();
+        let all = ConfigFilter { tag, ..ConfigFilter::default() };
         let Some(wanted) = status else {
             let (configs, total) = self.store.list_configs(&all, page).await?;
             let ids: Vec<Uuid> = configs.iter().map(|c| c.id).collect();
@@ -94,17 +110,25 @@ impl SchedulerService {
             let items = configs.into_iter().zip(briefs).map(|(c, b)| ScheduleItem::of(c, b)).collect();
             return Ok((items, total));
         };
-        let total = self.summary().await?.count(wanted);
+        // With a tag, the total is counted on the walk (the backend's
+        // counters know no tags), so the walk goes on to the end.
+        let mut total = if tagged { 0 } else { self.summary().await?.count(wanted) };
         let (mut skip, mut items) = (page.offset as u64, Vec::new());
         let mut after: Option<String> = None;
-        while items.len() < page.limit as usize {
-            let configs = self.store.configs_after(after.as_deref(), WALK_CHUNK).await?;
+        while tagged || items.len() < page.limit as usize {
+            let configs = self.store.configs_after(&all, after.as_deref(), WALK_CHUNK).await?;
             let ids: Vec<Uuid> = configs.iter().map(|c| c.id).collect();
             let briefs = self.backend.briefs(&ids).await?;
             let read = configs.len();
             after = configs.last().map(|c| c.name.clone());
             for (config, brief) in configs.into_iter().zip(briefs) {
-                if brief.status.unwrap_or(Status::Inactive) != wanted || items.len() == page.limit as usize {
+                if brief.status.unwrap_or(Status::Inactive) != wanted {
+                    continue;
+                }
+                if tagged {
+                    total += 1;
+                }
+                if items.len() == page.limit as usize {
                     continue;
                 }
                 match skip {

@@ -54,13 +54,7 @@ impl SchedulerService {
                         Some(Status::Active),
                     );
                     let entry = EntryChange::Set { job, next_run: next };
-                    let repair = Transition {
-                        config_id: config.id,
-                        allowed: vec![Status::Active],
-                        to: None,
-                        entry,
-                        event,
-                    };
+                    let repair = Transition::new(config.id, vec![Status::Active], None, entry, event);
                     self.backend.transition(repair).await?;
                     done.repaired += 1;
                 }

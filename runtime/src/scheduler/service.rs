@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::job::{BackendError, Job, QueuedRun, SchedulerType, Trigger};
+use crate::job::{BackendError, Job, QueuedRun, SchedulerType, Trigger, TypeLimits, no_type_limits};
+use crate::queue::{Cancelled, Queue};
 use crate::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
 use crate::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
 use crate::store::{ConfigFilter, ConfigStore, Page, StoreError, TaskConfig};
@@ -44,7 +45,11 @@ pub struct ScheduleView {
     pub is_scheduled: bool,
     /// Status and due entry agree; must always be true.
     pub status_consistent: bool,
+    /// The next fire time; for a schedule paused until a time, the first
+    /// one after that time.
     pub next_run: Option<DateTime<Utc>>,
+    /// A pause that ends by itself at this time.
+    pub paused_until: Option<DateTime<Utc>>,
     pub recent_history: Vec<HistoryEvent>,
     pub metadata: BTreeMap<String, String>,
 }
@@ -54,11 +59,25 @@ pub struct ScheduleView {
 pub struct SchedulerService {
     pub(super) store: Arc<dyn ConfigStore>,
     pub(super) backend: Arc<dyn ScheduleBackend>,
+    /// Where runs are cancelled; `None`: cancel answers unavailable.
+    queue: Option<Arc<dyn Queue>>,
+    /// Task types' limits, stamped on each run queued here.
+    type_limits: TypeLimits,
 }
 
 impl SchedulerService {
     pub fn new(store: Arc<dyn ConfigStore>, backend: Arc<dyn ScheduleBackend>) -> Self {
-        Self { store, backend }
+        Self { store, backend, queue: None, type_limits: no_type_limits() }
+    }
+
+    /// Cancels runs on `queue`.
+    pub fn with_queue(self, queue: Arc<dyn Queue>) -> Self {
+        Self { queue: Some(queue), ..self }
+    }
+
+    /// Stamps each run queued here with its task type's limit.
+    pub fn with_type_limits(self, type_limits: TypeLimits) -> Self {
+        Self { type_limits, ..self }
     }
 
     pub(super) async fn config(&self, id: Uuid) -> Result<TaskConfig, ServiceError> {
@@ -67,6 +86,17 @@ impl SchedulerService {
 
     /// Carries out `action` on the config's schedule, atomically.
     pub async fn act(&self, config_id: Uuid, action: Action) -> Result<ActionDone, ServiceError> {
+        self.act_until(config_id, action, None).await
+    }
+
+    /// [`SchedulerService::act`]; a pause with `until` ends by itself then
+    /// (by whichever scheduler is up).
+    pub async fn act_until(
+        &self,
+        config_id: Uuid,
+        action: Action,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<ActionDone, ServiceError> {
         let config = self.config(config_id).await?;
         let job = Job::of(&config);
         let spec = ScheduleSpec::of(&job)?;
@@ -75,6 +105,9 @@ impl SchedulerService {
         // Reload keeps the status, so its entry depends on the current one:
         // compare-and-set on that status and try again if it moved.
         for _ in 0..3 {
+            // A pause's end: set by a pause with `until`, kept by a reload,
+            // cleared by every other action.
+            let mut resume_at = until.filter(|_| action == Action::Pause);
             let (allowed, to, entry, message) = match action {
                 Action::Start => {
                     (allowed.to_vec(), to, schedule(&job, spec.first_fire(now)), "schedule started")
@@ -85,22 +118,27 @@ impl SchedulerService {
                 Action::Pause => (allowed.to_vec(), to, schedule(&job, None), "schedule paused"),
                 Action::Stop => (allowed.to_vec(), to, EntryChange::Remove, "schedule stopped"),
                 Action::Reload => {
-                    let current = self.backend.info(config_id, 0).await?.status.unwrap_or(Status::Inactive);
+                    let info = self.backend.info(config_id, 0).await?;
+                    let current = info.status.unwrap_or(Status::Inactive);
+                    resume_at = info.paused_until.filter(|_| current == Status::Paused);
                     let next = (current == Status::Active).then(|| spec.first_fire(now)).flatten();
                     (vec![current], None, schedule(&job, next), "schedule reloaded from the config")
                 }
             };
+            let message = match until {
+                Some(at) => {
+                    format!("{message} until {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                }
+                None => message.to_owned(),
+            };
             let event_status = to.or(allowed.first().copied());
-            let event = HistoryEvent::new(past_tense(action), message, event_status);
-            match self.backend.transition(Transition { config_id, allowed, to, entry, event }).await? {
+            let event = HistoryEvent::new(past_tense(action), message.clone(), event_status);
+            let mut transition = Transition::new(config_id, allowed, to, entry, event);
+            transition.resume_at = resume_at;
+            match self.backend.transition(transition).await? {
                 Transitioned::From(before) => {
                     let after = to.unwrap_or(before);
-                    return Ok(ActionDone {
-                        config_id,
-                        action,
-                        schedule_status: after,
-                        message: message.into(),
-                    });
+                    return Ok(ActionDone { config_id, action, schedule_status: after, message });
                 }
                 Transitioned::Refused(current) if action != Action::Reload => {
                     return Err(TransitionError { action: action.as_str(), current }.into());
@@ -141,7 +179,8 @@ impl SchedulerService {
         self.enqueue_now(job, Trigger::Replay, "replay").await
     }
 
-    async fn enqueue_now(&self, job: Job, trigger: Trigger, what: &str) -> Result<Uuid, ServiceError> {
+    async fn enqueue_now(&self, mut job: Job, trigger: Trigger, what: &str) -> Result<Uuid, ServiceError> {
+        job.type_max_concurrency = (self.type_limits)(&job.task_type);
         let run = QueuedRun {
             execution_id: Uuid::new_v4(),
             attempt: 1,
@@ -149,6 +188,7 @@ impl SchedulerService {
             scheduled_at: Utc::now(),
             job,
             ahead: false,
+            cancelled_by: None,
         };
         let execution_id = run.execution_id;
         let event = HistoryEvent::new("run_requested", format!("{what} {execution_id} queued"), None);
@@ -172,7 +212,7 @@ impl SchedulerService {
         let message = "created with auto_start=false; not started";
         let event = HistoryEvent::new("registered", message, Some(Status::Inactive));
         let (allowed, to, entry) = (vec![Status::Inactive], Some(Status::Inactive), EntryChange::Keep);
-        self.backend.transition(Transition { config_id: config.id, allowed, to, entry, event }).await?;
+        self.backend.transition(Transition::new(config.id, allowed, to, entry, event)).await?;
         Ok(())
     }
 
@@ -187,7 +227,25 @@ impl SchedulerService {
         Ok(())
     }
 
-    /// Removes the config's schedule entirely (its config is being deleted).
+    /// Cancels the run of `execution_id`, as `by`: a run waiting in the
+    /// queue is recorded as cancelled without running; a running one is
+    /// stopped by the worker that holds it.
+    pub async fn cancel(&self, execution_id: Uuid, by: &str) -> Result<Cancelled, ServiceError> {
+        let queue = self.queue.as_ref().ok_or(BackendError::Stopped("the queue (this process has none)"))?;
+        let cancelled = queue.cancel(execution_id, by).await?;
+        let (run, was) = match &cancelled {
+            Cancelled::Waiting(run) => (run, "queued"),
+            Cancelled::Running(run) => (run, "running"),
+            Cancelled::NotInFlight => return Ok(cancelled),
+        };
+        let event =
+            HistoryEvent::new("cancelled", format!("run {execution_id} ({was}) cancelled by {by}"), None);
+        self.backend.note(run.job.config_id, event).await?;
+        Ok(cancelled)
+    }
+
+    /// Removes the config's schedule entirely, and its runs no worker
+    /// holds (its config is being deleted).
     pub async fn forget(&self, config_id: Uuid) -> Result<(), ServiceError> {
         Ok(self.backend.forget(config_id).await?)
     }
@@ -218,11 +276,19 @@ impl SchedulerService {
             (Status::Active, _) => is_scheduled,
             _ => !is_scheduled,
         };
+        // Paused until a time: the first fire after it.
+        let next_run = match info.paused_until.filter(|_| status == Status::Paused) {
+            Some(until) => {
+                info.job.as_ref().and_then(|job| ScheduleSpec::of(job).ok()).and_then(|s| s.first_fire(until))
+            }
+            None => info.next_run,
+        };
         Ok(ScheduleView {
             schedule_status: status,
             is_scheduled,
             status_consistent,
-            next_run: info.next_run,
+            next_run,
+            paused_until: info.paused_until,
             recent_history: info.history,
             metadata: info.metadata,
         })
@@ -244,6 +310,9 @@ impl Job {
             misfire_grace_seconds: config.misfire_grace_seconds,
             concurrency: config.concurrency,
             plugin_digest: config.plugin_digest.clone(),
+            max_concurrency: config.max_concurrency.map(|n| n.max(1) as u32),
+            type_max_concurrency: None,
+            notify: config.notify.as_ref().map(|n| n.on),
             revision: Uuid::new_v4().as_u64_pair().0,
         }
     }

@@ -203,8 +203,13 @@ impl ConfigStore for CachedStore {
         self.store.all_configs().await
     }
 
-    async fn configs_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<TaskConfig>, StoreError> {
-        self.store.configs_after(after, limit).await
+    async fn configs_after(
+        &self,
+        filter: &ConfigFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TaskConfig>, StoreError> {
+        self.store.configs_after(filter, after, limit).await
     }
 
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {

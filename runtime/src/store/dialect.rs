@@ -32,6 +32,9 @@ pub(super) trait Dialect: Send + Sync + 'static {
     /// The case-insensitive `LIKE`: plain `LIKE` where the database's is
     /// one already (SQLite's, for ASCII); PostgreSQL has `ILIKE`.
     const LIKE: &'static str = "LIKE";
+    /// What goes before and after a bound tag to test that a config's
+    /// `tags` (a JSON array) holds it.
+    const HAS_TAG: (&'static str, &'static str);
     /// The database's own, unless it has none that fits its columns.
     const CLOCK: Clock = Clock::Database;
 

@@ -8,11 +8,13 @@
 //!
 //! The two databases share their SQL: `sql.rs` builds the queries both run
 //! as they are, `shared.rs` and `tokens.rs` implement the traits once over
-//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store and
-//! `versions.rs` the plugin versions, and `postgres.rs` and `sqlite.rs` hold
+//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store,
+//! `versions.rs` the plugin versions and `deliveries.rs` the notification
+//! deliveries, and `postgres.rs` and `sqlite.rs` hold
 //! only what each database does its own way.
 
 mod cache;
+mod deliveries;
 mod dialect;
 mod model;
 mod postgres;
@@ -26,6 +28,7 @@ mod tokens;
 mod versions;
 
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
+pub use deliveries::{DeliveryStore, DeliveryUpdate, NotificationDelivery};
 pub use model::*;
 pub use postgres::PgStore;
 pub use secrets::{SealedSecret, SecretInfo, SecretStore};
@@ -55,6 +58,13 @@ impl Opened {
     }
 
     pub fn plugins(&self) -> std::sync::Arc<dyn PluginStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn deliveries(&self) -> std::sync::Arc<dyn DeliveryStore> {
         match self {
             Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
             Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
@@ -94,6 +104,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// False if there was no such token.
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
     async fn token_role(&self, sha256: &str) -> Result<Option<TokenRole>, StoreError>;
+    /// The name a token was created with (who acted, for records).
+    async fn token_name(&self, sha256: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// Why a store operation failed.
@@ -170,7 +182,12 @@ pub trait ConfigStore: Send + Sync + 'static {
     /// Up to `limit` configs by name after the name `after` (from the
     /// first with `None`): a walk through every config that costs each
     /// step its own rows (by the name index), not the rows before it.
-    async fn configs_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<TaskConfig>, StoreError>;
+    async fn configs_after(
+        &self,
+        filter: &ConfigFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TaskConfig>, StoreError>;
     /// Applies `patch`; `None` if there is no such config.
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError>;
     /// Deletes the config and its executions; false if there was none.

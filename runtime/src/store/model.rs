@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use crate::job::{Concurrency, SchedulerType, Trigger};
+pub use crate::job::{Concurrency, NotifyOn, SchedulerType, Trigger};
 use crate::text_enum::text_enum;
 
 /// A task config: the static definition of a task (also the row both
@@ -32,8 +32,52 @@ pub struct TaskConfig {
     /// `GET /plugins/{task_type}/versions`) whatever is current; `None`
     /// follows the current version.
     pub plugin_digest: Option<String>,
+    /// Short labels to find and act on configs by (`?tag=`, bulk actions).
+    #[sqlx(json)]
+    pub tags: Vec<String>,
+    /// Runs of this config in flight at once, fleet-wide (`None`: no limit).
+    pub max_concurrency: Option<i32>,
+    /// Where to report outcomes. Answers show whether a secret is set,
+    /// never the secret.
+    #[sqlx(json(nullable))]
+    #[serde(serialize_with = "Notify::serialize_public")]
+    #[schema(value_type = Option<NotifyView>)]
+    pub notify: Option<Notify>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A config's failure notifications: POSTed to `url` on the outcomes `on`
+/// names, signed with `secret` (`X-Taskbox-Signature: sha256=<hex HMAC>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// `http://` or `https://`; private addresses only where the operator
+    /// allows them (`TASKBOX_NOTIFY_ALLOWED_HOSTS`).
+    pub url: String,
+    #[serde(default)]
+    pub on: NotifyOn,
+    /// The HMAC-SHA256 key (write-only). Absent in a patch: the one set
+    /// before is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// How a config's notifications are shown: the secret only as set or not.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct NotifyView {
+    pub url: String,
+    pub on: NotifyOn,
+    pub secret_set: bool,
+}
+
+impl Notify {
+    fn serialize_public<S: serde::Serializer>(notify: &Option<Notify>, s: S) -> Result<S::Ok, S::Error> {
+        notify
+            .as_ref()
+            .map(|n| NotifyView { url: n.url.clone(), on: n.on, secret_set: n.secret.is_some() })
+            .serialize(s)
+    }
 }
 
 /// The fields a client sets when creating a config (also the API's request
@@ -71,6 +115,16 @@ pub struct NewConfig {
     #[serde(default)]
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub plugin_digest: Option<String>,
+    /// Up to 20 labels of 1 to 64 characters (letters, digits, `_ - . : /`).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub tags: Vec<String>,
+    /// Runs in flight at once, fleet-wide; more wait in the queue in order.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub max_concurrency: Option<i32>,
+    #[serde(default)]
+    pub notify: Option<Notify>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -97,6 +151,9 @@ impl NewConfig {
             misfire_grace_seconds: default_grace(),
             concurrency: Concurrency::Allow,
             plugin_digest: None,
+            tags: Vec::new(),
+            max_concurrency: None,
+            notify: None,
         }
     }
 
@@ -117,6 +174,9 @@ impl NewConfig {
             misfire_grace_seconds: self.misfire_grace_seconds,
             concurrency: self.concurrency,
             plugin_digest: self.plugin_digest.clone(),
+            tags: self.tags.clone(),
+            max_concurrency: self.max_concurrency,
+            notify: self.notify.clone(),
             created_at: now,
             updated_at: now,
         }
@@ -150,6 +210,17 @@ pub struct ConfigPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub plugin_digest: Option<Option<String>>,
+    #[schema(max_items = 20)]
+    pub tags: Option<Vec<String>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 10000)]
+    pub max_concurrency: Option<Option<i32>>,
+    /// `null` turns notifications off; a notify without `secret` keeps the
+    /// secret set before.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Notify>)]
+    pub notify: Option<Option<Notify>>,
 }
 
 /// A field that is present (even as `null`) is `Some`.
@@ -167,6 +238,11 @@ impl ConfigPatch {
         }
         set!(name, description, task_type, scheduler_type, schedule_config, parameters);
         set!(max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest);
+        set!(tags, max_concurrency);
+        if let Some(notify) = &self.notify {
+            let kept = c.notify.take().and_then(|n| n.secret);
+            c.notify = notify.clone().map(|n| Notify { secret: n.secret.or(kept), ..n });
+        }
         c
     }
 }
@@ -178,6 +254,8 @@ pub struct ConfigFilter {
     pub scheduler_type: Option<SchedulerType>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
+    /// Carries this tag.
+    pub tag: Option<String>,
 }
 
 /// A page of a list.
@@ -216,6 +294,10 @@ pub struct ExecutionRecord {
     pub parameters: Option<serde_json::Value>,
     /// The deadline the run had, in seconds.
     pub timeout_seconds: Option<f64>,
+    /// Who cancelled the run (`token <name>`, or the overlap policy that
+    /// replaced it); its error is then "cancelled".
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
 }
 
 /// A stored record with its row id.

@@ -70,6 +70,7 @@ fn column<'a, T>(records: &'a [ExecutionRecord], f: impl Fn(&'a ExecutionRecord)
 impl Dialect for PgStore {
     type DB = Postgres;
     const LIKE: &'static str = "ILIKE";
+    const HAS_TAG: (&'static str, &'static str) = ("tags @> jsonb_build_array(", "::text)");
 
     fn pool(&self) -> &PgPool {
         &self.pool
@@ -101,17 +102,18 @@ impl Dialect for PgStore {
     }
 
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
-        // One array per column: a batch costs seventeen binds, however large.
+        // One array per column: a batch costs eighteen binds, however large.
         // A record whose config was deleted meanwhile keeps a NULL config_id
         // rather than failing the batch on the foreign key.
         let sql = format!(
             "INSERT INTO task_executions ({RECORD_COLUMNS}) \
              SELECT c.id, u.execution_id, u.attempt, u.trigger, u.task_type, u.scheduled_at, u.started_at, \
              u.completed_at, u.duration_seconds, u.is_success, u.result, u.error_message, u.logs, \
-             u.plugin_digest, u.worker, u.parameters, u.timeout_seconds \
+             u.plugin_digest, u.worker, u.parameters, u.timeout_seconds, u.cancelled_by \
              FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::timestamptz[], \
              $7::timestamptz[], $8::timestamptz[], $9::float8[], $10::bool[], $11::jsonb[], $12::text[], \
-             $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::float8[]) AS u({RECORD_COLUMNS}) \
+             $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::float8[], $18::text[]) \
+             AS u({RECORD_COLUMNS}) \
              LEFT JOIN task_configs c ON c.id = u.config_id \
              ON CONFLICT (execution_id, attempt) DO NOTHING{RETURNED}"
         );
@@ -134,6 +136,7 @@ impl Dialect for PgStore {
             .bind(column(records, |r| r.worker.as_str()))
             .bind(column(records, |r| r.parameters.clone()))
             .bind(column(records, |r| r.timeout_seconds))
+            .bind(column(records, |r| r.cancelled_by.as_deref()))
             .fetch_all(&mut *tx)
             .await?;
         rollups::add::<Postgres>(&mut tx, &inserted).await?;

@@ -38,6 +38,8 @@ where
     bool: Param<Db<D>>,
     Option<f64>: Param<Db<D>>,
     Option<String>: Param<Db<D>>,
+    Option<i32>: Param<Db<D>>,
+    Option<serde_json::Value>: Param<Db<D>>,
     serde_json::Value: Param<Db<D>>,
     DateTime<Utc>: Param<Db<D>>,
 {
@@ -55,10 +57,10 @@ where
 
     async fn list_configs(&self, filter: &ConfigFilter, page: Page) -> Listed<TaskConfig> {
         let mut count = QueryBuilder::new("SELECT count(*) FROM task_configs");
-        Sql::config_filter(&mut count, filter, D::LIKE);
+        Sql::config_filter(&mut count, filter, D::LIKE, D::HAS_TAG);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
         let mut q = Sql::configs();
-        Sql::config_filter(&mut q, filter, D::LIKE);
+        Sql::config_filter(&mut q, filter, D::LIKE, D::HAS_TAG);
         q.push(" ORDER BY name");
         Sql::page(&mut q, page);
         Ok((q.build_query_as().fetch_all(self.pool()).await?, total as u64))
@@ -69,10 +71,16 @@ where
         Ok(q.push(" ORDER BY name").build_query_as().fetch_all(self.pool()).await?)
     }
 
-    async fn configs_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<TaskConfig>, StoreError> {
+    async fn configs_after(
+        &self,
+        filter: &ConfigFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TaskConfig>, StoreError> {
         let mut q = Sql::configs();
+        Sql::config_filter(&mut q, filter, D::LIKE, D::HAS_TAG);
         if let Some(after) = after {
-            q.push(" WHERE name > ").push_bind(after.to_owned());
+            q.push(" AND name > ").push_bind(after.to_owned());
         }
         q.push(" ORDER BY name LIMIT ").push_bind(i64::from(limit));
         Ok(q.build_query_as().fetch_all(self.pool()).await?)

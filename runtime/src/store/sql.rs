@@ -28,15 +28,16 @@ impl<R: sqlx::Row, T: for<'r> FromRow<'r, R> + Send + Unpin> Decoded<R> for T {}
 /// Every column of a config, in [`TaskConfig`]'s order.
 pub(super) const CONFIG_COLUMNS: &str = "id, name, description, task_type, scheduler_type, \
      schedule_config, parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, \
-     concurrency, plugin_digest, created_at, updated_at";
+     concurrency, plugin_digest, tags, max_concurrency, notify, created_at, updated_at";
 /// The columns a write of a config sets, in the order `push_written` binds.
 const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_config, parameters, \
-     max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest, updated_at";
+     max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest, tags, \
+     max_concurrency, notify, updated_at";
 /// An execution record's columns as written (all but the row id), in
 /// [`ExecutionRecord`]'s order.
 pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
      scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, \
-     logs, plugin_digest, worker, parameters, timeout_seconds";
+     logs, plugin_digest, worker, parameters, timeout_seconds, cancelled_by";
 
 /// How many of the latest records in a window a p95 is taken from: an
 /// exact p95 would read every duration in the window.
@@ -72,7 +73,9 @@ where
     bool: Param<DB>,
     Option<f64>: Param<DB>,
     Option<String>: Param<DB>,
+    Option<i32>: Param<DB>,
     serde_json::Value: Param<DB>,
+    Option<serde_json::Value>: Param<DB>,
     DateTime<Utc>: Param<DB>,
 {
     /// `SELECT` of every config column, for conditions to follow.
@@ -86,8 +89,9 @@ where
         q
     }
 
-    /// `like`: the dialect's case-insensitive LIKE.
-    pub fn config_filter(q: &mut QueryBuilder<DB>, f: &ConfigFilter, like: &str) {
+    /// `like`: the dialect's case-insensitive LIKE; `has_tag`: what goes
+    /// before and after a bound tag to test that `tags` holds it.
+    pub fn config_filter(q: &mut QueryBuilder<DB>, f: &ConfigFilter, like: &str, has_tag: (&str, &str)) {
         q.push(" WHERE TRUE");
         if let Some(t) = &f.task_type {
             q.push(" AND task_type = ").push_bind(t);
@@ -97,6 +101,9 @@ where
         }
         if let Some(n) = &f.name_contains {
             q.push(format_args!(" AND name {like} ")).push_bind(containing(n)).push(" ESCAPE '\\'");
+        }
+        if let Some(tag) = &f.tag {
+            q.push(" AND ").push(has_tag.0).push_bind(tag.clone()).push(has_tag.1);
         }
     }
 
@@ -166,6 +173,9 @@ where
         values.push_bind(c.max_retries).push_bind(c.timeout_seconds).push_bind(c.priority);
         values.push_bind(c.misfire_grace_seconds).push_bind(c.concurrency.to_string());
         values.push_bind(c.plugin_digest.clone());
+        values.push_bind(serde_json::json!(c.tags)).push_bind(c.max_concurrency);
+        // The stored form keeps the secret (`Notify`'s own serialisation).
+        values.push_bind(c.notify.as_ref().map(|n| serde_json::to_value(n).expect("notify serialises")));
         clock.push_now(values, at);
     }
 

@@ -24,7 +24,7 @@ use crate::sqlite::Db;
 type Q = Sql<Sqlite>;
 
 /// Bound parameters per execution row; SQLite allows 32766 per statement.
-const EXECUTION_BINDS: usize = 17;
+const EXECUTION_BINDS: usize = 18;
 const MAX_BINDS: usize = 32_000;
 
 #[derive(Clone)]
@@ -70,6 +70,8 @@ fn migrator() -> sqlx::migrate::Migrator {
 impl Dialect for SqliteStore {
     type DB = Sqlite;
     const CLOCK: Clock = Clock::Process;
+    const HAS_TAG: (&'static str, &'static str) =
+        ("EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value = ", ")");
 
     fn pool(&self) -> &SqlitePool {
         self.db.read()
@@ -128,7 +130,8 @@ impl Dialect for SqliteStore {
                     .push_bind(r.plugin_digest.clone())
                     .push_bind(r.worker.clone())
                     .push_bind(&r.parameters)
-                    .push_bind(r.timeout_seconds);
+                    .push_bind(r.timeout_seconds)
+                    .push_bind(r.cancelled_by.clone());
             });
             q.push(RETURNED);
             inserted.extend(q.build_query_as::<Inserted>().fetch_all(&mut *tx).await?);

@@ -47,6 +47,12 @@ where
         let role: Option<String> = q.build_query_scalar().fetch_optional(self.pool()).await?;
         role.map(|r| r.parse().map_err(StoreError::Corrupt)).transpose()
     }
+
+    async fn token_name(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        let mut q = QueryBuilder::<D::DB>::new("SELECT name FROM api_tokens WHERE token_sha256 = ");
+        q.push_bind(sha256.to_owned());
+        Ok(q.build_query_scalar().fetch_optional(self.pool()).await?)
+    }
 }
 
 /// The INSERT of a new token, returning it (for a dialect's `insert_token`).

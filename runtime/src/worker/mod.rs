@@ -6,20 +6,25 @@
 //! Records are written in batches by one committer task; a run's permit is
 //! released as soon as it finishes, so a slow commit never idles the sandbox.
 //! How many runs one claim takes follows what the runs cost (`pace.rs`),
-//! not just the free slots.
+//! not just the free slots. Every run it holds can be cancelled from any
+//! process (`cancel.rs`); a cancelled run is recorded, never retried.
+//! Committed outcomes are offered to the notifier, which never holds the
+//! worker up.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+mod cancel;
 mod pace;
 
 use crate::artifacts::Artifacts;
 use crate::backoff::{Backoff, retry};
-use crate::executor::{Doors, Executor, Grants, Outcome, RunContext, RunRequest};
-use crate::job::{BackendError, QueuedRun, Trigger};
+use crate::executor::{CANCELLED, Doors, Executor, Grants, Outcome, RunContext, RunRequest};
+use crate::job::{BackendError, NotifyOn, QueuedRun, Trigger};
 use crate::kv::KeyValue;
+use crate::notifier::Notifier;
 use crate::queue::{Delivery, Queue, Settle};
 use crate::secrets::Secrets;
 use crate::store::{ConfigStore, ExecutionRecord};
@@ -57,6 +62,9 @@ pub struct Worker {
     /// Delay before the first retry (doubled per attempt).
     pub base_backoff: Duration,
     pub doors: WorkerDoors,
+    /// Where committed outcomes of configs that want notifications go;
+    /// `None`: nowhere.
+    pub notifier: Option<Notifier>,
 }
 
 /// What the worker opens for runs whose plugins are granted them.
@@ -86,6 +94,8 @@ impl WorkerDoors {
 struct Finished {
     record: Option<ExecutionRecord>,
     settle: Settle,
+    /// The config wants to hear of this outcome if it is final.
+    notify: Option<NotifyOn>,
 }
 
 /// The delay before attempt `attempt + 1`.
@@ -111,8 +121,11 @@ impl Worker {
         // Room for two commit batches, whatever the concurrency: a smaller
         // channel would cap every commit (and acknowledgement) at its size.
         let (done_tx, done_rx) = mpsc::channel::<Finished>(2 * COMMIT_BATCH);
-        let committer = tokio::spawn(commit_loop(self.store.clone(), self.queue.clone(), done_rx));
+        let committer =
+            tokio::spawn(commit_loop(self.store.clone(), self.queue.clone(), self.notifier.clone(), done_rx));
         let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
+        let held = cancel::Held::default();
+        let canceller = tokio::spawn(cancel::listen(self.queue.clone(), held.clone(), shutdown.clone()));
         let mut backoff_on_error = Backoff::default();
         let mut last_reclaim = tokio::time::Instant::now() - Duration::from_secs(60);
         let mut last_promote = last_reclaim;
@@ -155,11 +168,16 @@ impl Worker {
                     for delivery in deliveries {
                         let worker = self.clone();
                         let done_tx = done_tx.clone();
+                        // From now until it is handed on, a cancel reaches it.
+                        let cancel = held.hold(delivery.run.execution_id);
+                        let held = held.clone();
                         if delivery.run.ahead {
                             // Fired ahead of its time: hold it without a slot.
                             let permits = permits.clone();
                             tokio::spawn(async move {
-                                let finished = worker.hold_then_run(delivery, permits).await;
+                                let id = delivery.run.execution_id;
+                                let finished = worker.hold_then_run(delivery, permits, cancel).await;
+                                held.release(id);
                                 let _ = done_tx.send(finished).await;
                             });
                             continue;
@@ -168,7 +186,9 @@ impl Worker {
                         let pace = pace.clone();
                         tokio::spawn(async move {
                             let started = tokio::time::Instant::now();
-                            let finished = worker.run_one(delivery).await;
+                            let id = delivery.run.execution_id;
+                            let finished = worker.run_one(delivery, cancel).await;
+                            held.release(id);
                             pace.ran(started.elapsed());
                             drop(permit);
                             let _ = done_tx.send(finished).await;
@@ -190,13 +210,19 @@ impl Worker {
             tracing::warn!(?grace, "runs still in flight at shutdown are left for other workers to reclaim");
         }
         heartbeat.abort();
+        canceller.abort();
         // Expire our heartbeat now, so anything left is reclaimed at once.
         let _ = self.queue.heartbeat(&self.name, Duration::from_millis(1)).await;
     }
 
     /// Waits until a run fired ahead of time is due, drops it if its
     /// schedule changed meanwhile, and runs it otherwise.
-    async fn hold_then_run(&self, delivery: Delivery, permits: Arc<Semaphore>) -> Finished {
+    async fn hold_then_run(
+        &self,
+        delivery: Delivery,
+        permits: Arc<Semaphore>,
+        cancel: watch::Receiver<Option<String>>,
+    ) -> Finished {
         let wait = (delivery.run.scheduled_at - Utc::now()).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
         let current = match self.queue.still_current(&[&delivery.run]).await {
@@ -208,25 +234,38 @@ impl Worker {
             tracing::info!(config = %delivery.run.job.config_id, due = %delivery.run.scheduled_at,
                 "dropping a run fired ahead of time: its schedule changed before it was due");
             let Delivery { band, handle, run, .. } = delivery;
+            let (config_id, execution_id) = (run.job.config_id, run.execution_id);
             return Finished {
                 record: None,
-                settle: Settle { band, handle, config_id: run.job.config_id, retry: None },
+                settle: Settle { band, handle, config_id, execution_id, retry: None },
+                notify: None,
             };
         }
         let _permit = permits.acquire_owned().await.expect("never closed");
-        self.run_one(delivery).await
+        self.run_one(delivery, cancel).await
     }
 
-    async fn run_one(&self, delivery: Delivery) -> Finished {
+    async fn run_one(&self, delivery: Delivery, cancel: watch::Receiver<Option<String>>) -> Finished {
         let Delivery { band, handle, deliveries, run } = delivery;
-        let mut settle = Settle { band, handle, config_id: run.job.config_id, retry: None };
+        let (config_id, execution_id) = (run.job.config_id, run.execution_id);
+        let mut settle = Settle { band, handle, config_id, execution_id, retry: None };
+        let notify = run.job.notify;
         let attempt = run.attempt as i32;
+        // Cancelled before it started (a marker, or while it waited here):
+        // recorded as such, never run.
+        let cancelled = run.cancelled_by.clone().or_else(|| cancel.borrow().clone());
+        if let Some(by) = cancelled {
+            let mut outcome = lost(CANCELLED.into(), Utc::now());
+            outcome.cancelled_by = Some(by);
+            return Finished { record: Some(self.record(&run, outcome, None)), settle, notify };
+        }
         if deliveries > 1 {
             // Reclaimed from a worker that stopped: if it got as far as the
             // record, only the acknowledgement is missing.
             if let Ok(Some(stored)) = self.store.find_attempt(run.execution_id, attempt).await {
-                settle.retry = self.retry_of(&run, stored.record.is_success);
-                return Finished { record: Some(stored.record), settle };
+                let stopped = stored.record.is_success || stored.record.cancelled_by.is_some();
+                settle.retry = self.retry_of(&run, stopped);
+                return Finished { record: Some(stored.record), settle, notify };
             }
         }
         let started_at = Utc::now();
@@ -254,30 +293,37 @@ impl Worker {
                             limits,
                             doors,
                         };
-                        self.executor.run(&plugin.runnable, request).await
+                        self.executor.run_cancellable(&plugin.runnable, request, cancel).await
                     }
                     Err(message) => lost(message, started_at),
                 },
                 Err(message) => lost(message, started_at),
             }
         };
-        settle.retry = self.retry_of(&run, outcome.is_success);
+        // A cancelled run is not retried.
+        settle.retry = self.retry_of(&run, outcome.is_success || outcome.cancelled_by.is_some());
         let outcome_label = if outcome.is_success { "success" } else { "failure" };
         metrics::counter!("taskbox_runs_total", "task_type" => run.job.task_type.clone(), "outcome" => outcome_label)
             .increment(1);
         metrics::histogram!("taskbox_run_duration_seconds", "task_type" => run.job.task_type.clone())
             .record(outcome.duration_seconds);
-        Finished { record: Some(self.record(&run, outcome, timeout_seconds)), settle }
+        Finished { record: Some(self.record(&run, outcome, timeout_seconds)), settle, notify }
     }
 
-    /// The next attempt, if this one failed and retries are left.
-    fn retry_of(&self, run: &QueuedRun, succeeded: bool) -> Option<(QueuedRun, DateTime<Utc>)> {
-        if succeeded || run.attempt > run.job.max_retries.max(0) as u32 {
+    /// The next attempt, unless this one `ended` it (succeeded, or was
+    /// cancelled) or no retries are left.
+    fn retry_of(&self, run: &QueuedRun, ended: bool) -> Option<(QueuedRun, DateTime<Utc>)> {
+        if ended || run.attempt > run.job.max_retries.max(0) as u32 {
             return None;
         }
         let at = Utc::now() + backoff(self.base_backoff, run.attempt);
-        let next =
-            QueuedRun { attempt: run.attempt + 1, trigger: Trigger::Retry, ahead: false, ..run.clone() };
+        let next = QueuedRun {
+            attempt: run.attempt + 1,
+            trigger: Trigger::Retry,
+            ahead: false,
+            cancelled_by: None,
+            ..run.clone()
+        };
         Some((next, at))
     }
 
@@ -301,6 +347,7 @@ impl Worker {
             // Kept as given, so the record alone can replay the run.
             parameters: serde_json::from_str(&run.job.parameters).ok(),
             timeout_seconds,
+            cancelled_by: o.cancelled_by,
         }
     }
 }
@@ -316,6 +363,7 @@ fn lost(message: String, started_at: DateTime<Utc>) -> Outcome {
         completed_at: Utc::now(),
         duration_seconds: 0.0,
         plugin_digest: String::new(),
+        cancelled_by: None,
     }
 }
 
@@ -324,14 +372,33 @@ fn lost(message: String, started_at: DateTime<Utc>) -> Outcome {
 /// acknowledged. A failed commit is retried (with backoff) until it
 /// succeeds: nothing is acknowledged before its record is committed, and
 /// nothing finished is dropped.
-async fn commit_loop(store: Arc<dyn ConfigStore>, queue: Arc<dyn Queue>, mut done: mpsc::Receiver<Finished>) {
+async fn commit_loop(
+    store: Arc<dyn ConfigStore>,
+    queue: Arc<dyn Queue>,
+    notifier: Option<Notifier>,
+    mut done: mpsc::Receiver<Finished>,
+) {
     let (committed_tx, committed_rx) = mpsc::channel::<Vec<Settle>>(2);
     let acker = tokio::spawn(ack_loop(queue, committed_rx));
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
-        let (records, settles): (Vec<_>, Vec<_>) = batch.drain(..).map(|f| (f.record, f.settle)).unzip();
-        let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
+        // Final outcomes of configs that want to hear of them.
+        let mut notices = Vec::new();
+        let mut records = Vec::with_capacity(batch.len());
+        let mut settles = Vec::with_capacity(batch.len());
+        for f in batch.drain(..) {
+            if let (Some(record), Some(on), None) = (&f.record, f.notify, &f.settle.retry) {
+                notices.push((record.clone(), on));
+            }
+            records.extend(f.record);
+            settles.push(f.settle);
+        }
         retry("cannot commit execution records", None, || store.record_executions(&records)).await;
+        if let Some(notifier) = &notifier {
+            for (record, on) in notices {
+                notifier.offer(record, on);
+            }
+        }
         if committed_tx.send(settles).await.is_err() {
             break;
         }

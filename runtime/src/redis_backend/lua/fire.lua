@@ -1,11 +1,12 @@
 -- Settles due entries, each atomically: only if still due at the expected
 -- time, active and holding the expected job revision, enqueue its run
--- (unless it overlaps a run in flight and overlap is forbidden), move it to
+-- (as its overlap policy says, when runs of it are in flight), move it to
 -- its next due time or end it.
 -- ARGV: prefix, now (RFC 3339), then one JSON object per entry (times in ms, as
 -- strings, so Redis stores them digit for digit):
 --   {id, due_ms, next_ms (absent: end the schedule in `ending`),
---    band and run (JSON text) (absent: no run, a misfire), forbid (bool),
+--    band, run (JSON text), exec, gates (absent: no run, a misfire),
+--    policy ('allow' | 'forbid' | 'buffer_one' | 'replace'),
 --    event (JSON text), ending ('inactive' or 'error'),
 --    revision (absent: do not compare)}
 -- Returns per entry: 1 enqueued, 2 skipped, 0 lost.
@@ -21,12 +22,21 @@ for i = 3, #ARGV do
     result = 2
     local event = f.event
     if f.run then
-      if f.forbid and tonumber(redis.call('HGET', key('inflight'), id) or '0') > 0 then
-        event = event_json(now, CONTRACT.events.skipped)
+      local inflight = 0
+      if f.policy ~= 'allow' then inflight = redis.call('HLEN', key('runs', id)) end
+      local skip = nil
+      if f.policy == 'forbid' and inflight > 0 then skip = CONTRACT.events.skipped end
+      if f.policy == 'buffer_one' and inflight > 1 then skip = CONTRACT.events.skipped_buffered end
+      if skip then
+        event = event_json(now, skip)
         redis.call('HINCRBY', key('meta', id), META.skips, 1)
       else
-        redis.call('XADD', key('queue', f.band), '*', 'run', f.run)
-        redis.call('HINCRBY', key('inflight'), id, 1)
+        if f.policy == 'replace' and inflight > 0 then
+          local places = redis.call('HKEYS', key('runs', id))
+          for _, exec in ipairs(places) do cancel_run(id, exec, 'concurrency=replace') end
+          push_history(id, event_json(now, CONTRACT.events.replaced))
+        end
+        admit(f.band, id, f.exec, f.gates, f.run, nil)
         local meta = key('meta', id)
         redis.call('HINCRBY', meta, META.fires, 1)
         redis.call('HSET', meta, META.last_fired_at, now)

@@ -1,9 +1,9 @@
--- Moves retries whose time has come onto their queue.
--- ARGV: prefix, now ms, limit. Returns how many moved.
+-- Moves retries whose time has come onto their queue (or their gate's
+-- waiting list). ARGV: prefix, now ms, limit. Returns how many moved.
 local due = redis.call('ZRANGEBYSCORE', key('retries'), '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do
-  local sep = string.find(member, '|', 1, true)
-  redis.call('XADD', key('queue', string.sub(member, 1, sep - 1)), '*', 'run', string.sub(member, sep + 1))
-  redis.call('ZREM', key('retries'), member)
+for _, item in ipairs(due) do
+  redis.call('ZREM', key('retries'), item)
+  local band, config, exec, gates, run = item_parts(item)
+  admit(band, config, exec, gates, run, nil)
 end
 return #due

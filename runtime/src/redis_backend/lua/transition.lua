@@ -2,7 +2,8 @@
 -- ARGV: prefix, then one JSON object (times in ms, as strings):
 --   {id, allowed = [statuses], to (absent: keep), op = keep|remove|set,
 --    job (JSON text, with set), next_ms (absent: out of the due index),
---    revision (with set), event (JSON text), now_ms}
+--    revision (with set), event (JSON text), now_ms,
+--    resume_ms (a pause's end; absent: none), expect_resume_ms (absent: do not compare)}
 -- Returns {1, previous status} or {0, current status} when refused.
 local a = cjson.decode(ARGV[2])
 local id = a.id
@@ -13,6 +14,15 @@ for _, s in ipairs(a.allowed) do
   if s == current then allowed = true end
 end
 if not allowed then return {0, current} end
+-- An automatic resume applies only to the pause it was set by.
+if a.expect_resume_ms and tonumber(redis.call('ZSCORE', key('resumes'), id)) ~= tonumber(a.expect_resume_ms) then
+  return {0, current}
+end
+if a.resume_ms then
+  redis.call('ZADD', key('resumes'), a.resume_ms, id)
+else
+  redis.call('ZREM', key('resumes'), id)
+end
 
 if a.op == 'set' then
   redis.call('HSET', key('jobs'), id, a.job)
