@@ -16,7 +16,9 @@
 //! Options: `-- --runs N --configs C --started S --schedules R --seconds T
 //! --only e2e|lateness|start|idle --concurrency K` (the worker's runs in
 //! flight; default: what `taskbox serve` ships, `TASKBOX_WORKER_CONCURRENCY`'s
-//! default on this machine).
+//! default on this machine); for e2e, `--limit L` gives the config a
+//! `max_concurrency` of L and `--notify 1` has it ask for failure
+//! notifications (the worker then offers every outcome to its notifier).
 //! `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL` point elsewhere.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -85,7 +87,18 @@ async fn main() {
 
 async fn end_to_end(plugins: &Path, runs: usize) {
     let env = Env::new().await;
-    let config = env.store.create_config(NewConfig::manual("bench", "echo")).await.unwrap();
+    let limit = arg("--limit", 0);
+    let notify = arg("--notify", 0) == 1;
+    let new = NewConfig {
+        max_concurrency: (limit > 0).then_some(limit as i32),
+        notify: notify.then(|| Notify {
+            url: "https://example.invalid/hook".into(),
+            on: NotifyOn::Failure,
+            secret: None,
+        }),
+        ..NewConfig::manual("bench", "echo")
+    };
+    let config = env.store.create_config(new).await.unwrap();
     let job = Job::of(&config);
     let start = Instant::now();
     futures::stream::iter(0..runs)
@@ -107,7 +120,12 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         .await;
     let enqueue = start.elapsed();
 
-    let (worker, _cache) = worker(&env, plugins).await;
+    let (mut worker, _cache) = worker(&env, plugins).await;
+    if notify {
+        let store = Arc::new(env.store.clone());
+        worker.notifier =
+            Some(taskbox::notifier::Notifier::start(store.clone(), store, Default::default()).unwrap());
+    }
     let (stop, stopped) = watch::channel(false);
     let start = Instant::now();
     let running = tokio::spawn(worker.run(stopped, Duration::from_secs(30)));
@@ -127,7 +145,15 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         .await
         .unwrap();
     let (k, from) = concurrency();
-    println!("== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}) ==");
+    let uses = match (limit, notify) {
+        (0, false) => String::new(),
+        (0, true) => ", the config asks for failure notifications".into(),
+        (l, false) => format!(", the config's max_concurrency {l}"),
+        (l, true) => format!(", the config's max_concurrency {l} and failure notifications"),
+    };
+    println!(
+        "== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}){uses} =="
+    );
     println!("enqueue: {:.0} runs/s ({:.2} s)", runs as f64 / enqueue.as_secs_f64(), enqueue.as_secs_f64());
     println!(
         "run + record in PostgreSQL + ack: {:.0} runs/s ({:.2} s, {ok} successful)",
