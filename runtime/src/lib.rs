@@ -42,6 +42,8 @@
 //!   registry, notes changes in the configs' history.
 //! - [`api`] — the HTTP API: validation and composition over the store and
 //!   the scheduler service.
+//! - [`ui`] — the dashboard at `/ui`: server-rendered pages and a session
+//!   login over the same calls as the API.
 //! - [`settings`] — typed settings: defaults, `taskbox.toml`, `TASKBOX_*`.
 //! - [`app`] — the [`app::Application`]: builds the parts, binds, and runs
 //!   the loops of this process's roles until shutdown.
@@ -73,4 +75,5 @@ pub mod settings;
 pub mod sqlite;
 pub mod store;
 mod text_enum;
+pub mod ui;
 pub mod worker;

@@ -8,6 +8,7 @@ mod api;
 mod app;
 mod architecture;
 mod cli;
+mod dashboard;
 mod hardening;
 mod helpers;
 mod key_value;

@@ -387,20 +387,20 @@ async fn schedule_lists_page_in_the_store_and_filter_by_status_across_chunks(d) 
     }
     let names = |items: &[taskbox::scheduler::ScheduleItem]| items.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
 
-    let (items, total) = env.service.list_schedules(None, None, Page { limit: 10, offset: 1045 }).await.unwrap();
+    let (items, total) = env.service.list_schedules(None, Default::default(), Page { limit: 10, offset: 1045 }).await.unwrap();
     assert_eq!((total, names(&items)), (1050, (1045..1050).map(|i| format!("cfg-{i:04}")).collect()));
     assert_eq!(items[0].schedule_status, Status::Inactive, "cfg-1045 has no state: inactive");
 
     let (items, total) =
-        env.service.list_schedules(Some(Status::Paused), None, Page { limit: 100, offset: 250 }).await.unwrap();
+        env.service.list_schedules(Some(Status::Paused), Default::default(), Page { limit: 100, offset: 250 }).await.unwrap();
     assert_eq!(total, 350);
     assert_eq!(names(&items), paused[250..].to_vec(), "the page after the first 250 paused, by name");
     assert!(items.iter().all(|i| i.schedule_status == Status::Paused && !i.is_scheduled));
 
     let (items, total) =
-        env.service.list_schedules(Some(Status::Inactive), None, Page { limit: 3, offset: 699 }).await.unwrap();
+        env.service.list_schedules(Some(Status::Inactive), Default::default(), Page { limit: 3, offset: 699 }).await.unwrap();
     assert_eq!((total, names(&items)), (700, vec!["cfg-1049".to_owned()]));
-    let (items, _) = env.service.list_schedules(Some(Status::Error), None, Page { limit: 50, offset: 0 }).await.unwrap();
+    let (items, _) = env.service.list_schedules(Some(Status::Error), Default::default(), Page { limit: 50, offset: 0 }).await.unwrap();
     assert!(items.is_empty());
 }
 }

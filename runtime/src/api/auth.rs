@@ -39,7 +39,9 @@ pub struct TokenCache(Mutex<HashMap<[u8; 32], Looked>>);
 /// A token's role (if it is one) and when that was looked up.
 type Looked = (Option<TokenRole>, Instant);
 
-async fn role_of(state: &AppState, presented: [u8; 32]) -> Result<Option<TokenRole>, ApiError> {
+/// The role of the token whose sha256 is `presented`, if it is one (cached
+/// for a few seconds, so a revoked token stops working within them).
+pub async fn role_of(state: &AppState, presented: [u8; 32]) -> Result<Option<TokenRole>, ApiError> {
     if let Some(admin) = &state.admin_token
         && bool::from(presented.ct_eq(admin))
     {

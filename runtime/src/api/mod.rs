@@ -23,6 +23,7 @@ mod system;
 mod versions;
 
 pub use auth::generate as generate_token;
+pub use auth::{digest as token_digest, role_of};
 pub use error::ApiError;
 
 use axum::Router;
@@ -46,8 +47,8 @@ use crate::registry::Registry;
 use crate::scheduler::SchedulerService;
 use crate::secrets::Secrets;
 use crate::settings::Role;
-use crate::store::DeliveryStore;
 use crate::store::{ConfigStore, Page, TokenStore};
+use crate::store::{DashboardStore, DeliveryStore};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub secrets: Option<Secrets>,
     /// Notification deliveries, shown with a run; `None`: none shown.
     pub deliveries: Option<Arc<dyn DeliveryStore>>,
+    /// What the dashboard reads and its sessions; `None`: `/ui` answers 503.
+    pub dashboard: Option<Arc<dyn DashboardStore>>,
 }
 
 impl AppState {
@@ -107,7 +110,14 @@ impl AppState {
             kv: None,
             secrets: None,
             deliveries: None,
+            dashboard: None,
         }
+    }
+
+    /// Serves the dashboard (`/ui`) from `dashboard`.
+    pub fn with_dashboard(mut self, dashboard: Arc<dyn DashboardStore>) -> Self {
+        self.dashboard = Some(dashboard);
+        self
     }
 
     /// Shows each run's notification deliveries from `deliveries`.
@@ -288,9 +298,18 @@ async fn close_after_refusal(
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves `app` (the API's router, with whatever is merged into it).
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })

@@ -183,7 +183,8 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List<ScheduleItem>>, ApiError> {
     let page = page(q.limit, q.offset)?;
-    let (items, total) = state.scheduler.list_schedules(q.status, q.tag, page).await?;
+    let filter = ConfigFilter { tag: q.tag, ..Default::default() };
+    let (items, total) = state.scheduler.list_schedules(q.status, filter, page).await?;
     Ok(Json(List::new(items, total, page)))
 }
 

@@ -21,6 +21,7 @@ use crate::scheduler::{SchedulerService, fire_loop};
 use crate::secrets::Secrets;
 use crate::settings::{Role, Settings};
 use crate::store::{self, ConfigStore, Opened, TokenRole, TokenStore};
+use crate::ui;
 use crate::worker::{BASE_BACKOFF, Worker, WorkerDoors};
 
 /// What the starters build from.
@@ -165,13 +166,16 @@ async fn api(
     .with_backend_kind(parts.plan.kind())
     .with_doors(shared.kv.clone(), parts.secrets.clone())
     .with_artifacts(plugins, settings.max_upload_mb << 20)
-    .with_deliveries(parts.opened.deliveries());
+    .with_deliveries(parts.opened.deliveries())
+    .with_dashboard(parts.opened.dashboard());
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }
     let shutdown = parts.shutdown.clone();
+    // The dashboard beside the API, on the same port.
+    let app = api::router(state.clone()).merge(ui::router(state));
     loops.spawn(async move {
-        if let Err(e) = api::serve(listener, state, shutdown).await {
+        if let Err(e) = api::serve_router(listener, app, shutdown).await {
             tracing::error!(error = %e, "the API stopped");
         }
     });

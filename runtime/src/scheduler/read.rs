@@ -94,15 +94,18 @@ impl Summary {
 
 impl SchedulerService {
     /// One page of schedules by config name (all, or those in `status`,
-    /// of configs carrying `tag`), and how many there are in all.
+    /// of the configs `filter` matches), and how many there are in all.
     pub async fn list_schedules(
         &self,
         status: Option<Status>,
-        tag: Option<String>,
+        filter: ConfigFilter,
         page: Page,
     ) -> Result<(Vec<ScheduleItem>, u64), ServiceError> {
-        let tagged = tag.is_some();
-        let all = ConfigFilter { tag, ..ConfigFilter::default() };
+        let tagged = filter.tag.is_some()
+            || filter.task_type.is_some()
+            || filter.name_contains.is_some()
+            || filter.scheduler_type.is_some();
+        let all = filter;
         let Some(wanted) = status else {
             let (configs, total) = self.store.list_configs(&all, page).await?;
             let ids: Vec<Uuid> = configs.iter().map(|c| c.id).collect();
@@ -110,8 +113,8 @@ impl SchedulerService {
             let items = configs.into_iter().zip(briefs).map(|(c, b)| ScheduleItem::of(c, b)).collect();
             return Ok((items, total));
         };
-        // With a tag, the total is counted on the walk (the backend's
-        // counters know no tags), so the walk goes on to the end.
+        // Filtered, the total is counted on the walk (the backend's
+        // counters know no config fields), so the walk goes on to the end.
         let mut total = if tagged { 0 } else { self.summary().await?.count(wanted) };
         let (mut skip, mut items) = (page.offset as u64, Vec::new());
         let mut after: Option<String> = None;

@@ -14,6 +14,7 @@
 //! only what each database does its own way.
 
 mod cache;
+mod dashboard;
 mod deliveries;
 mod dialect;
 mod model;
@@ -28,6 +29,7 @@ mod tokens;
 mod versions;
 
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
+pub use dashboard::{DashboardStore, HourCount, RunFilter, UiSession};
 pub use deliveries::{DeliveryStore, DeliveryUpdate, NotificationDelivery};
 pub use model::*;
 pub use postgres::PgStore;
@@ -58,6 +60,13 @@ impl Opened {
     }
 
     pub fn plugins(&self) -> std::sync::Arc<dyn PluginStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn dashboard(&self) -> std::sync::Arc<dyn DashboardStore> {
         match self {
             Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
             Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),

@@ -1,0 +1,126 @@
+//! The page shell (navigation, who is logged in, logout), the login and
+//! error pages, and the small pieces every page uses (status badges,
+//! times, durations). maud escapes every value it is given.
+
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+
+use super::assets;
+use super::session::{Session, csrf_field};
+use crate::schedule::Status;
+use crate::store::TokenRole;
+
+/// The sections of the navigation, by path.
+const NAV: [(&str, &str); 4] =
+    [("Overview", "/ui/"), ("Schedules", "/ui/schedules"), ("Runs", "/ui/runs"), ("Plugins", "/ui/plugins")];
+
+fn head(title: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · taskbox" }
+        link rel="stylesheet" href=(assets::url("app.css"));
+        script src=(assets::url("app.js")) defer {}
+    }
+}
+
+/// A page with the navigation, `current` marked, and a notice if any.
+pub(crate) fn page(
+    title: &str,
+    current: &str,
+    session: &Session,
+    notice: Option<&str>,
+    body: Markup,
+) -> Markup {
+    html! {
+        html lang="en" {
+            (head(title))
+            body {
+                header {
+                    span.brand { "taskbox" }
+                    nav aria-label="Sections" {
+                        @for (name, path) in NAV {
+                            @if name == current {
+                                a href=(path) aria-current="page" { (name) }
+                            } @else {
+                                a href=(path) { (name) }
+                            }
+                        }
+                    }
+                    div.who {
+                        span { @if session.role == TokenRole::Admin { "admin" } @else { "viewer (read-only)" } }
+                        form.inline method="post" action="/ui/logout" {
+                            (csrf_field(session))
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main {
+                    @if let Some(notice) = notice {
+                        p.notice role="status" { (notice) }
+                    }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// A page without navigation (errors).
+pub(crate) fn bare(title: &str, message: &str) -> Markup {
+    html! {
+        html lang="en" {
+            (head(title))
+            body { main { h1 { (title) } p.problem { (message) } p { a href="/ui/" { "Back to the overview" } } } }
+        }
+    }
+}
+
+/// The login page.
+pub(crate) fn login(csrf: &str, problem: Option<&str>) -> Markup {
+    html! {
+        html lang="en" {
+            (head("Log in"))
+            body {
+                form.login method="post" action="/ui/login" {
+                    h1 { "taskbox" }
+                    @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "API token" br; input type="password" name="token" autocomplete="current-password" required autofocus; }
+                    button.primary type="submit" { "Log in" }
+                    p.muted { "Any admin or viewer token (" code { "taskbox token create" } "). Viewers only look." }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn badge(status: Status) -> Markup {
+    html! { span class={"badge " (status.as_str())} { (status.as_str()) } }
+}
+
+pub(crate) fn outcome(is_success: bool) -> Markup {
+    html! {
+        @if is_success { span.badge.ok { "success" } } @else { span.badge.bad { "failure" } }
+    }
+}
+
+pub(crate) fn time(t: Option<DateTime<Utc>>) -> Markup {
+    html! {
+        @match t {
+            Some(t) => time datetime=(t.to_rfc3339()) { (t.format("%Y-%m-%d %H:%M:%S")) },
+            None => span.muted { "—" },
+        }
+    }
+}
+
+pub(crate) fn seconds(s: f64) -> String {
+    match s {
+        s if s < 0.001 => format!("{:.0} µs", s * 1e6),
+        s if s < 1.0 => format!("{:.1} ms", s * 1e3),
+        s if s < 120.0 => format!("{s:.2} s"),
+        s => format!("{:.1} min", s / 60.0),
+    }
+}
