@@ -19,6 +19,7 @@
 //!
 //! Plain `std` only: this crate must build in a second.
 
+mod browser;
 mod guests;
 mod schemathesis;
 mod services;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Some("test") => guests::install(&root())
             .and_then(|()| build_plugins())
             .and_then(|()| services::ensure())
+            .and_then(|()| browser::ensure())
             .and_then(|()| test(args.collect())),
         Some("schemathesis") => {
             build_plugins().and_then(|()| services::ensure()).and_then(|()| schemathesis::run(&root()))
