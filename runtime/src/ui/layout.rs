@@ -6,9 +6,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::assets;
-use super::session::{Session, csrf_field};
 use crate::schedule::Status;
-use crate::store::TokenRole;
 
 /// The sections of the navigation, by path.
 const NAV: [(&str, &str); 4] =
@@ -25,11 +23,22 @@ fn head(title: &str) -> Markup {
     }
 }
 
+/// Who is looking: an admin (or a viewer), and the CSRF token of their forms.
+pub(crate) struct Viewer<'a> {
+    pub admin: bool,
+    pub csrf: &'a str,
+}
+
+/// The hidden CSRF field of a form.
+pub(crate) fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
 /// A page with the navigation, `current` marked, and a notice if any.
 pub(crate) fn page(
     title: &str,
     current: &str,
-    session: &Session,
+    who: Viewer<'_>,
     notice: Option<&str>,
     body: Markup,
 ) -> Markup {
@@ -49,9 +58,9 @@ pub(crate) fn page(
                         }
                     }
                     div.who {
-                        span { @if session.role == TokenRole::Admin { "admin" } @else { "viewer (read-only)" } }
+                        span { @if who.admin { "admin" } @else { "viewer (read-only)" } }
                         form.inline method="post" action="/ui/logout" {
-                            (csrf_field(session))
+                            (csrf_field(who.csrf))
                             button type="submit" { "Log out" }
                         }
                     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::layout::{badge, outcome, page, seconds, time};
-use super::session::{Session, csrf_field};
+use super::session::Session;
 use super::{UiError, charts, words};
 use crate::api::{ApiError, AppState};
 use crate::schedule::{Action, Status};
@@ -127,7 +127,7 @@ pub(crate) async fn overview(
         @if workers.is_empty() { p.muted { "No worker is heart-beating." } }
         @else { ul { @for w in &workers { li { code { (w) } } } } }
     };
-    Ok(Html(page("Overview", "Overview", &session, given(&q.notice), body).into_string()))
+    Ok(Html(page("Overview", "Overview", session.viewer(), given(&q.notice), body).into_string()))
 }
 
 #[derive(Deserialize, Default)]
@@ -223,7 +223,7 @@ pub(crate) async fn schedules(
         }
         (pager(offset, items.len() as u32, total, &query))
     };
-    Ok(Html(page("Schedules", "Schedules", &session, given(&q.notice), body).into_string()))
+    Ok(Html(page("Schedules", "Schedules", session.viewer(), given(&q.notice), body).into_string()))
 }
 
 /// The action buttons that apply to a schedule in `status`.
@@ -240,7 +240,7 @@ fn actions(session: &Session, id: Uuid, status: Status, back: &str) -> Markup {
     html! {
         @for (action, label) in applies {
             form.inline method="post" action={"/ui/schedules/" (id) "/" (action)} {
-                (csrf_field(session))
+                (session.csrf_field())
                 input type="hidden" name="back" value=(back);
                 button type="submit" { (label) }
             }
@@ -346,7 +346,7 @@ pub(crate) async fn config(
         h2 { "Definition" }
         pre { (definition) }
     };
-    Ok(Html(page(&config.name, "Schedules", &session, given(&q.notice), body).into_string()))
+    Ok(Html(page(&config.name, "Schedules", session.viewer(), given(&q.notice), body).into_string()))
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -450,7 +450,7 @@ pub(crate) async fn runs(
             @if more { a href=(q.with_offset("/ui/runs", offset + PAGE)) { "Older" } }
         }
     };
-    Ok(Html(page("Runs", "Runs", &session, given(&q.notice), body).into_string()))
+    Ok(Html(page("Runs", "Runs", session.viewer(), given(&q.notice), body).into_string()))
 }
 
 /// The rows of the runs table alone (the live refresh).
@@ -531,7 +531,7 @@ pub(crate) async fn run(
         }
         @if session.may_act() { @if let Some(config) = r.config_id {
             form.inline method="post" action={"/ui/runs/" (stored.id) "/again"} {
-                (csrf_field(&session))
+                (session.csrf_field())
                 button type="submit" { "Run again" }
                 span.muted { " (a new run of its config, now)" }
                 input type="hidden" name="config" value=(config);
@@ -559,7 +559,7 @@ pub(crate) async fn run(
             }
         }
     };
-    Ok(Html(page(&title, "Runs", &session, given(&q.notice), body).into_string()))
+    Ok(Html(page(&title, "Runs", session.viewer(), given(&q.notice), body).into_string()))
 }
 
 #[derive(Deserialize)]
@@ -594,7 +594,7 @@ pub(crate) async fn plugins(
     let body = html! {
         @if session.may_act() {
             form method="post" action="/ui/plugins/reload" {
-                (csrf_field(&session))
+                (session.csrf_field())
                 button type="submit" { "Reload" } span.muted { " rescans the plugin directory" }
             }
         }
@@ -620,7 +620,7 @@ pub(crate) async fn plugins(
             }
         }
     };
-    Ok(Html(page("Plugins", "Plugins", &session, given(&q.notice), body).into_string()))
+    Ok(Html(page("Plugins", "Plugins", session.viewer(), given(&q.notice), body).into_string()))
 }
 
 /// What a sidecar grants, in short.

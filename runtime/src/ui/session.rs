@@ -12,7 +12,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::Utc;
-use maud::html;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -179,7 +178,14 @@ pub(crate) async fn logout(
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/ui/login")).into_response())
 }
 
-/// The hidden CSRF field of a form.
-pub(crate) fn csrf_field(session: &Session) -> maud::Markup {
-    html! { input type="hidden" name="csrf" value=(session.csrf); }
+impl Session {
+    /// Who is looking, for the page shell.
+    pub fn viewer(&self) -> layout::Viewer<'_> {
+        layout::Viewer { admin: self.may_act(), csrf: &self.csrf }
+    }
+
+    /// The hidden CSRF field of this session's forms.
+    pub fn csrf_field(&self) -> maud::Markup {
+        layout::csrf_field(&self.csrf)
+    }
 }
