@@ -43,6 +43,27 @@ fn increment(meta: &mut BTreeMap<String, String>, key: &str) {
 }
 
 impl LocalBackend {
+    /// The configs whose time in `column` (`due_ms` or `resume_ms`, each
+    /// with its partial index) is at or before `now`, earliest first, at
+    /// most `limit`, with that time.
+    async fn by_time_until(
+        &self,
+        column: &'static str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
+        let sql = format!(
+            "SELECT config_id, {column} FROM local_schedules WHERE {column} IS NOT NULL AND {column} <= ? \
+             ORDER BY {column} LIMIT ?"
+        );
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ms(now))
+            .bind(limit as i64)
+            .fetch_all(self.db.read())
+            .await?;
+        Ok(rows.into_iter().map(|(id, at)| (id, from_ms(at))).collect())
+    }
+
     /// The rows of `select` (which ends in `IN (`) for `ids`, 500 ids a
     /// statement, in no particular order.
     async fn rows_of<T>(&self, select: &'static str, ids: &[Uuid]) -> Result<Vec<T>, BackendError>
@@ -238,15 +259,7 @@ impl ScheduleBackend for LocalBackend {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT config_id, due_ms FROM local_schedules WHERE due_ms IS NOT NULL AND due_ms <= ? \
-             ORDER BY due_ms LIMIT ?",
-        )
-        .bind(ms(now))
-        .bind(limit as i64)
-        .fetch_all(self.db.read())
-        .await?;
-        Ok(rows.into_iter().map(|(id, due)| (id, from_ms(due))).collect())
+        self.by_time_until("due_ms", now, limit).await
     }
 
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
@@ -264,15 +277,7 @@ impl ScheduleBackend for LocalBackend {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT config_id, resume_ms FROM local_schedules WHERE resume_ms IS NOT NULL AND resume_ms <= ? \
-             ORDER BY resume_ms LIMIT ?",
-        )
-        .bind(ms(now))
-        .bind(limit as i64)
-        .fetch_all(self.db.read())
-        .await?;
-        Ok(rows.into_iter().map(|(id, at)| (id, from_ms(at))).collect())
+        self.by_time_until("resume_ms", now, limit).await
     }
 
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError> {

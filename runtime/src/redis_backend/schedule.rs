@@ -81,6 +81,30 @@ struct FireArgs {
     revision: Option<String>,
 }
 
+impl RedisBackend {
+    /// The configs in the sorted set `index` (by ms) at or before `now`,
+    /// earliest first, at most `limit`, with their times.
+    async fn by_time_until(
+        &self,
+        index: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
+        let found: Vec<(String, f64)> = self
+            .conn
+            .clone()
+            .zrangebyscore_limit_withscores(
+                self.key(index),
+                "-inf",
+                now.timestamp_millis(),
+                0,
+                limit as isize,
+            )
+            .await?;
+        found.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
+    }
+}
+
 #[async_trait]
 impl ScheduleBackend for RedisBackend {
     async fn transition(&self, t: Transition) -> Result<Transitioned, BackendError> {
@@ -225,18 +249,7 @@ impl ScheduleBackend for RedisBackend {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
-        let due: Vec<(String, f64)> = self
-            .conn
-            .clone()
-            .zrangebyscore_limit_withscores(
-                self.key("due"),
-                "-inf",
-                now.timestamp_millis(),
-                0,
-                limit as isize,
-            )
-            .await?;
-        due.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
+        self.by_time_until("due", now, limit).await
     }
 
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
@@ -253,18 +266,7 @@ impl ScheduleBackend for RedisBackend {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
-        let due: Vec<(String, f64)> = self
-            .conn
-            .clone()
-            .zrangebyscore_limit_withscores(
-                self.key("resumes"),
-                "-inf",
-                now.timestamp_millis(),
-                0,
-                limit as isize,
-            )
-            .await?;
-        due.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
+        self.by_time_until("resumes", now, limit).await
     }
 
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError> {
