@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 mod common;
-use common::{arg, create_database, drop_database, fresh_prefix, only, pct, redis_url, unlink_prefix};
+use common::{arg, create_database, drop_database, fresh_prefix, latencies, only, redis_url, unlink_prefix};
 
 const TOKEN: &str = "bench-records-token";
 const CONFIGS: usize = 100;
@@ -89,14 +89,16 @@ async fn bench(label: &str, url: &str, prefix: Option<&str>, records: usize, req
     println!("{:<58} {:>9} {:>9} {:>9}", "GET", "p50 ms", "p99 ms", "max ms");
     let mut worst: f64 = 0.0;
     for path in &endpoints {
-        let (p50, p99, max) = time(&client, &format!("{api}{path}"), requests).await;
+        let url = format!("{api}{path}");
+        let (p50, p99, max) = latencies(|| client.get(&url).bearer_auth(TOKEN), requests).await;
         worst = worst.max(p99);
         println!("{path:<58} {p50:>9.2} {p99:>9.2} {max:>9.2}");
     }
     println!("worst p99: {worst:.2} ms");
     // A deep page still costs its offset (documented), shown apart.
     let deep = "/executions?limit=50&offset=100000";
-    let (p50, p99, max) = time(&client, &format!("{api}{deep}"), requests.min(50)).await;
+    let url = format!("{api}{deep}");
+    let (p50, p99, max) = latencies(|| client.get(&url).bearer_auth(TOKEN), requests.min(50)).await;
     println!("{deep:<58} {p50:>9.2} {p99:>9.2} {max:>9.2}  (deep offset, outside the goal)");
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
@@ -158,24 +160,4 @@ async fn seed(url: &str, records: usize) -> Vec<Uuid> {
         sqlx::query("VACUUM ANALYZE").execute(&mut conn).await.unwrap();
     }
     ids
-}
-
-/// p50, p99 and max of `n` sequential GETs, in milliseconds, after 20 to warm up.
-async fn time(client: &reqwest::Client, url: &str, n: usize) -> (f64, f64, f64) {
-    let get = async || {
-        let response = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
-        assert!(response.status().is_success(), "{url}: {}", response.status());
-        response.bytes().await.unwrap();
-    };
-    for _ in 0..20 {
-        get().await;
-    }
-    let mut ms = Vec::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        get().await;
-        ms.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    ms.sort_by(f64::total_cmp);
-    (pct(&ms, 0.5), pct(&ms, 0.99), ms[ms.len() - 1])
 }

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 mod common;
-use common::{arg, create_database, drop_database, fresh_prefix, only, pct, redis_url, unlink_prefix};
+use common::{arg, create_database, drop_database, fresh_prefix, latencies, only, redis_url, unlink_prefix};
 
 const TOKEN: &str = "bench-ui-token";
 const BATCH: usize = 1_000;
@@ -156,7 +156,8 @@ async fn bench(
     println!("{:<58} {:>9} {:>9} {:>9}", "GET", "p50 ms", "p99 ms", "max ms");
     let mut worst: f64 = 0.0;
     for path in &pages {
-        let (p50, p99, max) = time(&client, &format!("{origin}{path}"), &cookie, requests).await;
+        let url = format!("{origin}{path}");
+        let (p50, p99, max) = latencies(|| client.get(&url).header("cookie", &cookie), requests).await;
         worst = worst.max(p99);
         println!("{path:<58} {p50:>9.2} {p99:>9.2} {max:>9.2}");
     }
@@ -228,24 +229,4 @@ async fn seed(opened: &Opened, url: &str, configs: usize, records: usize) -> Vec
         sqlx::query("VACUUM ANALYZE").execute(&mut conn).await.unwrap();
     }
     ids
-}
-
-/// p50, p99 and max of `n` sequential GETs, in milliseconds, after 20 to warm up.
-async fn time(client: &reqwest::Client, url: &str, cookie: &str, n: usize) -> (f64, f64, f64) {
-    let get = async || {
-        let response = client.get(url).header("cookie", cookie).send().await.unwrap();
-        assert!(response.status().is_success(), "{url}: {}", response.status());
-        response.bytes().await.unwrap();
-    };
-    for _ in 0..20 {
-        get().await;
-    }
-    let mut ms = Vec::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        get().await;
-        ms.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    ms.sort_by(f64::total_cmp);
-    (pct(&ms, 0.5), pct(&ms, 0.99), ms[ms.len() - 1])
 }

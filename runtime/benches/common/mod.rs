@@ -1,6 +1,6 @@
 //! What the benchmarks against real services share: command-line options,
 //! a fresh PostgreSQL database and Redis key prefix (removed afterwards),
-//! and percentiles. `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL`
+//! percentiles, and timing sequential HTTP requests. `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL`
 //! point elsewhere, as in the test suite.
 #![allow(dead_code)]
 
@@ -78,4 +78,25 @@ pub async fn unlink_prefix(prefix: &str) {
 /// The `p` quantile (0 to 1) of sorted values.
 pub fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// p50, p99 and max of `n` sequential requests made by `request` (each
+/// must succeed), in milliseconds, after 20 to warm up.
+pub async fn latencies(request: impl Fn() -> reqwest::RequestBuilder, n: usize) -> (f64, f64, f64) {
+    let get = async || {
+        let response = request().send().await.unwrap();
+        assert!(response.status().is_success(), "{}: {}", response.url(), response.status());
+        response.bytes().await.unwrap();
+    };
+    for _ in 0..20 {
+        get().await;
+    }
+    let mut ms = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = std::time::Instant::now();
+        get().await;
+        ms.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    (pct(&ms, 0.5), pct(&ms, 0.99), ms[ms.len() - 1])
 }
