@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::deploy::Deployment;
-use crate::helpers::{PluginDir, SERVER_TOKEN, Server};
+use crate::helpers::{PluginDir, SERVER_TOKEN, Server, serve};
 
 /// A chromedriver of the test's own, killed when dropped.
 struct Driver {
@@ -131,10 +131,7 @@ conformance! {
 async fn the_dashboard_works_in_a_real_browser(d) {
     let plugins = PluginDir::new();
     plugins.add("echo", "echo").add("fail", "fail");
-    let mut env = d.serve_env();
-    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
-    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
-    let server = Server::start(&env);
+    let server = serve(&d, &plugins, &[]);
     let origin = origin(&server);
     let viewer = viewer_token(&d);
     let drv = driver();
@@ -250,10 +247,7 @@ conformance! {
 async fn pages_are_safe_and_refuse_what_they_should(d) {
     let plugins = PluginDir::new();
     plugins.add("echo", "echo");
-    let mut env = d.serve_env();
-    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
-    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
-    let server = Server::start(&env);
+    let server = serve(&d, &plugins, &[]);
     let origin = origin(&server);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 

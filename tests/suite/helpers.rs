@@ -249,3 +249,32 @@ pub async fn viewer_token(tokens: &dyn taskbox::store::TokenStore) -> String {
     tokens.create_token("viewer", taskbox::store::TokenRole::Viewer, &hash).await.unwrap();
     token
 }
+
+/// `taskbox serve` (every role) on deployment `d`, with `plugins` as its
+/// plugin directory and artifact cache, and `extra` settings.
+pub fn serve(d: &crate::deploy::Deployment, plugins: &PluginDir, extra: &[(&'static str, String)]) -> Server {
+    Server::start(&serve_env(d, plugins, extra))
+}
+
+/// A `taskbox serve` with only the worker role (it serves no API).
+pub fn serve_worker(
+    d: &crate::deploy::Deployment,
+    plugins: &PluginDir,
+    extra: &[(&'static str, String)],
+) -> Server {
+    let mut env = serve_env(d, plugins, extra);
+    env.push(("TASKBOX_ROLES", "worker".into()));
+    Server::start_until(&env, "worker started")
+}
+
+fn serve_env(
+    d: &crate::deploy::Deployment,
+    plugins: &PluginDir,
+    extra: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let mut env = d.serve_env();
+    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
+    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
+    env.extend(extra.iter().cloned());
+    env
+}

@@ -15,25 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::deploy::{Deployment, Kind};
-use crate::helpers::{PluginDir, Server};
-
-fn serve(d: &Deployment, plugins: &PluginDir, extra: &[(&'static str, String)]) -> Server {
-    let mut env = d.serve_env();
-    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
-    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
-    env.extend(extra.iter().cloned());
-    Server::start(&env)
-}
-
-/// A process with only the worker role (it serves no API).
-fn serve_worker(d: &Deployment, plugins: &PluginDir, extra: &[(&'static str, String)]) -> Server {
-    let mut env = d.serve_env();
-    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
-    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
-    env.extend(extra.iter().cloned());
-    env.push(("TASKBOX_ROLES", "worker".into()));
-    Server::start_until(&env, "worker started")
-}
+use crate::helpers::{PluginDir, Server, serve, serve_worker};
 
 /// The processes of one deployment: the API (with the scheduler), and on
 /// the distributed one `workers` more processes that only work (the API's
@@ -41,7 +23,7 @@ fn serve_worker(d: &Deployment, plugins: &PluginDir, extra: &[(&'static str, Str
 struct Fleet {
     api: Server,
     workers: Vec<Server>,
-    _plugins: PluginDir,
+    plugins: PluginDir,
 }
 
 fn fleet(d: &Deployment, plugins: PluginDir, workers: usize, extra: &[(&'static str, String)]) -> Fleet {
@@ -51,9 +33,9 @@ fn fleet(d: &Deployment, plugins: PluginDir, workers: usize, extra: &[(&'static 
             env.push(("TASKBOX_ROLES", "api,scheduler".into()));
             let api = serve(d, &plugins, &env);
             let workers = (0..workers).map(|_| serve_worker(d, &plugins, extra)).collect();
-            Fleet { api, workers, _plugins: plugins }
+            Fleet { api, workers, plugins }
         }
-        Kind::Embedded => Fleet { api: serve(d, &plugins, extra), workers: Vec::new(), _plugins: plugins },
+        Kind::Embedded => Fleet { api: serve(d, &plugins, extra), workers: Vec::new(), plugins },
     }
 }
 
@@ -284,11 +266,11 @@ async fn a_concurrency_limit_holds_through_a_worker_crash(d) {
     match d.kind {
         Kind::Distributed => {
             f.workers[0].kill();
-            f.workers.push(serve_worker(&d, &f._plugins, &[]));
+            f.workers.push(serve_worker(&d, &f.plugins, &[]));
         }
         Kind::Embedded => {
             f.api.kill();
-            f.api = serve(&d, &f._plugins, &[]);
+            f.api = serve(&d, &f.plugins, &[]);
         }
     }
     let api = &f.api;

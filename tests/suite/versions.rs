@@ -14,15 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::deploy::{Deployment, Kind};
-use crate::helpers::{PluginDir, SERVER_TOKEN, Server, built_plugin, digest_of};
-
-fn serve(d: &Deployment, plugins: &PluginDir, extra: &[(&'static str, String)]) -> Server {
-    let mut env = d.serve_env();
-    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
-    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
-    env.extend(extra.iter().cloned());
-    Server::start(&env)
-}
+use crate::helpers::{PluginDir, SERVER_TOKEN, Server, built_plugin, digest_of, serve, serve_worker};
 
 /// `PUT /plugins/{name}` with `body` (and a sidecar's text, if any).
 async fn upload(server: &Server, name: &str, body: Vec<u8>, sidecar: Option<&str>) -> (StatusCode, Value) {
@@ -128,7 +120,7 @@ async fn an_upload_runs_on_a_worker_whose_plugin_directory_is_empty(d) {
         true => serve(&d, &api_dir, &[("TASKBOX_ROLES", "api,scheduler".into())]),
         false => serve(&d, &api_dir, &[]),
     };
-    let worker = distributed.then(|| serve_worker(&d, &worker_dir));
+    let worker = distributed.then(|| serve_worker(&d, &worker_dir, &[]));
     let worker_pid = worker.as_ref().map_or(api.child.id(), |w| w.child.id());
 
     let uploaded = upload_example(&api, "echo", "job").await;
@@ -164,15 +156,6 @@ async fn an_upload_runs_on_a_worker_whose_plugin_directory_is_empty(d) {
     let took = uploaded_at.elapsed();
     assert!(took < Duration::from_secs(4), "the new version took {took:?}");
 }
-}
-
-/// A worker-only process (no API, so no address to wait for).
-fn serve_worker(d: &Deployment, plugins: &PluginDir) -> Server {
-    let mut env = d.serve_env();
-    env.push(("TASKBOX_PLUGIN_DIR", plugins.path().display().to_string()));
-    env.push(("TASKBOX_CACHE_DIR", plugins.cache.path().display().to_string()));
-    env.push(("TASKBOX_ROLES", "worker".into()));
-    Server::start_until(&env, "worker started")
 }
 
 conformance! {
