@@ -43,18 +43,13 @@ fn back_to(back: &Option<String>, otherwise: &str) -> String {
 /// `path` with a notice in its query.
 fn with_notice(path: &str, notice: &str) -> Redirect {
     let joiner = if path.contains('?') { '&' } else { '?' };
-    let encoded: String = url_encode(notice);
-    Redirect::to(&format!("{path}{joiner}notice={encoded}"))
+    Redirect::to(&format!("{path}{joiner}{}", query_string(&[("notice", Some(notice))])))
 }
 
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b' ' => "+".into(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `pairs` as a query string (URL-encoded), leaving out absent values.
+fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
+    let given: Vec<(&str, &str)> = pairs.iter().filter_map(|(k, v)| Some((*k, (*v)?))).collect();
+    serde_urlencoded::to_string(given).expect("string pairs encode")
 }
 
 fn dashboard(state: &AppState) -> Result<&dyn crate::store::DashboardStore, UiError> {
@@ -166,13 +161,14 @@ pub(crate) async fn schedules(
         .collect();
     let task_types: Vec<String> = state.registry.catalog().keys().cloned().collect();
     let query = |offset: u32| {
-        let mut parts = vec![format!("offset={offset}")];
-        for (k, v) in [("status", &q.status), ("task_type", &q.task_type), ("name", &q.name)] {
-            if let Some(v) = given(v) {
-                parts.push(format!("{k}={}", url_encode(v)));
-            }
-        }
-        format!("/ui/schedules?{}", parts.join("&"))
+        let offset = offset.to_string();
+        let pairs = [
+            ("offset", Some(offset.as_str())),
+            ("status", given(&q.status)),
+            ("task_type", given(&q.task_type)),
+            ("name", given(&q.name)),
+        ];
+        format!("/ui/schedules?{}", query_string(&pairs))
     };
     let here = query(offset);
     let body = html! {
@@ -395,20 +391,16 @@ impl RunsQuery {
 
     /// This query string with another offset.
     fn with_offset(&self, path: &str, offset: u32) -> String {
-        let mut parts = vec![format!("offset={offset}")];
-        let fields = [
-            ("outcome", &self.outcome),
-            ("config_id", &self.config_id),
-            ("task_type", &self.task_type),
-            ("since", &self.since),
-            ("until", &self.until),
+        let offset = offset.to_string();
+        let pairs = [
+            ("offset", Some(offset.as_str())),
+            ("outcome", given(&self.outcome)),
+            ("config_id", given(&self.config_id)),
+            ("task_type", given(&self.task_type)),
+            ("since", given(&self.since)),
+            ("until", given(&self.until)),
         ];
-        for (k, v) in fields {
-            if let Some(v) = given(v) {
-                parts.push(format!("{k}={}", url_encode(v)));
-            }
-        }
-        format!("{path}?{}", parts.join("&"))
+        format!("{path}?{}", query_string(&pairs))
     }
 }
 
