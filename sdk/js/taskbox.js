@@ -18,7 +18,7 @@
 // `kv` below (key-value state) and `env` below (secrets and `[env]`).
 //
 // `taskbox build` bundles this file into the component; it owns the mapping
-// between the `scripted-task` world and the task function, nothing else.
+// between the `stateful-env-task` world and the task function, nothing else.
 
 import { log as hostLog } from "taskbox:plugin/host@0.1.0";
 import { open as openBucket } from "wasi:keyvalue/store@0.2.0-draft2";

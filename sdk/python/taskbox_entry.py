@@ -1,4 +1,4 @@
-"""The component's entry: implements the ``connected-task`` world's ``run``
+"""The component's entry: implements the ``stateful-http-task`` world's ``run``
 by calling ``run(ctx, params)`` in the task's module ``app``. Written by
 taskbox; ``taskbox build`` puts it in every Python component."""
 

@@ -1,17 +1,26 @@
-//! The Python and JavaScript examples: their pinned toolchains, installed
-//! into `target/toolchains/` (cached there, as CI caches `target/`), and
-//! building each example with `taskbox build`, as a user would.
+//! The Python and JavaScript guests: their pinned toolchains (the versions
+//! `sdk/toolchains.txt` names), installed into `target/toolchains/`
+//! (cached there, as CI caches `target/`), and building each guest with
+//! `taskbox build`, as a user would.
 //!
-//! An example is a directory of `examples/` holding `app.py` (Python) or
-//! `app.js` (JavaScript); the Rust examples are the Cargo workspace there.
+//! A guest is a directory of `examples/` (or `tests/components/`) holding
+//! `app.py` (Python) or `app.js` (JavaScript); the Rust guests are the
+//! Cargo workspace there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-/// The versions `taskbox build` names in its install hints (guest/toolchain.rs).
-const COMPONENTIZE_PY: &str = "0.25.1";
-const COMPONENTIZE_JS: &str = "0.23.0";
+/// The version `sdk/toolchains.txt` pins `tool` to (`taskbox build` reads
+/// the same file).
+fn pinned(root: &Path, tool: &str) -> Result<String, String> {
+    let path = root.join("sdk/toolchains.txt");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| l.split_once(' ').filter(|(name, _)| *name == tool).map(|(_, v)| v.trim().to_owned()))
+        .ok_or_else(|| format!("{} pins no {tool}", path.display()))
+}
 
 struct Lang {
     name: &'static str,
@@ -46,15 +55,16 @@ fn tool(root: &Path, lang: &Lang) -> PathBuf {
 }
 
 fn py_installed(root: &Path) -> bool {
+    let Ok(pin) = pinned(root, "componentize-py") else { return false };
     let version = Command::new(tool(root, &PYTHON)).arg("--version").output();
-    version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(COMPONENTIZE_PY))
+    version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&pin))
 }
 
 fn js_installed(root: &Path) -> bool {
+    let Ok(pin) = pinned(root, "componentize-js") else { return false };
     let manifest = toolchains(root).join("js/node_modules/@bytecodealliance/componentize-js/package.json");
     tool(root, &JS).is_file()
-        && std::fs::read_to_string(manifest)
-            .is_ok_and(|m| m.contains(&format!("\"version\": \"{COMPONENTIZE_JS}\"")))
+        && std::fs::read_to_string(manifest).is_ok_and(|m| m.contains(&format!("\"version\": \"{pin}\"")))
 }
 
 /// Installs componentize-py (PyPI, into a virtualenv) and componentize-js
@@ -62,11 +72,13 @@ fn js_installed(root: &Path) -> bool {
 pub fn install(root: &Path) -> Result<(), String> {
     if !py_installed(root) {
         let venv = toolchains(root).join("py");
-        crate::pip_install(&venv, &format!("componentize-py=={COMPONENTIZE_PY}"), "the Python examples")?;
+        let pin = pinned(root, "componentize-py")?;
+        crate::pip_install(&venv, &format!("componentize-py=={pin}"), "the Python examples")?;
     }
     if !js_installed(root) {
         let dir = toolchains(root).join("js");
-        eprintln!("xtask: installing componentize-js {COMPONENTIZE_JS} into {}", dir.display());
+        let pin = pinned(root, "componentize-js")?;
+        eprintln!("xtask: installing componentize-js {pin} into {}", dir.display());
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         std::fs::write(dir.join("package.json"), "{\"private\": true}\n").map_err(|e| e.to_string())?;
         crate::run(Command::new("npm").current_dir(&dir).args([
@@ -75,21 +87,21 @@ pub fn install(root: &Path) -> Result<(), String> {
             "--no-audit",
             "--no-fund",
             "--loglevel=error",
-            &format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"),
+            &format!("@bytecodealliance/componentize-js@{pin}"),
         ]))
         .map_err(|e| format!("{e}\nxtask: the JavaScript examples need Node.js 20+ with npm"))?;
     }
     Ok(())
 }
 
-/// Builds every Python and JavaScript example whose toolchain is installed
-/// into `plugins/` (skipping those already newer than their sources), and
-/// says which languages it skipped.
-pub fn build(root: &Path, plugins: &Path) -> Result<Vec<String>, String> {
+/// Builds every Python and JavaScript guest of `dir` whose toolchain is
+/// installed into `out` (skipping those already newer than their
+/// sources), and says which languages it skipped.
+pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<Vec<String>, String> {
     let mut built = Vec::new();
     let mut taskbox = None;
     for (lang, present) in [(&PYTHON, py_installed(root)), (&JS, js_installed(root))] {
-        let examples = examples(root, lang)?;
+        let examples = guests(dir, lang)?;
         if examples.is_empty() {
             continue;
         }
@@ -103,9 +115,9 @@ pub fn build(root: &Path, plugins: &Path) -> Result<Vec<String>, String> {
             continue;
         }
         for name in examples {
-            let out = plugins.join(format!("{name}.wasm"));
-            let sources = [root.join("examples").join(&name), root.join(lang.sdk), root.join("wit")];
-            let fresh = modified(&out).is_some_and(|at| sources.iter().all(|s| newest(s) <= Some(at)));
+            let wasm = out.join(format!("{name}.wasm"));
+            let sources = [dir.join(&name), root.join(lang.sdk), root.join("wit")];
+            let fresh = modified(&wasm).is_some_and(|at| sources.iter().all(|s| newest(s) <= Some(at)));
             if !fresh {
                 let taskbox = match &taskbox {
                     Some(path) => path,
@@ -116,13 +128,13 @@ pub fn build(root: &Path, plugins: &Path) -> Result<Vec<String>, String> {
                         .current_dir(root)
                         .env(lang.env, tool(root, lang))
                         .arg("build")
-                        .arg(root.join("examples").join(&name))
+                        .arg(dir.join(&name))
                         .arg("--out")
-                        .arg(&out),
+                        .arg(&wasm),
                 )?;
             }
             built.push(format!("{name}.wasm"));
-            if plugins.join(format!("{name}.toml")).is_file() {
+            if out.join(format!("{name}.toml")).is_file() {
                 built.push(format!("{name}.toml"));
             }
         }
@@ -135,11 +147,10 @@ fn build_taskbox(root: &Path) -> Result<PathBuf, String> {
     Ok(root.join("target/release/taskbox"))
 }
 
-/// The examples of one language, by name.
-fn examples(root: &Path, lang: &Lang) -> Result<Vec<String>, String> {
-    let dir = root.join("examples");
+/// The guests of one language in `dir`, by name.
+fn guests(dir: &Path, lang: &Lang) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
         let path = entry.map_err(|e| e.to_string())?.path();
         if path.join(lang.entry).is_file() {
             names.push(path.file_name().expect("an entry has a name").to_string_lossy().into_owned());

@@ -1,10 +1,11 @@
 //! Developer commands for this repository, run as `cargo xtask <command>`:
 //!
 //! - `plugins` — build every guest in `examples/` into `plugins/` (the
-//!   default plugin directory): the Rust ones for `wasm32-wasip2` (adding
-//!   the target through rustup if it is missing), the Python and JavaScript
-//!   ones with `taskbox build` where their toolchain is installed (it says
-//!   which it skipped).
+//!   default plugin directory), and the test suite's components in
+//!   `tests/components/` into `target/test-components/`: the Rust ones for
+//!   `wasm32-wasip2` (adding the target through rustup if it is missing),
+//!   the Python and JavaScript ones with `taskbox build` where their
+//!   toolchain is installed (it says which it skipped).
 //! - `toolchains` — install the pinned Python and JavaScript toolchains
 //!   (componentize-py, componentize-js) into `target/toolchains/`.
 //! - `serve [ARGS]` — `plugins`, then `taskbox serve [ARGS]` from a release
@@ -16,10 +17,14 @@
 //!   the `schemathesis` step.
 //! - `schemathesis` — the API contract step alone: schemathesis with every
 //!   check against a real server of each deployment (`schemathesis.rs`).
+//! - `docs` — the book in `docs/`, built with the pinned mdBook (installed
+//!   into `target/tools/` on first use) into `target/book/`, every link
+//!   checked (`docs.rs`).
 //!
 //! Plain `std` only: this crate must build in a second.
 
 mod browser;
+mod docs;
 mod guests;
 mod schemathesis;
 mod services;
@@ -40,10 +45,11 @@ fn main() -> ExitCode {
             .and_then(|()| services::ensure())
             .and_then(|()| browser::ensure())
             .and_then(|()| test(args.collect())),
+        Some("docs") => docs::build(&root()),
         Some("schemathesis") => {
             build_plugins().and_then(|()| services::ensure()).and_then(|()| schemathesis::run(&root()))
         }
-        _ => Err("usage: cargo xtask <plugins | toolchains | serve [serve args] | test [cargo test args] | schemathesis>"
+        _ => Err("usage: cargo xtask <plugins | toolchains | serve [serve args] | test [cargo test args] | schemathesis | docs>"
             .into()),
     };
     match result {
@@ -96,44 +102,62 @@ fn ensure_guest_target() -> Result<(), String> {
     })
 }
 
-/// Builds the example guests and copies their components into `plugins/`.
+/// Builds the examples into `plugins/` and the test components into
+/// `target/test-components/`.
 fn build_plugins() -> Result<(), String> {
     ensure_guest_target()?;
     let root = root();
+    let mut built = build_guests(&root, &root.join("examples"), &root.join("plugins"))?;
+    built.sort();
+    eprintln!("xtask: plugins/ now holds {}", built.join(", "));
+    let tests = root.join("target/test-components");
+    let mut built = build_guests(&root, &root.join("tests/components"), &tests)?;
+    built.sort();
+    eprintln!("xtask: {} now holds {}", tests.display(), built.join(", "));
+    Ok(())
+}
+
+/// Builds the guests of `dir` (its Cargo workspace's members, and its
+/// Python and JavaScript guests) into `out`, each with its sidecar
+/// (`dir/<name>/<name>.toml`); the names of the files written.
+fn build_guests(root: &Path, dir: &Path, out: &Path) -> Result<Vec<String>, String> {
     let target_dir = root.join("target");
     run(cargo()
-        .current_dir(root.join("examples"))
+        .current_dir(dir)
         .args(["build", "--release", "--target", GUEST_TARGET, "--target-dir"])
         .arg(&target_dir))?;
     let built = target_dir.join(GUEST_TARGET).join("release");
-    let plugins = root.join("plugins");
-    std::fs::create_dir_all(&plugins).map_err(|e| format!("{}: {e}", plugins.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut copied = Vec::new();
-    for entry in std::fs::read_dir(&built).map_err(|e| format!("{}: {e}", built.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.extension().is_some_and(|e| e == "wasm") {
-            let name = path.file_name().expect("a file has a name");
-            // Copy then rename, so a watcher never sees a half-written file.
-            let tmp = plugins.join(format!(".{}.tmp", name.to_string_lossy()));
-            std::fs::copy(&path, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            std::fs::rename(&tmp, plugins.join(name)).map_err(|e| e.to_string())?;
-            copied.push(name.to_string_lossy().into_owned());
-        }
-    }
-    // An example's sidecar (examples/<name>/<name>.toml) goes beside it.
-    for name in copied.clone() {
-        let stem = name.trim_end_matches(".wasm");
-        let sidecar = root.join("examples").join(stem).join(format!("{stem}.toml"));
+    for name in members(dir)? {
+        let file = format!("{name}.wasm");
+        // Copy then rename, so a watcher never sees a half-written file.
+        let tmp = out.join(format!(".{file}.tmp"));
+        std::fs::copy(built.join(&file), &tmp)
+            .map_err(|e| format!("{}: {e}", built.join(&file).display()))?;
+        std::fs::rename(&tmp, out.join(&file)).map_err(|e| e.to_string())?;
+        copied.push(file);
+        let sidecar = dir.join(&name).join(format!("{name}.toml"));
         if sidecar.is_file() {
-            std::fs::copy(&sidecar, plugins.join(format!("{stem}.toml")))
+            std::fs::copy(&sidecar, out.join(format!("{name}.toml")))
                 .map_err(|e| format!("{}: {e}", sidecar.display()))?;
-            copied.push(format!("{stem}.toml"));
+            copied.push(format!("{name}.toml"));
         }
     }
-    copied.extend(guests::build(&root, &plugins)?);
-    copied.sort();
-    eprintln!("xtask: plugins/ now holds {}", copied.join(", "));
-    Ok(())
+    copied.extend(guests::build(root, dir, out)?);
+    Ok(copied)
+}
+
+/// The members of the Cargo workspace in `dir` (its `members = [...]`).
+fn members(dir: &Path) -> Result<Vec<String>, String> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let list = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = ["))
+        .and_then(|l| l.strip_suffix(']'))
+        .ok_or_else(|| format!("{}: no one-line `members = [...]`", manifest.display()))?;
+    Ok(list.split(',').map(|m| m.trim().trim_matches('"').to_owned()).filter(|m| !m.is_empty()).collect())
 }
 
 /// Runs the whole suite in release mode: wasm compilation is ~13x slower in

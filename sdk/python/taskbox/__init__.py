@@ -18,7 +18,7 @@ state) and :mod:`taskbox.http` (outbound HTTP); secrets are environment
 variables (``os.environ``).
 
 ``taskbox build`` bundles this package into the component; it owns the
-mapping between the ``connected-task`` world and the task function, and
+mapping between the ``stateful-http-task`` world and the task function, and
 nothing else.
 """
 

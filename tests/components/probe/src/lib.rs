@@ -17,7 +17,7 @@
 //! Reports are `{"ok": true, "value": ...}` or `{"ok": false, "error": "..."}`;
 //! `panic`, `recurse` and `spin` never return.
 
-wit_bindgen::generate!({ path: "../../wit", world: "stateful-task", generate_all });
+wit_bindgen::generate!({ path: "../../../wit", world: "stateful-task", generate_all });
 
 use serde_json::{Value, json};
 use std::hint::black_box;
