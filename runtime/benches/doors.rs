@@ -10,12 +10,11 @@
 //! `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL` point elsewhere.
 
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+use taskbox::contract::kv::{Bounds, KeyValue};
 use taskbox::executor::{Doors, EngineSettings, Executor, RunContext, RunRequest};
-use taskbox::kv::{Bounds, KeyValue};
-use taskbox::registry::{Loader, Plugin};
+use taskbox::plugins::registry::{Loader, Plugin};
 
 mod common;
 use common::{arg, only, pct, redis_url};
@@ -23,8 +22,7 @@ use common::{arg, only, pct, redis_url};
 /// Loads `example` from a private directory with `sidecar` beside it.
 fn load(executor: &Executor, example: &str, sidecar: &str) -> (tempfile::TempDir, Arc<Plugin>) {
     let dir = tempfile::tempdir().unwrap();
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins").join(format!("{example}.wasm"));
-    assert!(built.is_file(), "{} is missing: run `cargo xtask plugins` first", built.display());
+    let built = common::built(example);
     std::fs::copy(&built, dir.path().join(format!("{example}.wasm"))).unwrap();
     std::fs::write(dir.path().join(format!("{example}.toml")), sidecar).unwrap();
     let cache = dir.path().join(".cache");
@@ -91,9 +89,10 @@ async fn main() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
         let opened = taskbox::store::open(&url).await.unwrap();
-        let local = taskbox::backend::Plan::new(None, "", &opened).await.unwrap().connect().await.unwrap().kv;
+        let local =
+            taskbox::backends::Plan::new(None, "", &opened).await.unwrap().connect().await.unwrap().kv;
         let prefix = common::fresh_prefix();
-        let redis = taskbox::redis_backend::RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
+        let redis = taskbox::backends::redis::RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
         let backends: [(&str, Arc<dyn KeyValue>); 2] =
             [("embedded (SQLite)", local), ("distributed (Redis)", Arc::new(redis))];
         let (_d, counter) = load(&executor, "counter", "key_value_stores = [\"default\"]\n");

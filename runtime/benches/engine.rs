@@ -27,16 +27,16 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use taskbox::backends::redis::RedisBackend;
+use taskbox::contract::job::Job;
+use taskbox::contract::job::QueuedRun;
+use taskbox::contract::schedule::backend::{EntryChange, ScheduleBackend, Transition};
+use taskbox::contract::schedule::{HistoryEvent, Status};
+use taskbox::engine::scheduler::fire_loop;
+use taskbox::engine::worker::{BASE_BACKOFF, Worker};
 use taskbox::executor::{EngineSettings, Executor};
-use taskbox::job::Job;
-use taskbox::job::QueuedRun;
-use taskbox::redis_backend::RedisBackend;
-use taskbox::registry::{Loader, Registry};
-use taskbox::schedule::backend::{EntryChange, ScheduleBackend, Transition};
-use taskbox::schedule::{HistoryEvent, Status};
-use taskbox::scheduler::fire_loop;
+use taskbox::plugins::registry::{Loader, Registry};
 use taskbox::store::*;
-use taskbox::worker::{BASE_BACKOFF, Worker};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -123,8 +123,9 @@ async fn end_to_end(plugins: &Path, runs: usize) {
     let (mut worker, _cache) = worker(&env, plugins).await;
     if notify {
         let store = Arc::new(env.store.clone());
-        worker.notifier =
-            Some(taskbox::notifier::Notifier::start(store.clone(), store, Default::default()).unwrap());
+        worker.notifier = Some(
+            taskbox::engine::notifier::Notifier::start(store.clone(), store, Default::default()).unwrap(),
+        );
     }
     let (stop, stopped) = watch::channel(false);
     let start = Instant::now();
@@ -165,7 +166,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
 
 /// The worker's concurrency: `--concurrency`, else the shipped default.
 fn concurrency() -> (usize, &'static str) {
-    let shipped = taskbox::settings::Settings::default().worker_concurrency;
+    let shipped = taskbox::server::settings::Settings::default().worker_concurrency;
     match arg("--concurrency", 0) {
         0 => (shipped, "the shipped default"),
         n => (n, "--concurrency"),
@@ -182,7 +183,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
         name: "bench".into(),
         queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
         store: Arc::new(env.store.clone()),
-        plugins: taskbox::artifacts::Artifacts::directory_only(registry),
+        plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
         executor,
         concurrency: concurrency().0,
         base_backoff: BASE_BACKOFF,
@@ -243,8 +244,12 @@ async fn lateness(configs: usize, seconds: usize) {
     let (stop, stopped) = watch::channel(false);
     let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
-    let looping =
-        tokio::spawn(fire_loop(Arc::new(scheduler), changes, taskbox::job::no_type_limits(), stopped));
+    let looping = tokio::spawn(fire_loop(
+        Arc::new(scheduler),
+        changes,
+        taskbox::contract::job::no_type_limits(),
+        stopped,
+    ));
     // Let the first (registration-skewed) seconds pass, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
@@ -306,12 +311,14 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
         new.schedule_config = json!({"cron_expression": "* * * * * *"});
         ids.push(env.store.create_config(new).await.unwrap().id);
     }
-    let service =
-        taskbox::scheduler::SchedulerService::new(Arc::new(env.store.clone()), Arc::new(env.backend.clone()));
+    let service = taskbox::engine::scheduler::SchedulerService::new(
+        Arc::new(env.store.clone()),
+        Arc::new(env.backend.clone()),
+    );
     futures::stream::iter(ids)
         .map(|id| {
             let service = service.clone();
-            async move { service.act(id, taskbox::schedule::Action::Start).await.unwrap() }
+            async move { service.act(id, taskbox::contract::schedule::Action::Start).await.unwrap() }
         })
         .buffer_unordered(64)
         .collect::<Vec<_>>()
@@ -323,7 +330,7 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
     let firing = tokio::spawn(fire_loop(
         Arc::new(scheduler),
         changes,
-        taskbox::job::no_type_limits(),
+        taskbox::contract::job::no_type_limits(),
         stopped.clone(),
     ));
     let working = tokio::spawn(worker.run(stopped, Duration::from_secs(30)));
@@ -376,8 +383,12 @@ async fn idle(schedules: usize) {
     let (stop, stopped) = watch::channel(false);
     let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
-    let looping =
-        tokio::spawn(fire_loop(Arc::new(scheduler), changes, taskbox::job::no_type_limits(), stopped));
+    let looping = tokio::spawn(fire_loop(
+        Arc::new(scheduler),
+        changes,
+        taskbox::contract::job::no_type_limits(),
+        stopped,
+    ));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -10,15 +10,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Instant;
 
 use taskbox::executor::{EngineSettings, Executor, Limits, RunContext, RunRequest};
-use taskbox::registry::{LoadSource, Loader};
+use taskbox::plugins::registry::{LoadSource, Loader};
 
 fn main() {
     let runs = common::arg("--runs", 2000);
-    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
     let executor = Executor::new(EngineSettings::default()).expect("sandbox");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     println!("== a trivial task per language: shipped defaults ({runs} runs each) ==");
@@ -34,8 +32,7 @@ fn main() {
         if !common::only(&language.to_lowercase()) {
             continue;
         }
-        let path = plugins.join(format!("{name}.wasm"));
-        assert!(path.is_file(), "{} is missing: run `cargo xtask plugins` first", path.display());
+        let path = common::built(name);
         let cache = tempfile::tempdir().unwrap();
         let compiled = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
         assert_eq!(compiled.info.source, Some(LoadSource::Compiled));

@@ -17,8 +17,8 @@
 use chrono::{Duration as Span, Utc};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use taskbox::app::Application;
-use taskbox::settings::{Role, Settings};
+use taskbox::server::Application;
+use taskbox::server::settings::{Role, Settings};
 use taskbox::store::*;
 use tokio::sync::watch;
 use uuid::Uuid;

@@ -9,11 +9,12 @@
 //! (`-- --rounds N`, default 10 per plugin).
 
 use sha2::Digest;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use taskbox::executor::{EngineSettings, Executor};
-use taskbox::registry::{Loader, Registry};
+use taskbox::plugins::registry::{Loader, Registry};
 
 const EXAMPLES: [&str; 6] = ["echo", "fail", "sleep", "fib", "probe", "wc"];
 
@@ -22,11 +23,6 @@ fn main() {
         .skip_while(|a| a != "--rounds")
         .nth(1)
         .map_or(10, |n| n.parse().expect("--rounds takes a number"));
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-    for name in EXAMPLES {
-        let path = built.join(format!("{name}.wasm"));
-        assert!(path.is_file(), "{} is missing: run `cargo xtask plugins` first", path.display());
-    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let executor = Executor::new(EngineSettings::default()).expect("sandbox");
@@ -35,7 +31,7 @@ fn main() {
         let mut all_compiled = Vec::new();
         let mut all_cached = Vec::new();
         for name in ["echo", "fib", "probe", "wc"] {
-            let (compiled, cached) = measure(&executor, &built, name, rounds).await;
+            let (compiled, cached) = measure(&executor, name, rounds).await;
             println!(
                 "{name:<6} {:>11.1} ms {:>11.1} ms {:>11.1} ms {:>11.1} ms",
                 ms(percentile(&compiled, 0.5)),
@@ -58,19 +54,14 @@ fn main() {
 
 /// Swaps `name` in and out of a watched directory: each round a fresh cache
 /// (compile), then the same swaps against a warm cache.
-async fn measure(
-    executor: &Executor,
-    built: &Path,
-    name: &str,
-    rounds: usize,
-) -> (Vec<Duration>, Vec<Duration>) {
+async fn measure(executor: &Executor, name: &str, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
     let dir = tempfile::tempdir().unwrap();
     for other in EXAMPLES {
-        std::fs::copy(built.join(format!("{other}.wasm")), dir.path().join(format!("{other}.wasm"))).unwrap();
+        std::fs::copy(common::built(other), dir.path().join(format!("{other}.wasm"))).unwrap();
     }
-    let target = built.join(format!("{name}.wasm"));
+    let target = common::built(name);
     // The plugin under test is served as task type "job", alternating with echo's bytes.
-    let alternate = if name == "echo" { built.join("fib.wasm") } else { built.join("echo.wasm") };
+    let alternate = if name == "echo" { common::built("fib") } else { common::built("echo") };
     let mut compiled = Vec::new();
     let mut cached = Vec::new();
     for warm in [false, true] {
@@ -86,8 +77,8 @@ async fn measure(
             std::fs::remove_file(dir.path().join("warm.wasm")).unwrap();
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let plugins = taskbox::artifacts::Artifacts::directory_only(registry.clone());
-        let watcher = taskbox::reload::watch(plugins, None, stopped).unwrap();
+        let plugins = taskbox::plugins::artifacts::Artifacts::directory_only(registry.clone());
+        let watcher = taskbox::engine::reload::watch(plugins, None, stopped).unwrap();
         for _ in 0..rounds {
             for (file, into) in [(&target, &mut compiled), (&alternate, &mut Vec::new())] {
                 let digest = hex::encode(sha2::Sha256::digest(std::fs::read(file).unwrap()));

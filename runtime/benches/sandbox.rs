@@ -7,25 +7,25 @@
 //! Run: `cargo xtask plugins && cargo bench -p taskbox --bench sandbox`
 //! (`-- --runs N` to change the number of runs per thread).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use taskbox::executor::{EngineSettings, Executor, Limits, RunContext, RunRequest};
-use taskbox::registry::{LoadSource, Loader, Plugin};
+use taskbox::plugins::registry::{LoadSource, Loader, Plugin};
 
 fn main() {
     let runs = std::env::args()
         .skip_while(|a| a != "--runs")
         .nth(1)
         .map_or(50_000, |n| n.parse().expect("--runs takes a number"));
-    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-    let echo = plugins.join("echo.wasm");
-    assert!(echo.is_file(), "{} is missing: run `cargo xtask plugins` first", echo.display());
+    let echo = common::built("echo");
     let executor = Executor::new(EngineSettings::default()).expect("sandbox");
 
     println!("== load: compile vs. cached artifact (median of 10) ==");
     for name in ["echo", "probe", "wc"] {
-        load_times(&executor, &plugins.join(format!("{name}.wasm")));
+        load_times(&executor, &common::built(name));
     }
 
     let cache = tempfile::tempdir().unwrap();
@@ -42,7 +42,7 @@ fn main() {
     }
 
     let sleep = Loader::new(executor.clone(), Some(cache.path().to_owned()))
-        .load(&plugins.join("sleep.wasm"))
+        .load(&common::built("sleep"))
         .plugin
         .unwrap();
     // Against one baseline: the pool keeps a used slot's memory resident

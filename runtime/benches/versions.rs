@@ -23,16 +23,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskbox::artifacts::{Artifacts, FOLLOW_EVERY, Upload};
 use taskbox::executor::{EngineSettings, Executor};
-use taskbox::registry::{Loader, Registry};
+use taskbox::plugins::artifacts::{Artifacts, FOLLOW_EVERY, Upload};
+use taskbox::plugins::registry::{Loader, Registry};
 use taskbox::store::PluginStore;
 
 const COMPONENTS: [&str; 3] = ["echo", "js_probe", "py_probe"];
 
 fn main() {
     let rounds = common::arg("--rounds", 3);
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let executor = Executor::new(EngineSettings::default()).expect("sandbox");
@@ -47,8 +46,7 @@ fn main() {
                 "component", "size", "upload", "2nd node cold", "2nd node warm", "fetch"
             );
             for name in COMPONENTS {
-                let path = built.join(format!("{name}.wasm"));
-                assert!(path.is_file(), "{} is missing: run `cargo xtask plugins` first", path.display());
+                let path = common::built(name);
                 let bytes = std::fs::read(&path).unwrap();
                 let mut rows: [Vec<f64>; 4] = Default::default();
                 for _ in 0..rounds {

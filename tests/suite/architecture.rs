@@ -1,14 +1,25 @@
-//! The dependency rules of DESIGN §1, checked on the source itself: every
-//! `crate::…` path (and `super::…` path to a sibling file) in the code of
-//! `runtime/src`, comments left out. Parts depend one way (API → scheduler
-//! service → backends → contract and leaf types); no two top-level modules
-//! import each other, directly or round a longer loop, and no two files of
-//! one module do.
+//! The layers of `runtime/src` and the dependency rules of DESIGN §1,
+//! checked on the source itself: every `crate::…` path (and `super::…`
+//! path to a sibling file) in the code, comments left out.
+//!
+//! A file belongs to a *part*: `layer::sub` for a file under a layer's
+//! sub-folder or sub-file (`engine::worker`, `contract::queue`), else the
+//! layer itself (`store`, `executor`). Parts depend down the layer order
+//! only (API → application → scheduler service → backends → contracts);
+//! no two parts import each other, directly or round a longer loop; no two
+//! files of one folder do; and the rules of DESIGN §1 hold between parts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// The layers, from the top down: a layer may import only itself and the
+/// layers after it.
+const LAYERS: [&str; 12] = [
+    "cli", "server", "http", "app", "engine", "plugins", "executor", "doors", "backends", "store",
+    "contract", "support",
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -51,9 +62,10 @@ fn ident(s: &str) -> String {
     s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
 }
 
-/// The first segments of the paths after each `prefix::` in `code`
-/// (`prefix::a::…` gives `a`, `prefix::{a, b::c}` gives `a` and `b`).
-fn heads(code: &str, prefix: &str) -> BTreeSet<String> {
+/// The paths after each `prefix::` in `code`, each cut to its first two
+/// segments (`prefix::a::b::c` gives `a::b`, `prefix::{a, b::c}` gives `a`
+/// and `b::c`).
+fn paths(code: &str, prefix: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let needle = format!("{prefix}::");
     for (at, _) in code.match_indices(&needle) {
@@ -71,7 +83,7 @@ fn heads(code: &str, prefix: &str) -> BTreeSet<String> {
                     '}' if depth == 0 => break,
                     '}' => depth -= 1,
                     ',' if depth == 0 => {
-                        found.insert(ident(item.trim()));
+                        found.insert(two_segments(item.trim()));
                         item.clear();
                         continue;
                     }
@@ -79,36 +91,111 @@ fn heads(code: &str, prefix: &str) -> BTreeSet<String> {
                 }
                 item.push(c);
             }
-            found.insert(ident(item.trim()));
+            found.insert(two_segments(item.trim()));
         } else {
-            found.insert(ident(rest));
+            found.insert(two_segments(rest));
         }
     }
     found.remove("");
     found
 }
 
-/// Top-level module → the top-level modules its files name.
-fn top_level_graph() -> Graph {
+/// `a::b::…` as `a::b`; `a` alone (or `a::{…}`, `a::*`) as `a`.
+fn two_segments(path: &str) -> String {
+    let first = ident(path);
+    match path[first.len()..].strip_prefix("::").map(ident) {
+        Some(second) if !second.is_empty() => format!("{first}::{second}"),
+        _ => first,
+    }
+}
+
+/// The layers that are folders of parts, and their parts.
+fn parts_of_layers() -> BTreeMap<String, BTreeSet<String>> {
+    let mut layers = BTreeMap::new();
+    for entry in std::fs::read_dir(src()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let layer = path.file_name().unwrap().to_string_lossy().into_owned();
+        let parts: BTreeSet<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "rs"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .filter(|p| p != "mod")
+            .collect();
+        layers.insert(layer, parts);
+    }
+    layers
+}
+
+/// The part a path inside the crate names (`engine::worker`, `store`).
+fn part_of(path: &str, layers: &BTreeMap<String, BTreeSet<String>>, split: &BTreeSet<&str>) -> String {
+    let mut segments = path.split("::");
+    let layer = segments.next().unwrap_or_default().to_owned();
+    match (segments.next(), layers.get(&layer)) {
+        (Some(sub), Some(parts)) if split.contains(layer.as_str()) && parts.contains(sub) => {
+            format!("{layer}::{sub}")
+        }
+        _ => layer,
+    }
+}
+
+/// The layers whose sub-folders and files are parts of their own; the
+/// others (`store`, `executor`, `cli`, `server`, `support`) are one part.
+const SPLIT: [&str; 7] = ["contract", "backends", "engine", "plugins", "doors", "http", "app"];
+
+/// Part → the parts its files name.
+fn part_graph() -> Graph {
+    let layers = parts_of_layers();
+    let split: BTreeSet<&str> = SPLIT.into();
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let mut graph = Graph::new();
     for file in files {
         let rel = file.strip_prefix(src()).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
-        let module = first.trim_end_matches(".rs").to_owned();
-        if module == "lib" || module == "main" {
+        let segments: Vec<String> = rel
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .filter(|s| s != "mod")
+            .collect();
+        if segments == ["lib"] || segments == ["main"] {
             continue;
         }
-        let uses = heads(&code(&file), "crate");
-        let entry = graph.entry(module.clone()).or_default();
-        entry.extend(uses.into_iter().filter(|m| *m != module));
+        let part = part_of(&segments.join("::"), &layers, &split);
+        let uses: BTreeSet<String> =
+            paths(&code(&file), "crate").iter().map(|p| part_of(p, &layers, &split)).collect();
+        let entry = graph.entry(part.clone()).or_default();
+        entry.extend(uses.into_iter().filter(|p| *p != part));
     }
     graph
 }
 
-/// Within each module directory: file → the sibling files it names through
-/// `super::` (the parent `mod.rs` is the module itself, not a sibling).
+/// The layer of a part.
+fn layer(part: &str) -> &str {
+    part.split("::").next().unwrap()
+}
+
+/// Each edge of `graph` that goes up the layer order (or to a layer that
+/// is not in it), as `from -> to`.
+fn upward(graph: &Graph) -> Vec<String> {
+    let rank = |part: &str| LAYERS.iter().position(|l| *l == layer(part));
+    let mut wrong = Vec::new();
+    for (from, tos) in graph {
+        for to in tos {
+            match (rank(from), rank(to)) {
+                (Some(a), Some(b)) if a <= b => {}
+                _ => wrong.push(format!("{from} -> {to}")),
+            }
+        }
+    }
+    wrong
+}
+
+/// Within each folder: file → the sibling files it names through `super::`
+/// (the folder's `mod.rs` is the module itself, not a sibling).
 fn sibling_graphs() -> BTreeMap<String, Graph> {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
@@ -129,8 +216,9 @@ fn sibling_graphs() -> BTreeMap<String, Graph> {
         // A sibling is named as `super::file` or `crate::module::file`.
         let code = code(&file);
         let own = format!("crate::{}", module.replace('/', "::"));
-        let named = heads(&code, "super").into_iter().chain(heads(&code, &own));
-        let uses: BTreeSet<String> = named.filter(|m| siblings.contains(m) && *m != name).collect();
+        let named = paths(&code, "super").into_iter().chain(paths(&code, &own));
+        let uses: BTreeSet<String> =
+            named.map(|p| ident(&p)).filter(|m| siblings.contains(m) && *m != name).collect();
         graphs.entry(module).or_default().insert(name, uses);
     }
     graphs
@@ -167,89 +255,106 @@ fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
 }
 
 #[test]
-fn no_module_imports_another_that_imports_it_back() {
-    let graph = top_level_graph();
-    assert!(graph.len() > 10, "read the modules: {graph:?}");
-    assert_eq!(find_cycle(&graph), None, "a cycle between top-level modules");
+fn every_folder_is_a_layer_in_the_order() {
+    let folders: BTreeSet<String> = parts_of_layers().into_keys().collect();
+    let known: BTreeSet<String> = LAYERS.iter().map(|l| l.to_string()).collect();
+    let unknown: Vec<_> = folders.difference(&known).collect();
+    assert!(unknown.is_empty(), "folders that are no layer of LAYERS: {unknown:?}");
+    let loose: Vec<String> = std::fs::read_dir(src())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rs") && n != "lib.rs" && n != "main.rs")
+        .collect();
+    assert!(loose.is_empty(), "files outside the layer folders: {loose:?}");
+}
+
+/// Over this many lines (before its `#[cfg(test)]` module), a file holds
+/// two concerns.
+const MAX_LINES: usize = 400;
+
+#[test]
+fn no_file_is_over_400_lines_before_its_tests() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let lines = text.lines().take_while(|l| !l.starts_with("#[cfg(test)]")).count();
+            (lines > MAX_LINES)
+                .then(|| format!("{} ({lines} lines)", file.strip_prefix(src()).unwrap().display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:?}");
+}
+
+#[test]
+fn parts_depend_down_the_layers_without_cycles() {
+    let graph = part_graph();
+    assert!(graph.len() > 15, "read the parts: {graph:?}");
+    assert_eq!(upward(&graph), Vec::<String>::new(), "imports up the layer order");
+    assert_eq!(find_cycle(&graph), None, "a cycle between parts");
     for (module, files) in sibling_graphs() {
         assert_eq!(find_cycle(&files), None, "a cycle between the files of {module}");
     }
 }
 
 #[test]
-fn dependencies_point_one_way() {
-    let graph = top_level_graph();
-    let may_not = |module: &str, forbidden: &[&str]| {
-        let uses = &graph[module];
-        let broken: Vec<&&str> = forbidden.iter().filter(|f| uses.contains(**f)).collect();
-        assert!(broken.is_empty(), "{module} must not import {broken:?} (it imports {uses:?})");
+fn the_rules_of_design_hold_between_parts() {
+    let graph = part_graph();
+    let may_not = |part: &str, forbidden: &[&str]| {
+        let uses = graph.get(part).cloned().unwrap_or_default();
+        let broken: Vec<&String> =
+            uses.iter().filter(|u| forbidden.iter().any(|f| *u == f || layer(u) == *f)).collect();
+        assert!(broken.is_empty(), "{part} must not import {broken:?} (it imports {uses:?})");
     };
-    let above_the_contract = [
-        "api",
-        "app",
-        "serve",
-        "cli",
-        "scheduler",
-        "worker",
-        "reload",
-        "backend",
-        "local_backend",
-        "redis_backend",
-    ];
-    // The executor and the registry know no store, schedule or API code.
-    for part in ["executor", "registry"] {
-        may_not(part, &above_the_contract);
-        may_not(part, &["store", "schedule", "queue", "job"]);
+    // The executor and the registry know no store, schedule, queue or
+    // anything above them.
+    for part in ["executor", "plugins::registry"] {
+        may_not(part, &["store", "backends", "engine", "app", "http", "server", "cli", "plugins::artifacts"]);
+        may_not(part, &["contract::schedule", "contract::queue", "contract::job", "doors::secrets"]);
     }
-    // The store knows no schedule, executor or API code.
-    may_not("store", &above_the_contract);
-    may_not("store", &["schedule", "queue", "executor", "registry"]);
-    // The leaves and the contracts point down only.
-    for leaf in ["job", "backoff", "sqlite", "text_enum", "outbound", "kv"] {
-        let uses: Vec<_> = graph[leaf].iter().filter(|m| *m != "text_enum").collect();
-        assert!(uses.is_empty(), "{leaf} is a leaf, yet imports {uses:?}");
+    // The store knows no schedule, queue, executor or plugin code.
+    may_not("store", &["contract::schedule", "contract::queue", "executor", "plugins", "doors"]);
+    // Guest projects know only the registry's naming rule.
+    let guest: Vec<_> = graph["plugins::guest"].iter().filter(|p| !p.starts_with("support")).collect();
+    assert!(guest.iter().all(|p| *p == "plugins::registry"), "guest may import only the registry: {guest:?}");
+    // Secrets are read by the worker (a run's grants), the application
+    // layer and the CLI; the executor sees values only as a run's doors.
+    for part in ["executor", "plugins::registry", "store", "contract", "engine::scheduler", "backends"] {
+        may_not(part, &["doors::secrets"]);
     }
-    for contract in ["schedule", "queue"] {
-        may_not(contract, &above_the_contract);
-        may_not(contract, &["store", "executor", "registry"]);
+    // Backends implement the contracts; they know no engine or front end.
+    for backend in ["backends::local", "backends::redis"] {
+        may_not(backend, &["engine", "app", "http", "server", "cli", "executor", "plugins"]);
     }
-    // Guest projects (SDKs, `taskbox new`, `taskbox build`) know only the
-    // registry's naming rule: they never load, run or store anything.
-    let uses: Vec<_> = graph["guest"].iter().filter(|m| *m != "registry").collect();
-    assert!(uses.is_empty(), "guest may import only the registry, yet imports {uses:?}");
-    // Secrets sit on the store; only the API, the CLI, the worker and the
-    // app reach them, and the executor sees values only as a run's doors.
-    may_not("secrets", &above_the_contract);
-    may_not("secrets", &["schedule", "queue", "executor"]);
-    for part in ["executor", "registry", "store", "schedule", "queue", "scheduler"] {
-        may_not(part, &["secrets"]);
+    // The front ends reach schedules only through the scheduler service,
+    // and the dashboard knows nothing of the API.
+    may_not("http::api", &["backends", "engine::worker", "executor"]);
+    may_not("http::ui", &["backends", "engine::worker", "executor", "http::api"]);
+    for dir in ["http", "app"] {
+        let mut files = Vec::new();
+        rust_files(&src().join(dir), &mut files);
+        for file in files {
+            assert!(
+                !code(&file).contains("schedule::backend"),
+                "{} reaches the schedule backend",
+                file.display()
+            );
+        }
     }
-    // Backends implement the contracts; they know no service, worker or API.
-    for backend in ["local_backend", "redis_backend"] {
-        may_not(backend, &["api", "app", "serve", "cli", "scheduler", "worker", "reload", "backend"]);
-    }
-    // The API reaches schedules only through the scheduler service.
-    may_not("api", &["backend", "local_backend", "redis_backend", "worker", "executor"]);
-    let mut api_files = Vec::new();
-    rust_files(&src().join("api"), &mut api_files);
-    for file in api_files {
-        assert!(
-            !code(&file).contains("schedule::backend"),
-            "{} reaches the schedule backend",
-            file.display()
-        );
-    }
-    // The scheduler service speaks no HTTP and runs no task.
-    may_not("scheduler", &["api", "app", "serve", "cli", "worker", "executor", "registry", "reload"]);
-    may_not("worker", &["api", "app", "serve", "cli", "scheduler", "schedule"]);
+    // The scheduler service speaks no HTTP and runs no task; the worker
+    // decides nothing about schedules.
+    may_not("engine::scheduler", &["engine::worker", "engine::reload", "executor", "plugins"]);
+    may_not("engine::worker", &["engine::scheduler", "contract::schedule"]);
 }
 
 #[test]
-fn the_reader_sees_paths_groups_and_cycles_but_not_comments() {
-    let code = "use crate::a::b;\nuse crate::{c, d::e};\nlet x = crate::f::g(); // crate::h\nsupercrate::i;\n\
+fn the_reader_sees_paths_groups_layers_and_cycles_but_not_comments() {
+    let code = "use crate::a::b;\nuse crate::{c, d::e::f};\nlet x = crate::f::g(); // crate::h\nsupercrate::i;\n\
                 let u = \"sqlite://x\"; crate::j::k();";
     let code: String = code.lines().map(strip_comment).collect::<Vec<_>>().join("\n");
-    assert_eq!(heads(&code, "crate"), ["a", "c", "d", "f", "j"].map(String::from).into());
+    assert_eq!(paths(&code, "crate"), ["a::b", "c", "d::e", "f::g", "j::k"].map(String::from).into());
     let graph = |edges: &[(&str, &str)]| {
         let mut g = Graph::new();
         for (from, to) in edges {
@@ -261,4 +366,11 @@ fn the_reader_sees_paths_groups_and_cycles_but_not_comments() {
     let cycle = find_cycle(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])).expect("a loop of three");
     assert_eq!(cycle.first(), cycle.last());
     assert_eq!(cycle.len(), 4);
+    // A store that imported the engine, or a part of no known layer, is
+    // caught; imports down the order are not.
+    let down =
+        graph(&[("http::api", "engine::scheduler"), ("engine::worker", "store"), ("store", "contract::job")]);
+    assert!(upward(&down).is_empty());
+    let up = graph(&[("store", "engine::worker"), ("contract::job", "nowhere")]);
+    assert_eq!(upward(&up), ["contract::job -> nowhere", "store -> engine::worker"]);
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::process::{Command, Output};
 
-use crate::helpers::PluginDir;
+use crate::support::*;
 
 fn taskbox(dir: &PluginDir, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_taskbox"))

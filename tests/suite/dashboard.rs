@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::deploy::Deployment;
-use crate::helpers::{PluginDir, SERVER_TOKEN, Server, serve};
+use crate::support::*;
 
 /// A chromedriver of the test's own, killed when dropped.
 struct Driver {
@@ -94,26 +93,18 @@ async fn log_in(c: &Client, origin: &str, token: &str) {
 
 /// Waits until `check(path, page source)` holds.
 async fn wait_for(c: &Client, what: &str, check: impl Fn(&str, &str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
+    let seen = std::cell::RefCell::new(String::new());
+    eventually(what, Duration::from_secs(20), || async {
         let url = c.current_url().await.unwrap();
-        let source = c.source().await.unwrap();
-        if check(url.path(), &source) {
-            return source;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{what}: not after 20 s at {url}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        *seen.borrow_mut() = c.source().await.unwrap();
+        check(url.path(), &seen.borrow())
+    })
+    .await;
+    seen.into_inner()
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
-}
-
-async fn create(server: &Server, body: Value) -> String {
-    let (status, config) = server.post("/configs", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
-    config["id"].as_str().unwrap().to_owned()
 }
 
 fn viewer_token(d: &Deployment) -> String {
@@ -146,9 +137,9 @@ async fn the_dashboard_works_in_a_real_browser(d) {
     }
 
     // A config created over the API appears; pause it with a click.
-    let nightly = create(&server, json!({"name": "nightly-report", "task_type": "echo", "scheduler_type": "cron",
+    let nightly = server.create_id(json!({"name": "nightly-report", "task_type": "echo", "scheduler_type": "cron",
         "schedule_config": {"cron_expression": "0 2 * * *"}, "parameters": {"report": "sales"}})).await;
-    let hostile = create(&server, json!({"name": "<script>alert(1)</script>", "task_type": "fail",
+    let hostile = server.create_id(json!({"name": "<script>alert(1)</script>", "task_type": "fail",
         "scheduler_type": "manual", "parameters": {"message": "<b>bold</b> <img src=x onerror=alert(2)>"}})).await;
     server.post(&format!("/schedules/{nightly}/start"), json!({})).await;
     c.goto(&format!("{origin}/ui/schedules")).await.unwrap();
@@ -177,11 +168,10 @@ async fn the_dashboard_works_in_a_real_browser(d) {
     shot(&c, &format!("runs-{}", d.plan.kind())).await;
     c.find(Locator::Css("select[name=outcome]")).await.unwrap().select_by_value("failure").await.unwrap();
     c.find(Locator::XPath("//form[@class='filters']//button[text()='Filter']")).await.unwrap().click().await.unwrap();
-    let start = Instant::now();
-    while !c.current_url().await.unwrap().query().unwrap_or("").contains("outcome=failure") {
-        assert!(start.elapsed() < Duration::from_secs(20), "filters live in the URL");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("filters live in the URL", Duration::from_secs(20), || async {
+        c.current_url().await.unwrap().query().unwrap_or("").contains("outcome=failure")
+    })
+    .await;
     let source = wait_for(&c, "the filtered runs", |_, s| s.contains("badge bad")).await;
     assert!(!source.contains("badge ok"), "only failures");
     c.refresh().await.unwrap();

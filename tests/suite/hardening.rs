@@ -5,9 +5,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use taskbox::scheduler::SchedulerService;
+use taskbox::engine::scheduler::SchedulerService;
 
-use crate::api::{error_code, spawn_app};
+use crate::support::*;
 
 fn manual(name: &str) -> Value {
     json!({"name": name, "task_type": "echo", "scheduler_type": "manual"})
@@ -104,7 +104,7 @@ async fn metrics_labels_stay_a_known_set_whatever_clients_send(d) {
         let _ = app.client.request(method, format!("{}/configs", app.base)).send().await.unwrap();
         let _ = app.client.get(format!("{}/no/such/route/{i}", app.base)).send().await.unwrap();
     }
-    let text = app.client.get(app.base.replace("/api/v1", "/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app.client.get(app.root_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(!text.contains("FOOBAR"), "a made-up method became a label");
     assert!(!text.contains("/no/such/route"), "an unmatched path became a label");
     assert!(text.contains(r#"method="other""#) && text.contains(r#"route="unmatched""#), "{text}");
@@ -116,7 +116,7 @@ conformance! {
 async fn the_api_answers_odd_requests_in_its_error_shape_and_bounds_what_it_takes(d) {
     let app = spawn_app(d).await;
     // An unsupported method on a real route: 405 in the one error shape.
-    let put = app.client.put(format!("{}/configs", app.base)).bearer_auth(crate::api::TOKEN).send().await.unwrap();
+    let put = app.client.put(format!("{}/configs", app.base)).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(&put.json().await.unwrap()), "method_not_allowed");
     // The auth scheme is case-insensitive.
@@ -124,7 +124,7 @@ async fn the_api_answers_odd_requests_in_its_error_shape_and_bounds_what_it_take
         let answer = app
             .client
             .get(format!("{}/configs", app.base))
-            .header("authorization", format!("{scheme}  {}", crate::api::TOKEN))
+            .header("authorization", format!("{scheme}  {}", TOKEN))
             .send()
             .await
             .unwrap();
@@ -146,7 +146,7 @@ async fn the_api_answers_odd_requests_in_its_error_shape_and_bounds_what_it_take
     // What the document says is what the server takes.
     let (status, _) = app.get("/configs?offset=2147483648").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "offset is documented as int32");
-    let spec: Value = app.client.get(app.base.replace("/api/v1", "/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = app.client.get(app.root_url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let params = spec["paths"]["/api/v1/configs"]["get"]["parameters"].as_array().unwrap().clone();
     let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
     assert_eq!((limit["schema"]["minimum"].as_f64(), limit["schema"]["maximum"].as_f64()), (Some(1.0), Some(500.0)));
@@ -181,7 +181,7 @@ async fn what_schemathesis_found_is_refused_as_documented(d) {
 
     // Every protected operation documents its 422, and every one that
     // takes a body documents the 400 a body without JSON gets.
-    let spec: Value = app.client.get(app.base.replace("/api/v1", "/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = app.client.get(app.root_url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     for (path, item) in spec["paths"].as_object().unwrap() {
         if !path.starts_with("/api/v1/") || path == "/api/v1/system/health" {
             continue;
@@ -193,7 +193,7 @@ async fn what_schemathesis_found_is_refused_as_documented(d) {
             }
         }
     }
-    let no_json = app.client.post(format!("{}/configs", app.base)).bearer_auth(crate::api::TOKEN).send().await.unwrap();
+    let no_json = app.client.post(format!("{}/configs", app.base)).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(no_json.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&no_json.json().await.unwrap()), "bad_request");
     let task_type = &spec["components"]["schemas"]["NewConfig"]["properties"]["task_type"];

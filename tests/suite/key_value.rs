@@ -7,12 +7,11 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use taskbox::contract::kv::{Bounds, KvError};
 use taskbox::executor::{Doors, Outcome, RunContext, RunRequest};
-use taskbox::kv::{Bounds, KvError};
-use taskbox::registry::Plugin;
+use taskbox::plugins::registry::Plugin;
 
-use crate::deploy::Deployment;
-use crate::helpers::{EXECUTOR, PluginDir, SERVER_TOKEN, Server, probe_ok};
+use crate::support::*;
 
 /// Runs `plugin` with the deployment's key-value store.
 async fn run_on(d: &Deployment, plugin: &Plugin, params: Value) -> Outcome {
@@ -234,10 +233,10 @@ async fn state_survives_the_process_that_wrote_it(d) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn increments_stay_atomic_across_two_worker_processes() {
-    use taskbox::scheduler::SchedulerService;
+    use taskbox::engine::scheduler::SchedulerService;
+    use taskbox::engine::worker::{Worker, WorkerDoors};
     use taskbox::store::{ExecutionFilter, NewConfig, Page};
-    use taskbox::worker::{Worker, WorkerDoors};
-    let d = Deployment::new(crate::deploy::Kind::Distributed).await;
+    let d = Deployment::new(crate::support::Kind::Distributed).await;
     let plugins = PluginDir::new();
     plugins.add("counter", "counter").write("counter.toml", "key_value_stores = [\"default\"]\n");
     // One worker here, one in a `taskbox serve` of its own.
@@ -258,7 +257,7 @@ async fn increments_stay_atomic_across_two_worker_processes() {
         name: "in-test".into(),
         queue: d.another().await.queue,
         store: d.store.clone(),
-        plugins: taskbox::artifacts::Artifacts::directory_only(registry),
+        plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
         executor: EXECUTOR.clone(),
         concurrency: 8,
         base_backoff: Duration::from_secs(1),
@@ -330,7 +329,7 @@ async fn operators_see_and_seed_state_over_the_api(d) {
     assert_eq!(server.get("/kv/cursors/k").await.0, 404);
     assert_eq!(server.get(&format!("/kv/cursors/{}", "k".repeat(1025))).await.0, 422);
     // Viewers read, only admins write.
-    let viewer = crate::helpers::viewer_token(d.tokens.as_ref()).await;
+    let viewer = crate::support::viewer_token(d.tokens.as_ref()).await;
     let as_viewer = |method: reqwest::Method, path: &str| {
         server.client.request(method, format!("{}{path}", server.base)).bearer_auth(viewer.clone())
     };

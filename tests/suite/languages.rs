@@ -15,10 +15,11 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use taskbox::executor::Limits;
-use taskbox::registry::{Loader, Plugin};
+use taskbox::plugins::registry::{Loader, Plugin};
 
-use crate::helpers::{EXECUTOR, PluginDir, Server, digest_of, run, run_with};
-use crate::targets::Target;
+use crate::support::targets::Target;
+
+use crate::support::*;
 
 fn shared_cache() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache")
@@ -350,7 +351,7 @@ async fn serve_runs_python_and_javascript_and_hot_reloads_a_rebuilt_python_task(
             .post("/configs", json!({"name": name, "task_type": task_type, "scheduler_type": "manual", "parameters": params}))
             .await;
         assert_eq!(status, 201, "{config}");
-        server.run_now(config["id"].as_str().unwrap(), Duration::from_secs(60)).await
+        server.run_and_wait(config["id"].as_str().unwrap(), Duration::from_secs(60)).await
     };
     let record = run_now("py_probe", json!({"action": "version"})).await;
     assert_eq!((record["is_success"].clone(), record["result"].clone()), (json!(true), json!({"version": 1})), "{record}");
@@ -363,14 +364,13 @@ async fn serve_runs_python_and_javascript_and_hot_reloads_a_rebuilt_python_task(
     // Rebuild the Python task with a change, straight into the served
     // directory: the server loads it and the next run is the new code.
     let project = tempfile::tempdir().unwrap();
-    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/py_probe/app.py")).unwrap();
+    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/components/py_probe/app.py")).unwrap();
     assert!(source.contains("VERSION = 1\n"));
     std::fs::write(project.path().join("app.py"), source.replace("VERSION = 1\n", "VERSION = 2\n")).unwrap();
     let old = digest_of("py_probe");
     let out = plugins.path().join("py_probe.wasm");
     ok(&taskbox(project.path(), &["build", ".", "--out", out.to_str().unwrap()]));
-    server
-        .until("the rebuilt plugin is loaded", Duration::from_secs(60), || async {
+    eventually("the rebuilt plugin is loaded", Duration::from_secs(60), || async {
             let (_, info) = server.get("/plugins/py_probe").await;
             info["digest"].as_str().is_some_and(|digest| digest != old) && info["error"].is_null()
         })

@@ -1,16 +1,17 @@
-//! taskbox's black-box suite: real components (built from `examples/` by
-//! `cargo xtask plugins`) in real wasmtime, and the real `taskbox` binary.
-//! Run it with `cargo xtask test`.
+//! taskbox's black-box suite: real components (built from `examples/` and
+//! `tests/components/` by `cargo xtask plugins`) in real wasmtime, real
+//! PostgreSQL and Redis, taskbox in-process and as the real `taskbox`
+//! binary. Run it with `cargo xtask test`. `support/` holds every fixture.
 
 #[macro_use]
-mod deploy;
+mod support;
+
 mod api;
 mod app;
 mod architecture;
 mod cli;
 mod dashboard;
 mod hardening;
-mod helpers;
 mod key_value;
 mod languages;
 mod operators;
@@ -21,8 +22,6 @@ mod reload;
 mod sandbox;
 mod scheduler;
 mod secrets;
-mod services;
 mod store;
-mod targets;
 mod versions;
 mod worker;

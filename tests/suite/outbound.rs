@@ -7,11 +7,12 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use taskbox::executor::{EngineSettings, Executor, Limits};
 
-use crate::helpers::{PluginDir, probe_ok, run, run_with};
-use crate::targets::{Silent, Target, Tls};
+use crate::support::targets::{Silent, Target, Tls};
+
+use crate::support::*;
 
 /// The probe with this sidecar.
-fn probe_with(sidecar: &str) -> (PluginDir, std::sync::Arc<taskbox::registry::Plugin>) {
+fn probe_with(sidecar: &str) -> (PluginDir, std::sync::Arc<taskbox::plugins::registry::Plugin>) {
     let dir = PluginDir::new();
     dir.add("probe", "probe").write("probe.toml", sidecar);
     let plugin = dir.plugin("probe");
@@ -185,9 +186,9 @@ async fn https_works_with_a_private_ca_and_fails_without_it() {
     .unwrap();
     let dir = PluginDir::new();
     dir.add("probe", "probe").write("probe.toml", &sidecar);
-    let loader = taskbox::registry::Loader::new(trusting.clone(), Some(dir.cache.path().to_owned()));
+    let loader = taskbox::plugins::registry::Loader::new(trusting.clone(), Some(dir.cache.path().to_owned()));
     let probe = loader.load(&dir.path().join("probe.wasm")).plugin.unwrap();
-    let request = |executor: Executor, plugin: std::sync::Arc<taskbox::registry::Plugin>| {
+    let request = |executor: Executor, plugin: std::sync::Arc<taskbox::plugins::registry::Plugin>| {
         let url = url.clone();
         async move {
             let req = taskbox::executor::RunRequest {
@@ -203,7 +204,7 @@ async fn https_works_with_a_private_ca_and_fails_without_it() {
     assert_eq!(probe_ok(&outcome), &json!({"status": 200, "body_length": 2}));
     // The suite's executor trusts webpki's roots only.
     let (_d, untrusting) = probe_with(&sidecar);
-    let outcome = request(crate::helpers::EXECUTOR.clone(), untrusting).await;
+    let outcome = request(crate::support::EXECUTOR.clone(), untrusting).await;
     let report: Value = outcome.result.unwrap();
     assert_eq!(report["ok"], false, "{report}");
     assert!(report["error"].as_str().unwrap().contains("Tls"), "{report}");

@@ -4,9 +4,9 @@
 
 use chrono::Utc;
 use std::time::Duration;
-use taskbox::job::{Band, Trigger};
-use taskbox::queue::{Delivery, Settle};
-use taskbox::scheduler::SchedulerService;
+use taskbox::contract::job::{Band, Trigger};
+use taskbox::contract::queue::{Delivery, Settle};
+use taskbox::engine::scheduler::SchedulerService;
 use taskbox::store::NewConfig;
 
 fn acknowledge(d: &Delivery) -> Settle {

@@ -2,9 +2,9 @@
 //! every broken one says why.
 
 use taskbox::executor::Shape;
-use taskbox::registry::LoadSource;
+use taskbox::plugins::registry::LoadSource;
 
-use crate::helpers::PluginDir;
+use crate::support::*;
 
 /// An empty core module: valid wasm, but not a component.
 const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
@@ -62,7 +62,7 @@ async fn a_granted_dir_that_does_not_exist_is_a_load_error() {
 #[tokio::test]
 async fn a_missing_directory_is_an_empty_catalog() {
     let dir = PluginDir::new();
-    let registry = taskbox::registry::Registry::new(dir.path().join("nope"), dir.loader());
+    let registry = taskbox::plugins::registry::Registry::new(dir.path().join("nope"), dir.loader());
     assert!(registry.scan().await.unwrap().is_empty());
 }
 

@@ -8,8 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::deploy::{Deployment, Kind};
-use crate::helpers::{PluginDir, Server, digest_of};
+use crate::support::*;
 
 fn serve(d: &Deployment, plugins: &PluginDir) -> Server {
     let mut env = d.serve_env();
@@ -21,34 +20,13 @@ fn serve(d: &Deployment, plugins: &PluginDir) -> Server {
 /// Replaces a plugin file the way a build tool does: write beside, rename over.
 fn install(plugins: &PluginDir, example: &str, as_name: &str) {
     let tmp = plugins.path().join(format!(".{as_name}.wasm.tmp"));
-    std::fs::copy(crate::helpers::built_plugin(example), &tmp).unwrap();
+    std::fs::copy(crate::support::built_plugin(example), &tmp).unwrap();
     std::fs::rename(&tmp, plugins.path().join(format!("{as_name}.wasm"))).unwrap();
 }
 
 async fn digest(server: &Server, name: &str) -> Option<String> {
     let (status, info) = server.get(&format!("/plugins/{name}")).await;
     (status == StatusCode::OK).then(|| info["digest"].as_str().unwrap_or_default().to_owned())
-}
-
-/// Queues a run and waits for its record.
-async fn run(server: &Server, config_id: &str) -> Value {
-    let (status, queued) = server.post(&format!("/configs/{config_id}/run"), json!({})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    let execution_id = queued["execution_id"].as_str().unwrap().to_owned();
-    record(server, config_id, &execution_id).await
-}
-
-async fn record(server: &Server, config_id: &str, execution_id: &str) -> Value {
-    let start = std::time::Instant::now();
-    loop {
-        let (_, list) = server.get(&format!("/executions?config_id={config_id}&limit=500")).await;
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        if let Some(r) = items.into_iter().find(|r| r["execution_id"] == execution_id) {
-            return r;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "no record of {execution_id}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The config answers of `ids`, in order.
@@ -89,13 +67,12 @@ async fn a_rebuilt_plugin_serves_within_a_second_and_a_broken_or_removed_one_is_
     // Rebuilt: another component lands under the same name.
     install(&plugins, "fib", "job");
     let fib = digest_of("fib");
-    let took = server
-        .until("the new digest serving", Duration::from_secs(1), || async {
+    let took = eventually("the new digest serving", Duration::from_secs(1), || async {
             digest(&server, "job").await.as_ref() == Some(&fib)
         })
         .await;
     eprintln!("reload (compile) seen after {took:?}");
-    let r = run(&server, &id).await;
+    let r = server.run_and_wait(&id, Duration::from_secs(20)).await;
     assert_eq!(r["plugin_digest"], fib.as_str(), "{r}");
     assert!(r["is_success"].as_bool().unwrap(), "{r}");
     let events = history_events(&server, &id).await;
@@ -103,25 +80,23 @@ async fn a_rebuilt_plugin_serves_within_a_second_and_a_broken_or_removed_one_is_
 
     // Broken: the old version keeps serving, and the error is visible.
     std::fs::write(plugins.path().join("job.wasm"), b"not wasm any more").unwrap();
-    server
-        .until("the load error visible", Duration::from_secs(2), || async {
+    eventually("the load error visible", Duration::from_secs(2), || async {
             server.get("/plugins/job").await.1["error"].is_string()
         })
         .await;
     let (_, info) = server.get("/plugins/job").await;
     assert_eq!(info["digest"], fib.as_str(), "{info}");
     assert!(info["error"].as_str().unwrap().contains("not a valid WebAssembly component"), "{info}");
-    assert_eq!(run(&server, &id).await["plugin_digest"], fib.as_str());
+    assert_eq!(server.run_and_wait(&id, Duration::from_secs(20)).await["plugin_digest"], fib.as_str());
     assert!(history_events(&server, &id).await.iter().any(|e| e.contains("failed to load")));
 
     // Removed: unloaded; runs fail saying why; the schedule is kept.
     std::fs::remove_file(plugins.path().join("job.wasm")).unwrap();
-    server
-        .until("the plugin gone", Duration::from_secs(2), || async {
+    eventually("the plugin gone", Duration::from_secs(2), || async {
             server.get("/plugins/job").await.0 == StatusCode::NOT_FOUND
         })
         .await;
-    let r = run(&server, &id).await;
+    let r = server.run_and_wait(&id, Duration::from_secs(20)).await;
     assert_eq!(r["is_success"], false);
     assert!(r["error_message"].as_str().unwrap().contains("unknown task type \"job\""), "{r}");
     let (_, config) = server.get(&format!("/configs/{id}")).await;
@@ -131,8 +106,7 @@ async fn a_rebuilt_plugin_serves_within_a_second_and_a_broken_or_removed_one_is_
     // Back again, from the artifact cache this time; and an explicit rescan.
     install(&plugins, "echo", "job");
     let echo = digest_of("echo");
-    server
-        .until("the plugin back", Duration::from_secs(1), || async {
+    eventually("the plugin back", Duration::from_secs(1), || async {
             digest(&server, "job").await.as_ref() == Some(&echo)
         })
         .await;
@@ -156,21 +130,20 @@ async fn a_run_in_flight_finishes_on_the_version_it_started_with(d) {
     let id = config["id"].as_str().unwrap().to_owned();
     let (_, queued) = server.post(&format!("/configs/{id}/run"), json!({})).await;
     let execution_id = queued["execution_id"].as_str().unwrap().to_owned();
-    server.until("the run in flight", Duration::from_secs(10), || async { d.held().await > 0 }).await;
+    eventually("the run in flight", Duration::from_secs(10), || async { d.held().await > 0 }).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     install(&plugins, "echo", "slow");
     let echo = digest_of("echo");
-    server
-        .until("the new digest serving", Duration::from_secs(1), || async {
+    eventually("the new digest serving", Duration::from_secs(1), || async {
             digest(&server, "slow").await.as_ref() == Some(&echo)
         })
         .await;
-    let old = record(&server, &id, &execution_id).await;
+    let old = server.record_of(&execution_id, Duration::from_secs(20)).await;
     assert_eq!(old["plugin_digest"], digest_of("sleep").as_str(), "{old}");
     assert!(old["is_success"].as_bool().unwrap(), "{old}");
     assert!(old["duration_seconds"].as_f64().unwrap() >= 1.4, "it slept on the old version: {old}");
-    let new = run(&server, &id).await;
+    let new = server.run_and_wait(&id, Duration::from_secs(20)).await;
     assert_eq!(new["plugin_digest"], echo.as_str(), "{new}");
 }
 }
@@ -198,7 +171,7 @@ async fn an_embedded_server_restarts_with_paused_active_and_date_schedules_intac
     let manual = manual["id"].as_str().unwrap().to_owned();
     assert_eq!(server.post(&format!("/schedules/{}/pause", ids[1]), json!({})).await.0, StatusCode::OK);
     let queued = server.post(&format!("/configs/{manual}/run"), json!({})).await.1;
-    record(&server, &manual, queued["execution_id"].as_str().unwrap()).await;
+    server.record_of(queued["execution_id"].as_str().unwrap(), Duration::from_secs(20)).await;
     let before = configs(&server, &ids).await;
 
     server.kill(); // a crash, not a clean stop
@@ -214,13 +187,12 @@ async fn an_embedded_server_restarts_with_paused_active_and_date_schedules_intac
     assert_eq!(by_hand["total"], 1, "records survive");
     // The active schedule goes on firing after the restart.
     let after_restart = chrono::Utc::now();
-    server
-        .until("a tick after the restart", Duration::from_secs(10), || async {
-            let (_, list) = server.get(&format!("/executions?config_id={}&limit=1", ids[0])).await;
-            list["items"][0]["started_at"]
-                .as_str()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .is_some_and(|t| t > after_restart)
-        })
-        .await;
+    eventually("a tick after the restart", Duration::from_secs(10), || async {
+        let (_, list) = server.get(&format!("/executions?config_id={}&limit=1", ids[0])).await;
+        list["items"][0]["started_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t > after_restart)
+    })
+    .await;
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use taskbox::executor::{Limits, RunContext, RunRequest};
 
-use crate::helpers::{EXECUTOR, PluginDir, example, probe_ok, probe_refused, run, run_with};
+use crate::support::*;
 
 #[tokio::test]
 async fn a_task_that_returns_ok_succeeds_with_its_json_result() {

@@ -6,14 +6,14 @@ use chrono::{Duration as Chrono, DurationRound, Utc};
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
-use taskbox::job::{Band, Job, QueuedRun};
-use taskbox::queue::Settle;
-use taskbox::schedule::backend::{EntryChange, Transition};
-use taskbox::schedule::{Action, HistoryEvent, Status};
-use taskbox::scheduler::{SchedulerService, ServiceError, fire_due, fire_loop};
+use taskbox::contract::job::{Band, Job, QueuedRun};
+use taskbox::contract::queue::Settle;
+use taskbox::contract::schedule::backend::{EntryChange, Transition};
+use taskbox::contract::schedule::{Action, HistoryEvent, Status};
+use taskbox::engine::scheduler::{SchedulerService, ServiceError, fire_due, fire_loop};
 use taskbox::store::*;
 
-use crate::deploy::Deployment;
+use crate::support::*;
 
 struct Env {
     d: Deployment,
@@ -164,7 +164,7 @@ async fn a_per_second_cron_fires_every_second_on_the_second(d) {
     let config = env.d.store.create_config(cron("every-second", "* * * * * *")).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::job::no_type_limits(), stopped));
+    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::contract::job::no_type_limits(), stopped));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     stop.send(true).unwrap();
     looping.await.unwrap();
@@ -193,7 +193,7 @@ async fn two_schedulers_never_fire_the_same_tick_twice(d) {
     let mut loops = Vec::new();
     for _ in 0..2 {
         let other = env.d.another().await;
-        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, taskbox::job::no_type_limits(), stopped.clone())));
+        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, taskbox::contract::job::no_type_limits(), stopped.clone())));
     }
     tokio::time::sleep(Duration::from_millis(5500)).await;
     stop.send(true).unwrap();
@@ -385,7 +385,7 @@ async fn schedule_lists_page_in_the_store_and_filter_by_status_across_chunks(d) 
             paused.push(config.name);
         }
     }
-    let names = |items: &[taskbox::scheduler::ScheduleItem]| items.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+    let names = |items: &[taskbox::engine::scheduler::ScheduleItem]| items.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
 
     let (items, total) = env.service.list_schedules(None, Default::default(), Page { limit: 10, offset: 1045 }).await.unwrap();
     assert_eq!((total, names(&items)), (1050, (1045..1050).map(|i| format!("cfg-{i:04}")).collect()));

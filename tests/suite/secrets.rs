@@ -7,9 +7,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::deploy::Deployment;
-use crate::helpers::{PluginDir, Server, viewer_token};
-use crate::targets::Target;
+use crate::support::targets::Target;
+
+use crate::support::*;
 
 const VALUE: &str = "s3cr3t-\"quoted\"-value-9f2c";
 
@@ -22,7 +22,7 @@ fn server(d: &Deployment, plugins: &PluginDir) -> Server {
 
 /// Runs config `id` now and waits for its record.
 async fn run_now(server: &Server, id: &str) -> Value {
-    server.run_now(id, Duration::from_secs(20)).await
+    server.run_and_wait(id, Duration::from_secs(20)).await
 }
 
 /// Every byte the `secrets` table holds, row after row.
@@ -146,7 +146,7 @@ async fn notify_posts_to_a_webhook_whose_url_is_a_secret(d) {
 
 #[tokio::test]
 async fn a_wrong_key_stops_the_server_with_a_clear_error() {
-    let d = Deployment::new(crate::deploy::Kind::Embedded).await;
+    let d = Deployment::new(crate::support::Kind::Embedded).await;
     let plugins = PluginDir::new();
     let mut env = d.serve_env();
     env.retain(|(k, _)| *k != "TASKBOX_SECRET_KEY_FILE");
@@ -172,7 +172,7 @@ async fn a_wrong_key_stops_the_server_with_a_clear_error() {
 #[tokio::test]
 async fn the_cli_sets_lists_and_deletes_secrets_with_values_from_stdin() {
     use std::io::Write;
-    let d = Deployment::new(crate::deploy::Kind::Distributed).await;
+    let d = Deployment::new(crate::support::Kind::Distributed).await;
     let plugins = PluginDir::new();
     plugins.add("probe", "probe").write("probe.toml", "secrets = [\"SLACK_WEBHOOK\"]\n");
     let cli = |args: &[&str], stdin: &str| {
@@ -216,10 +216,10 @@ async fn the_cli_sets_lists_and_deletes_secrets_with_values_from_stdin() {
 conformance! {
 #[tokio::test]
 async fn a_run_gets_the_secrets_its_sidecar_names_and_no_other(d) {
-    use taskbox::worker::WorkerDoors;
+    use taskbox::engine::worker::WorkerDoors;
     let key_dir = tempfile::tempdir().unwrap();
     let secrets =
-        taskbox::secrets::Secrets::open(d.opened.secrets(), None, &key_dir.path().join("k")).await.unwrap();
+        taskbox::doors::secrets::Secrets::open(d.opened.secrets(), None, &key_dir.path().join("k")).await.unwrap();
     secrets.put("MINE", "mine-value").await.unwrap();
     secrets.put("THEIRS", "theirs-value").await.unwrap();
     let dir = PluginDir::new();
@@ -232,7 +232,7 @@ async fn a_run_gets_the_secrets_its_sidecar_names_and_no_other(d) {
         limits: probe.limits(Some(Duration::from_secs(10)), None),
         doors,
     };
-    let outcome = crate::helpers::EXECUTOR.run(&probe.runnable, request).await;
+    let outcome = crate::support::EXECUTOR.run(&probe.runnable, request).await;
     assert_eq!(outcome.result.unwrap()["value"], json!({"MINE": "[redacted:MINE]"}));
 }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use taskbox::store::*;
 use uuid::Uuid;
 
-use crate::helpers::{PluginDir, Server};
+use crate::support::*;
 
 fn record(config: &TaskConfig, attempt: i32, ok: bool, secs: f64, ago_minutes: i64) -> ExecutionRecord {
     // PostgreSQL keeps microseconds.

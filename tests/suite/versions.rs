@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::deploy::{Deployment, Kind};
-use crate::helpers::{PluginDir, SERVER_TOKEN, Server, built_plugin, digest_of, serve, serve_worker};
+use crate::support::*;
 
 /// `PUT /plugins/{name}` with `body` (and a sidecar's text, if any).
 async fn upload(server: &Server, name: &str, body: Vec<u8>, sidecar: Option<&str>) -> (StatusCode, Value) {
@@ -36,32 +35,6 @@ async fn upload_example(server: &Server, example: &str, name: &str) -> Value {
     let (status, body) = upload(server, name, std::fs::read(built_plugin(example)).unwrap(), None).await;
     assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{status}: {body}");
     body
-}
-
-async fn create(server: &Server, body: Value) -> String {
-    let (status, config) = server.post("/configs", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
-    config["id"].as_str().unwrap().to_owned()
-}
-
-/// Queues a run of config `id` and waits for the record of that execution.
-async fn run(server: &Server, id: &str) -> Value {
-    let (status, queued) = server.post(&format!("/configs/{id}/run"), json!({})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    record_of(server, queued["execution_id"].as_str().unwrap()).await
-}
-
-async fn record_of(server: &Server, execution_id: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let (_, list) = server.get("/executions?limit=500").await;
-        if let Some(r) = list["items"].as_array().unwrap().iter().find(|r| r["execution_id"] == execution_id)
-        {
-            return r.clone();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "no record of {execution_id}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn versions(server: &Server, name: &str) -> Vec<Value> {
@@ -132,9 +105,9 @@ async fn an_upload_runs_on_a_worker_whose_plugin_directory_is_empty(d) {
     assert_eq!((info["digest"].as_str(), info["origin"].as_str()), (Some(echo.as_str()), Some("upload")), "{info}");
     assert!(info["directory_digest"].is_null(), "{info}");
 
-    let id = create(&api, json!({"name": "from-upload", "task_type": "job", "scheduler_type": "manual",
+    let id = api.create_id(json!({"name": "from-upload", "task_type": "job", "scheduler_type": "manual",
         "parameters": {"x": 1}})).await;
-    let record = run(&api, &id).await;
+    let record = api.run_and_wait(&id, Duration::from_secs(20)).await;
     assert_eq!(record["is_success"], true, "{record}");
     assert_eq!((&record["result"], &record["parameters"]), (&json!({"x": 1}), &json!({"x": 1})));
     assert_eq!(record["plugin_digest"], echo);
@@ -146,7 +119,7 @@ async fn an_upload_runs_on_a_worker_whose_plugin_directory_is_empty(d) {
     upload_example(&api, "fail", "job").await;
     let fail = digest_of("fail");
     loop {
-        let record = run(&api, &id).await;
+        let record = api.run_and_wait(&id, Duration::from_secs(20)).await;
         if record["plugin_digest"] == fail {
             assert_eq!(record["is_success"], false, "{record}");
             break;
@@ -195,7 +168,7 @@ async fn a_broken_upload_is_refused_and_changes_nothing(d) {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 
     // A viewer may read versions but not upload.
-    let viewer = crate::helpers::viewer_token(d.tokens.as_ref()).await;
+    let viewer = crate::support::viewer_token(d.tokens.as_ref()).await;
     let refused = server.client.put(format!("{}/plugins/job", server.base)).bearer_auth(&viewer).body(wasm)
         .send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
@@ -216,9 +189,9 @@ async fn rollback_pinning_retention_and_run_counts(d) {
     let server = serve(&d, &plugins, &[]);
     let (echo, fail) = (digest_of("echo"), digest_of("fail"));
     upload_example(&server, "echo", "job").await;
-    let follows = create(&server, json!({"name": "follows", "task_type": "job", "scheduler_type": "manual",
+    let follows = server.create_id(json!({"name": "follows", "task_type": "job", "scheduler_type": "manual",
         "parameters": {"who": "follows"}})).await;
-    let pinned = create(&server, json!({"name": "pinned", "task_type": "job", "scheduler_type": "manual",
+    let pinned = server.create_id(json!({"name": "pinned", "task_type": "job", "scheduler_type": "manual",
         "parameters": {"who": "pinned"}, "plugin_digest": echo})).await;
 
     // Pins must name a version of the task type.
@@ -236,9 +209,9 @@ async fn rollback_pinning_retention_and_run_counts(d) {
     // A new upload: the follower runs it, the pinned config keeps its version.
     let uploaded = upload_example(&server, "fail", "job").await;
     assert_eq!(uploaded["previous_digest"], echo);
-    let r = run(&server, &follows).await;
+    let r = server.run_and_wait(&follows, Duration::from_secs(20)).await;
     assert_eq!((&r["is_success"], &r["plugin_digest"]), (&json!(false), &json!(fail)), "{r}");
-    let r = run(&server, &pinned).await;
+    let r = server.run_and_wait(&pinned, Duration::from_secs(20)).await;
     assert_eq!((&r["is_success"], &r["plugin_digest"]), (&json!(true), &json!(echo)), "{r}");
     assert_eq!(r["result"], json!({"who": "pinned"}));
     assert!(plugin_events(&server, &follows).await.iter().any(|e| e.starts_with("plugin uploaded")));
@@ -262,7 +235,7 @@ async fn rollback_pinning_retention_and_run_counts(d) {
     let (status, body) = server.post("/plugins/job/rollback", json!({"digest": echo})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!((&body["current"], &body["previous_digest"]), (&json!(true), &json!(fail)));
-    let r = run(&server, &follows).await;
+    let r = server.run_and_wait(&follows, Duration::from_secs(20)).await;
     assert_eq!((&r["is_success"], &r["plugin_digest"]), (&json!(true), &json!(echo)), "{r}");
     assert!(plugin_events(&server, &follows).await.iter().any(|e| e.starts_with("plugin rolled back")));
     assert_eq!(server.get("/plugins/job").await.1["digest"], echo);
@@ -290,12 +263,12 @@ async fn replay_reproduces_runs_with_their_version_params_and_context(d) {
     let server = serve(&d, &plugins, &[]);
     let (echo, fail) = (digest_of("echo"), digest_of("fail"));
     upload_example(&server, "echo", "job").await;
-    let id = create(&server, json!({"name": "replayed", "task_type": "job", "scheduler_type": "manual",
+    let id = server.create_id(json!({"name": "replayed", "task_type": "job", "scheduler_type": "manual",
         "parameters": {"n": 7}, "timeout_seconds": 30})).await;
-    let success = run(&server, &id).await;
+    let success = server.run_and_wait(&id, Duration::from_secs(20)).await;
     assert_eq!((&success["parameters"], &success["timeout_seconds"]), (&json!({"n": 7}), &json!(30.0)));
     upload_example(&server, "fail", "job").await;
-    let failure = run(&server, &id).await;
+    let failure = server.run_and_wait(&id, Duration::from_secs(20)).await;
     assert_eq!((&failure["is_success"], &failure["plugin_digest"]), (&json!(false), &json!(fail)));
     // The config changes afterwards: replays keep what the records say.
     let (status, _) = server.call(reqwest::Method::PATCH, &format!("/configs/{id}"),
@@ -305,11 +278,11 @@ async fn replay_reproduces_runs_with_their_version_params_and_context(d) {
     // On the server: a new run of the config, with the record's version and params.
     let (status, queued) = server.post(&format!("/executions/{}/replay", success["id"]), json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    let again = record_of(&server, queued["execution_id"].as_str().unwrap()).await;
+    let again = server.record_of(queued["execution_id"].as_str().unwrap(), Duration::from_secs(20)).await;
     assert_eq!((&again["trigger"], &again["is_success"]), (&json!("replay"), &json!(true)), "{again}");
     assert_eq!((&again["plugin_digest"], &again["result"]), (&json!(echo), &json!({"n": 7})), "replaced code ran");
     let (_, queued) = server.post(&format!("/executions/{}/replay", failure["id"]), json!({})).await;
-    let again = record_of(&server, queued["execution_id"].as_str().unwrap()).await;
+    let again = server.record_of(queued["execution_id"].as_str().unwrap(), Duration::from_secs(20)).await;
     assert_eq!((&again["is_success"], &again["error_message"]), (&json!(false), &failure["error_message"]));
     let (status, _) = server.post("/executions/999999/replay", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -327,9 +300,9 @@ async fn replay_reproduces_runs_with_their_version_params_and_context(d) {
 
     // The context is the record's: config, execution, attempt, scheduled time.
     upload_example(&server, "probe", "probe").await;
-    let probe = create(&server, json!({"name": "ctx", "task_type": "probe", "scheduler_type": "manual",
+    let probe = server.create_id(json!({"name": "ctx", "task_type": "probe", "scheduler_type": "manual",
         "parameters": {"action": "context"}})).await;
-    let recorded = run(&server, &probe).await;
+    let recorded = server.run_and_wait(&probe, Duration::from_secs(20)).await;
     let out = replay(&d, &[&recorded["id"].to_string(), "--database-url", &d.database_url]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let context = &json_of(&out)["outcome"]["result"];
@@ -342,9 +315,9 @@ async fn replay_reproduces_runs_with_their_version_params_and_context(d) {
     let (status, body) = upload(&server, "count", counter, Some(&sidecar)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body["sidecar"].as_str().unwrap().contains("key_value_stores"), "{body}");
-    let counted = create(&server, json!({"name": "counted", "task_type": "count", "scheduler_type": "manual",
+    let counted = server.create_id(json!({"name": "counted", "task_type": "count", "scheduler_type": "manual",
         "parameters": {"key": format!("replay-{}", uuid::Uuid::new_v4())}})).await;
-    let recorded = run(&server, &counted).await;
+    let recorded = server.run_and_wait(&counted, Duration::from_secs(20)).await;
     assert_eq!(recorded["is_success"], true, "{recorded}");
     let out = replay(&d, &[&[recorded["id"].to_string().as_str()][..], &token].concat());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -401,7 +374,7 @@ async fn directory_files_are_recorded_as_versions_and_push_uploads(d) {
     std::fs::copy(built_plugin("wc"), &tmp).unwrap();
     std::fs::rename(&tmp, plugins.path().join("job.wasm")).unwrap();
     let wc = digest_of("wc");
-    server.until("the changed file serves", Duration::from_secs(5), || async {
+    eventually("the changed file serves", Duration::from_secs(5), || async {
         server.get("/plugins/job").await.1["digest"] == wc
     }).await;
     assert_eq!(versions(&server, "job").await.len(), 3);

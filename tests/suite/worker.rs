@@ -7,15 +7,15 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use taskbox::queue::QueueStats;
-use taskbox::scheduler::SchedulerService;
+use taskbox::contract::queue::QueueStats;
+use taskbox::engine::scheduler::SchedulerService;
+use taskbox::engine::worker::Worker;
 use taskbox::store::*;
-use taskbox::worker::Worker;
 use tokio::sync::watch;
 
-use crate::deploy::Deployment;
-use crate::helpers::{EXECUTOR, PluginDir};
-use crate::services::TestDb;
+use crate::support::services::TestDb;
+
+use crate::support::*;
 
 struct Env {
     d: Deployment,
@@ -42,7 +42,7 @@ async fn start_worker(
         name: name.to_owned(),
         queue: env.d.another().await.queue,
         store: env.d.store.clone(),
-        plugins: taskbox::artifacts::Artifacts::directory_only(registry),
+        plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
         executor: EXECUTOR.clone(),
         concurrency: 4,
         base_backoff,
@@ -55,19 +55,12 @@ async fn start_worker(
 
 /// Waits until `n` records exist for the config, or panics after `within`.
 async fn records(env: &Env, config: &TaskConfig, n: u64, within: Duration) -> Vec<ExecutionRecord> {
-    let start = Instant::now();
     let filter = ExecutionFilter { config_id: Some(config.id), ..Default::default() };
-    loop {
-        let (items, total) =
-            env.d.store.list_executions(&filter, Page { limit: 100, offset: 0 }).await.unwrap();
-        if total >= n {
-            let mut records: Vec<_> = items.into_iter().map(|e| e.record).collect();
-            records.sort_by_key(|r| (r.started_at, r.attempt));
-            return records;
-        }
-        assert!(start.elapsed() < within, "{total} of {n} records after {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let page = || env.d.store.list_executions(&filter, Page { limit: 100, offset: 0 });
+    eventually(&format!("{n} records"), within, || async { page().await.unwrap().1 >= n }).await;
+    let mut records: Vec<_> = page().await.unwrap().0.into_iter().map(|e| e.record).collect();
+    records.sort_by_key(|r| (r.started_at, r.attempt));
+    records
 }
 
 fn config(name: &str, task_type: &str, parameters: serde_json::Value) -> NewConfig {
@@ -148,11 +141,11 @@ async fn a_tick_fired_ahead_of_time_is_dropped_if_the_schedule_is_paused_before_
     new.scheduler_type = SchedulerType::Cron;
     new.schedule_config = json!({"cron_expression": "* * * * * *"});
     let c = env.d.store.create_config(new).await.unwrap();
-    env.service.act(c.id, taskbox::schedule::Action::Start).await.unwrap();
+    env.service.act(c.id, taskbox::contract::schedule::Action::Start).await.unwrap();
     // Settle the next tick (due within the lookahead), then pause at once.
-    taskbox::scheduler::fire_due(env.d.schedule.as_ref()).await.unwrap();
+    taskbox::engine::scheduler::fire_due(env.d.schedule.as_ref()).await.unwrap();
     assert_eq!(env.d.queue.depth().await.unwrap(), 1, "the next tick is queued ahead of its time");
-    env.service.act(c.id, taskbox::schedule::Action::Pause).await.unwrap();
+    env.service.act(c.id, taskbox::contract::schedule::Action::Pause).await.unwrap();
     let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let filter = ExecutionFilter { config_id: Some(c.id), ..Default::default() };
@@ -176,15 +169,15 @@ async fn a_date_schedule_runs_once_at_its_time_and_completes(d) {
     new.scheduler_type = SchedulerType::Date;
     new.schedule_config = json!({"run_date": at.to_rfc3339()});
     let c = env.d.store.create_config(new).await.unwrap();
-    env.service.act(c.id, taskbox::schedule::Action::Start).await.unwrap();
+    env.service.act(c.id, taskbox::contract::schedule::Action::Start).await.unwrap();
     let (stop_firing, firing) = watch::channel(false);
-    let looping = tokio::spawn(taskbox::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::job::no_type_limits(), firing));
+    let looping = tokio::spawn(taskbox::engine::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::contract::job::no_type_limits(), firing));
     let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
     assert!(r.is_success, "{r:?}");
     assert_eq!((r.trigger, r.scheduled_at), (Trigger::Date, at));
     assert!(r.started_at >= at, "held until due: {r:?}");
     let view = env.service.view(&c, 10).await.unwrap();
-    assert_eq!(view.schedule_status, taskbox::schedule::Status::Inactive);
+    assert_eq!(view.schedule_status, taskbox::contract::schedule::Status::Inactive);
     assert!(view.recent_history.iter().any(|e| e.event == "completed"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(records(&env, &c, 1, Duration::ZERO).await.len(), 1, "once");
@@ -213,11 +206,7 @@ fn serve(env: &Env, roles: &str) -> Child {
 
 /// Waits until some worker holds a run (it is in flight).
 async fn until_in_flight(env: &Env, within: Duration) {
-    let start = Instant::now();
-    while env.d.held().await == 0 {
-        assert!(start.elapsed() < within, "no run in flight after {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("a run in flight", within, || async { env.d.held().await > 0 }).await;
 }
 
 conformance! {
@@ -276,7 +265,7 @@ async fn serve_reconciles_and_fires_cron_configs_end_to_end(d) {
     let rs = records(&env, &c, 3, Duration::from_secs(30)).await;
     assert!(rs.iter().all(|r| r.is_success && r.trigger == Trigger::Cron));
     let view = env.service.view(&c, 5).await.unwrap();
-    assert_eq!(view.schedule_status, taskbox::schedule::Status::Active, "started by reconciliation");
+    assert_eq!(view.schedule_status, taskbox::contract::schedule::Status::Active, "started by reconciliation");
     assert!(view.status_consistent);
     server.kill().unwrap();
     server.wait().unwrap();
@@ -285,11 +274,11 @@ async fn serve_reconciles_and_fires_cron_configs_end_to_end(d) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
-    let mut redis = crate::services::PrivateRedis::start();
+    let mut redis = crate::support::services::PrivateRedis::start();
     let db = TestDb::new().await;
     let plugins = PluginDir::new();
     plugins.add("sleep", "sleep").add("echo", "echo");
-    let backend = taskbox::redis_backend::RedisBackend::connect(&redis.url(), "taskbox:").await.unwrap();
+    let backend = taskbox::backends::redis::RedisBackend::connect(&redis.url(), "taskbox:").await.unwrap();
     let service = SchedulerService::new(Arc::new(db.store.clone()), Arc::new(backend.clone()));
     let mut server = Command::new(env!("CARGO_BIN_EXE_taskbox"))
         .arg("serve")
@@ -308,18 +297,15 @@ async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
     let first = service.run_now(slow.id).await.unwrap();
     let filter = ExecutionFilter { config_id: Some(slow.id), ..Default::default() };
     // Wait until the run is taken, then take Redis away while it runs.
-    let start = Instant::now();
-    let mut conn =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    loop {
+    let conn = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    eventually("the run is taken", Duration::from_secs(20), || async {
         let pending: redis::streams::StreamPendingReply =
-            redis::AsyncCommands::xpending(&mut conn, "taskbox:queue:normal", "workers").await.unwrap();
-        if pending.count() > 0 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "the run was never taken");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            redis::AsyncCommands::xpending(&mut conn.clone(), "taskbox:queue:normal", "workers")
+                .await
+                .unwrap();
+        pending.count() > 0
+    })
+    .await;
     redis.stop();
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The run finished and its record is committed even with Redis down.
@@ -342,21 +328,17 @@ async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
         }
     };
     let by_quick = ExecutionFilter { config_id: Some(quick.id), ..Default::default() };
-    let start = Instant::now();
-    loop {
-        let (items, _) = db.store.list_executions(&by_quick, Page::default()).await.unwrap();
-        if let Some(r) = items.first() {
-            assert_eq!((r.record.execution_id, r.record.is_success), (second, true));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "no run after the restart");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let start = Instant::now();
-    while backend.depth().await.unwrap() > 0 {
-        assert!(start.elapsed() < Duration::from_secs(10), "the first run was never acknowledged");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let quick_runs = || db.store.list_executions(&by_quick, Page::default());
+    eventually("a run after the restart", Duration::from_secs(20), || async {
+        !quick_runs().await.unwrap().0.is_empty()
+    })
+    .await;
+    let r = &quick_runs().await.unwrap().0[0];
+    assert_eq!((r.record.execution_id, r.record.is_success), (second, true));
+    eventually("the first run is acknowledged", Duration::from_secs(10), || async {
+        backend.depth().await.unwrap() == 0
+    })
+    .await;
     assert_eq!(db.store.list_executions(&filter, Page::default()).await.unwrap().1, 1, "run exactly once");
     server.kill().unwrap();
     server.wait().unwrap();

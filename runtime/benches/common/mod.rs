@@ -8,6 +8,19 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 /// The number after `name` on the command line, else `default`.
+/// A built component: an example (`plugins/`) or a test component
+/// (`target/test-components/`), both built by `cargo xtask plugins`.
+#[allow(dead_code)]
+pub fn built(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let file = format!("{name}.wasm");
+    let candidates = [root.join("plugins").join(&file), root.join("target/test-components").join(&file)];
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(path) => path.clone(),
+        None => panic!("{file} is missing: run `cargo xtask plugins` first"),
+    }
+}
+
 pub fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map_or(default, |v| v.parse().unwrap())

@@ -2,15 +2,18 @@
 //! Redis URL is set, else `local` in the SQLite store's database. Owns that
 //! choice and the connecting, nothing else; the parts see only the traits.
 
+pub mod local;
+pub mod redis;
+
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-use crate::job::BackendError;
-use crate::kv::KeyValue;
-use crate::local_backend::LocalBackend;
-use crate::queue::Queue;
-use crate::redis_backend::RedisBackend;
-use crate::schedule::backend::ScheduleBackend;
+use crate::backends::local::LocalBackend;
+use crate::backends::redis::RedisBackend;
+use crate::contract::BackendError;
+use crate::contract::kv::KeyValue;
+use crate::contract::queue::Queue;
+use crate::contract::schedule::backend::ScheduleBackend;
 use crate::store::Opened;
 
 /// One connected backend, as the traits the parts use.

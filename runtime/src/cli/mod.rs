@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::executor::{EngineSettings, Executor};
-use crate::registry::{ArtifactCache, Loader};
+use crate::plugins::registry::{ArtifactCache, Loader};
 
 #[derive(Debug, Parser)]
 #[command(name = "taskbox", version, about = "Run WebAssembly tasks in a sandbox, on schedule.")]
@@ -35,7 +35,7 @@ enum Command {
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Run the scheduler and workers (settings: TASKBOX_* variables over
-    /// taskbox.toml; see README).
+    /// taskbox.toml; see the book, docs/src/reference/settings.md).
     Serve(ConfigFileArgs),
     /// Create or update the database schema, then exit.
     Migrate(ConfigFileArgs),
@@ -133,18 +133,18 @@ pub(crate) fn fail(reason: impl std::fmt::Display) -> ExitCode {
 }
 
 async fn serve(args: ConfigFileArgs) -> ExitCode {
-    let settings = match crate::settings::Settings::load(&args.config) {
+    let settings = match crate::server::settings::Settings::load(&args.config) {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
-    match crate::serve::serve(settings).await {
+    match crate::server::serve::serve(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }
 
 async fn migrate(args: ConfigFileArgs) -> ExitCode {
-    let settings = match crate::settings::Settings::load(&args.config) {
+    let settings = match crate::server::settings::Settings::load(&args.config) {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
@@ -156,7 +156,7 @@ async fn migrate(args: ConfigFileArgs) -> ExitCode {
         return fail(e);
     }
     // The embedded deployment's local backend keeps its tables there too.
-    match crate::backend::Plan::migrate(settings.redis_url.as_deref(), &opened).await {
+    match crate::backends::Plan::migrate(settings.redis_url.as_deref(), &opened).await {
         Ok(()) => {
             eprintln!("taskbox: the database schema is up to date");
             ExitCode::SUCCESS

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use super::client::{CallError, Client, ServerArgs};
 use super::{PluginDirArgs, exit, fail};
-use crate::registry::{PluginInfo, Registry};
+use crate::plugins::registry::{PluginInfo, Registry};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginCommand {

@@ -1,11 +1,11 @@
-//! `taskbox new` and `taskbox build`: thin wrappers over [`crate::guest`].
+//! `taskbox new` and `taskbox build`: thin wrappers over [`crate::plugins::guest`].
 
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::fail;
-use crate::guest::{self, Lang, ProjectShape};
+use crate::plugins::guest::{self, Lang, ProjectShape};
 
 #[derive(Debug, Args)]
 pub(crate) struct NewArgs {

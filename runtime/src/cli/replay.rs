@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::client::{Client, ServerArgs};
 use super::{PluginDirArgs, exit, fail};
+use crate::app::replay::{not_kept, replayable};
 use crate::executor::{Outcome, RunContext, RunRequest};
 use crate::store::{PluginVersion, StoredExecution};
 
@@ -116,7 +117,7 @@ async fn fetch(args: &ReplayArgs) -> Result<(StoredExecution, PluginVersion, Vec
             let opened = crate::store::open(url).await.map_err(|e| e.to_string())?;
             let stored = opened.configs().get_execution(args.id).await.map_err(|e| e.to_string())?;
             let stored = stored.ok_or("there is no such execution record")?;
-            let (task_type, digest) = replayable(&stored)?;
+            let (task_type, digest, _) = replayable(&stored.record)?;
             let versions = opened.plugins();
             let version = versions.version(task_type, digest).await.map_err(|e| e.to_string())?;
             let bytes = versions.blob(digest).await.map_err(|e| e.to_string())?;
@@ -126,27 +127,16 @@ async fn fetch(args: &ReplayArgs) -> Result<(StoredExecution, PluginVersion, Vec
             let client = Client::new(&args.server);
             let stored: StoredExecution =
                 client.get_json(&format!("/executions/{}", args.id)).await.map_err(|e| e.to_string())?;
-            let (task_type, digest) = replayable(&stored)?;
+            let (task_type, digest, _) = replayable(&stored.record)?;
             let path = format!("/plugins/{task_type}/versions/{digest}");
             let version = client.get_json::<PluginVersion>(&path).await.map_err(|e| e.to_string())?;
             let bytes = client.get_bytes(&format!("{path}/component")).await.map_err(|e| e.to_string())?;
             (stored, Some(version), Some(bytes))
         }
     };
-    let gone =
-        || format!("version {:?} is no longer kept", stored.record.plugin_digest.clone().unwrap_or_default());
+    let record = &stored.record;
+    let gone = || not_kept(&record.task_type, record.plugin_digest.as_deref().unwrap_or_default());
     let version = version.ok_or_else(gone)?;
     let bytes = bytes.ok_or_else(gone)?;
     Ok((stored, version, bytes))
-}
-
-/// The task type and digest of a record that can be replayed.
-fn replayable(stored: &StoredExecution) -> Result<(&str, &str), String> {
-    let record = &stored.record;
-    let digest =
-        record.plugin_digest.as_deref().ok_or("it never reached a plugin (no digest was recorded)")?;
-    if record.parameters.is_none() {
-        return Err("it was recorded before records kept their parameters".into());
-    }
-    Ok((&record.task_type, digest))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{PluginDirArgs, exit, fail};
 use crate::executor::{Doors, Grants, Outcome, RunContext, RunRequest};
-use crate::registry::{MAX_MEMORY_MB, is_valid_task_type};
+use crate::plugins::registry::{MAX_MEMORY_MB, is_valid_task_type};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -93,7 +93,8 @@ pub(crate) async fn doors(grants: &Grants) -> Result<Doors, ExitCode> {
     if grants.buckets.is_empty() && grants.secrets.is_empty() {
         return Ok(Doors::default());
     }
-    let settings = crate::settings::Settings::load(std::path::Path::new("taskbox.toml")).map_err(fail)?;
+    let settings =
+        crate::server::settings::Settings::load(std::path::Path::new("taskbox.toml")).map_err(fail)?;
     let mut doors = Doors::default();
     if !grants.secrets.is_empty() {
         let secrets = super::secret::open(&settings).await?;
@@ -101,7 +102,7 @@ pub(crate) async fn doors(grants: &Grants) -> Result<Doors, ExitCode> {
     }
     if !grants.buckets.is_empty() {
         let opened = crate::store::open(&settings.database_url).await.map_err(fail)?;
-        let plan = crate::backend::Plan::new(settings.redis_url.as_deref(), &settings.redis_prefix, &opened)
+        let plan = crate::backends::Plan::new(settings.redis_url.as_deref(), &settings.redis_prefix, &opened)
             .await
             .map_err(fail)?;
         doors.kv = Some(plan.connect().await.map_err(fail)?.kv);

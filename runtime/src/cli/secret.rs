@@ -7,8 +7,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use super::{ConfigFileArgs, exit, fail};
-use crate::secrets::{MAX_VALUE_CHARS, Secrets, is_valid_name};
-use crate::settings::Settings;
+use crate::doors::secrets::{MAX_VALUE_CHARS, Secrets, is_valid_name};
+use crate::server::settings::Settings;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretCommand {

@@ -5,7 +5,7 @@ use clap::{Subcommand, ValueEnum};
 use std::process::ExitCode;
 
 use super::{ConfigFileArgs, exit, fail};
-use crate::settings::Settings;
+use crate::server::settings::Settings;
 use crate::store::{TokenRole, TokenStore};
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +62,7 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
                 RoleArg::Admin => TokenRole::Admin,
                 RoleArg::Viewer => TokenRole::Viewer,
             };
-            let (token, hash) = crate::api::generate_token();
+            let (token, hash) = crate::app::tokens::generate();
             match store.create_token(&name, role, &hash).await {
                 Ok(_) => {
                     println!("{token}");

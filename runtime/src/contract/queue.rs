@@ -22,8 +22,8 @@ use tokio::sync::broadcast;
 
 use uuid::Uuid;
 
-use crate::job::BackendError;
-use crate::job::{Band, QueuedRun};
+use crate::contract::BackendError;
+use crate::contract::job::{Band, QueuedRun};
 
 /// A run handed to a worker.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! changed in the history of the configs of each task type.
 //!
 //! Owns the `notify` watcher and the debouncing, nothing else: loading and
-//! the atomic swap belong to the registry, versions to `crate::artifacts`,
+//! the atomic swap belong to the registry, versions to `crate::plugins::artifacts`,
 //! history to the scheduler service. Handles an editor's write-then-rename, a build tool's copy and
 //! a mounted volume's symlink swap alike, because it reacts to any change
 //! in the directory (never to mere reads: the rescan's own reads would wake
@@ -14,9 +14,9 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-use crate::artifacts::Artifacts;
-use crate::registry::Change;
-use crate::scheduler::SchedulerService;
+use crate::engine::scheduler::SchedulerService;
+use crate::plugins::artifacts::Artifacts;
+use crate::plugins::registry::Change;
 
 /// Quiet time after the last event before a rescan: long enough to take a
 /// copy's events as one, short enough that a rebuilt plugin serves at once.

@@ -26,7 +26,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::capture::Capture;
-use crate::outbound::{AllowedHosts, Scheme};
+use crate::doors::outbound::{AllowedHosts, Scheme};
 
 /// Per-run bounds on outbound HTTP, from the sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::capture::Capture;
-use crate::kv::{Bounds, KeyValue, KvError, PAGE};
+use crate::contract::kv::{Bounds, KeyValue, KvError, PAGE};
 
 wasmtime::component::bindgen!({
     path: "../wit/deps/keyvalue",

@@ -70,7 +70,7 @@ pub struct RunRequest {
 /// everything the run leaves behind).
 #[derive(Clone, Default)]
 pub struct Doors {
-    pub kv: Option<std::sync::Arc<dyn crate::kv::KeyValue>>,
+    pub kv: Option<std::sync::Arc<dyn crate::contract::kv::KeyValue>>,
     /// (name, value) of each secret the sidecar grants.
     pub secrets: Vec<(String, String)>,
 }

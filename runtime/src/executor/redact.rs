@@ -5,7 +5,7 @@
 //!
 //! Owns that replacement only. It cannot see a secret the guest has
 //! transformed (encoded, split, reversed): redaction keeps an honest
-//! plugin's mistakes out of the records; the threat model in the README says
+//! plugin's mistakes out of the records; the threat model in the book (`docs/src/security/threat-model.md`) says
 //! what it does not do.
 
 /// The values to hide, longest first (so a secret that contains another is

@@ -21,8 +21,8 @@ use super::redact::Redactor;
 use super::state::{MemoryCap, RunState};
 use super::verdict::{Captured, Ended, verdict};
 use super::{Executor, Outcome, Prepared, RunRequest};
-use crate::kv::Bounds;
-use crate::outbound::AllowedHosts;
+use crate::contract::kv::Bounds;
+use crate::doors::outbound::AllowedHosts;
 
 /// How often a long CPU-bound run hands its thread back to the async runtime.
 const YIELD_EVERY_TICKS: u64 = 10;

@@ -1,5 +1,6 @@
-//! The API's one error type: every failure becomes
-//! `{"error": {"code": "...", "message": "..."}}` with its status. Internal
+//! The one error type of the HTTP front ends: every failure becomes a
+//! status and `{"error": {"code": "...", "message": "..."}}` (the
+//! dashboard renders the same status and message as a page). Internal
 //! details are logged, never sent.
 
 use axum::Json;
@@ -8,9 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::job::BackendError;
-use crate::scheduler::ServiceError;
-use crate::store::StoreError;
+use crate::app::AppError;
 
 /// The body of every error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,35 +91,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            StoreError::DuplicateName(_) | StoreError::DuplicateToken(_) => ApiError::Conflict(e.to_string()),
-            StoreError::Unavailable(_) => ApiError::Unavailable("the database is unreachable".into()),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<BackendError> for ApiError {
-    fn from(e: BackendError) -> Self {
-        match e {
-            BackendError::Unavailable(_) | BackendError::Stopped(_) => {
-                ApiError::Unavailable("the schedule backend is unreachable".into())
-            }
-            corrupt @ BackendError::Corrupt { .. } => ApiError::Internal(corrupt.to_string()),
-        }
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            ServiceError::Refused(_) => ApiError::Conflict(e.to_string()),
-            ServiceError::Spec(spec) => ApiError::Invalid(spec.to_string()),
-            ServiceError::Store(e) => e.into(),
-            ServiceError::Backend(e) => e.into(),
+            AppError::NotFound(m) => ApiError::NotFound(m),
+            AppError::Conflict(m) => ApiError::Conflict(m),
+            AppError::Invalid(m) => ApiError::Invalid(m),
+            AppError::Forbidden(m) => ApiError::Forbidden(m),
+            AppError::Unavailable(m) => ApiError::Unavailable(m),
+            AppError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -10,19 +10,21 @@
 //! with backoff); the process does not exit because of them.
 
 mod roles;
+pub mod serve;
+pub mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::backend::Plan;
-use crate::backoff::retry;
+use crate::backends::Plan;
+use crate::doors::secrets::Secrets;
 use crate::executor::{EngineSettings, Executor};
-use crate::registry::{ArtifactCache, Loader, Registry};
-use crate::secrets::Secrets;
-use crate::settings::{Role, Settings, redact};
+use crate::plugins::registry::{ArtifactCache, Loader, Registry};
+use crate::server::settings::{Role, Settings, redact};
 use crate::store::{self, ConfigStore, Opened};
+use crate::support::backoff::retry;
 
 /// Why the application could not start at all.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +32,7 @@ pub enum ServeError {
     #[error("TASKBOX_DATABASE_URL: {0}")]
     Database(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Backend(#[from] crate::backend::PlanError),
+    Backend(#[from] crate::backends::PlanError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, #[source] std::io::Error),
     #[error("cannot set up the sandbox: {0}")]
@@ -38,7 +40,7 @@ pub enum ServeError {
     #[error("cannot read the plugin directory {0}: {1}")]
     Plugins(String, #[source] std::io::Error),
     #[error("{0}")]
-    Secrets(#[from] crate::secrets::SecretsError),
+    Secrets(#[from] crate::doors::secrets::SecretsError),
 }
 
 /// A built process: port bound, database open, plugins loaded.
@@ -55,7 +57,7 @@ impl Application {
     /// Binds first (so a taken port is an error at once), opens the store,
     /// sets up the sandbox and loads the plugin directory.
     pub async fn build(settings: Settings) -> Result<Self, ServeError> {
-        crate::api::install_metrics();
+        crate::http::api::install_metrics();
         let listener = match settings.roles.contains(&Role::Api) {
             true => {
                 Some(TcpListener::bind(settings.bind).await.map_err(|e| ServeError::Bind(settings.bind, e))?)

@@ -8,21 +8,21 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::api::{self, AppState};
-use crate::artifacts::Artifacts;
-use crate::backend::{Backend, Plan};
-use crate::backoff::retry;
+use crate::app::{self, App, Tokens, tokens};
+use crate::backends::{Backend, Plan};
+use crate::contract::job::TypeLimits;
+use crate::doors::secrets::Secrets;
+use crate::engine::notifier::{Notifier, NotifySettings};
+use crate::engine::reload;
+use crate::engine::scheduler::{SchedulerService, fire_loop};
+use crate::engine::worker::{BASE_BACKOFF, Worker, WorkerDoors};
 use crate::executor::Executor;
-use crate::job::TypeLimits;
-use crate::notifier::{Notifier, NotifySettings};
-use crate::registry::Registry;
-use crate::reload;
-use crate::scheduler::{SchedulerService, fire_loop};
-use crate::secrets::Secrets;
-use crate::settings::{Role, Settings};
+use crate::http::{self, AppState};
+use crate::plugins::artifacts::Artifacts;
+use crate::plugins::registry::Registry;
+use crate::server::settings::{Role, Settings};
 use crate::store::{self, ConfigStore, Opened, TokenRole, TokenStore};
-use crate::ui;
-use crate::worker::{BASE_BACKOFF, Worker, WorkerDoors};
+use crate::support::backoff::retry;
 
 /// What the starters build from.
 pub(super) struct Parts {
@@ -153,29 +153,26 @@ async fn api(
     }
     // The API reads configs through a cache; the scheduler service (which
     // snapshots them into schedules) reads the store itself.
-    let configs = store::cached(&parts.opened);
-    let state = AppState::new(
-        configs,
-        service,
-        parts.registry.clone(),
-        shared.queue,
-        tokens,
-        settings.admin_token.as_deref(),
-        settings.roles.clone(),
-    )
-    .with_backend_kind(parts.plan.kind())
-    .with_doors(shared.kv.clone(), parts.secrets.clone())
-    .with_artifacts(plugins, settings.max_upload_mb << 20)
-    .with_deliveries(parts.opened.deliveries())
-    .with_dashboard(parts.opened.dashboard());
+    let app = App::new(app::Parts {
+        store: store::cached(&parts.opened),
+        scheduler: service,
+        plugins,
+        queue: shared.queue,
+        tokens: Tokens::new(tokens, settings.admin_token.as_deref()),
+        kv: Some(shared.kv),
+        secrets: Some(parts.secrets.clone()),
+        deliveries: Some(parts.opened.deliveries()),
+        dashboard: Some(parts.opened.dashboard()),
+        backend_kind: parts.plan.kind(),
+        roles: settings.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+    });
+    let state = AppState::new(app, settings.max_upload_mb << 20);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }
     let shutdown = parts.shutdown.clone();
-    // The dashboard beside the API, on the same port.
-    let app = api::router(state.clone()).merge(ui::router(state));
     loops.spawn(async move {
-        if let Err(e) = api::serve_router(listener, app, shutdown).await {
+        if let Err(e) = http::serve(listener, http::router(state), shutdown).await {
             tracing::error!(error = %e, "the API stopped");
         }
     });
@@ -186,7 +183,7 @@ async fn api(
 async fn first_token(tokens: &dyn TokenStore) {
     match tokens.list_tokens().await {
         Ok(list) if list.is_empty() => {
-            let (token, hash) = api::generate_token();
+            let (token, hash) = tokens::generate();
             match tokens.create_token("admin", TokenRole::Admin, &hash).await {
                 Ok(_) => eprintln!(
                     "\ntaskbox: created the first admin API token (it is shown only now; keep it):\n\n    {token}\n\n\

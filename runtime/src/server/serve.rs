@@ -3,8 +3,8 @@
 
 use tokio::sync::watch;
 
-use crate::app::{Application, ServeError};
-use crate::settings::Settings;
+use crate::server::settings::Settings;
+use crate::server::{Application, ServeError};
 
 /// Runs the server until a signal; returns when every loop has stopped.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {

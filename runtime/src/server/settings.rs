@@ -16,6 +16,27 @@ pub enum Role {
     Worker,
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Role, String> {
+        [Role::Api, Role::Scheduler, Role::Worker]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| format!("unknown role {name:?}; use api, scheduler, worker"))
+    }
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Scheduler => "scheduler",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -168,18 +189,7 @@ impl Settings {
         if let Some(v) = var("TASKBOX_ROLES") {
             let mut roles = BTreeSet::new();
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let role = match part {
-                    "api" => Role::Api,
-                    "scheduler" => Role::Scheduler,
-                    "worker" => Role::Worker,
-                    other => {
-                        return Err(bad(
-                            "TASKBOX_ROLES",
-                            &v,
-                            format!("unknown role {other:?}; use api, scheduler, worker"),
-                        ));
-                    }
-                };
+                let role = part.parse::<Role>().map_err(|e| bad("TASKBOX_ROLES", &v, e))?;
                 roles.insert(role);
             }
             if roles.is_empty() {
@@ -208,7 +218,7 @@ impl Settings {
         if let Some(v) = var("TASKBOX_NOTIFY_ALLOWED_HOSTS") {
             let hosts: Vec<String> =
                 v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect();
-            if let Err(e) = crate::outbound::AllowedHosts::parse(&hosts) {
+            if let Err(e) = crate::doors::outbound::AllowedHosts::parse(&hosts) {
                 return Err(bad("TASKBOX_NOTIFY_ALLOWED_HOSTS", &v, e.to_string()));
             }
             self.notify_allowed_hosts = hosts;

@@ -4,7 +4,7 @@
 //! Owns the list of the differences: the sqlx database, the name filter's
 //! operator, whose clock stamps a write, and every write. Writes are here,
 //! not shared, because SQLite's go through the file's one writer
-//! ([`crate::sqlite::Db::write`]: its lock and a transaction begun
+//! ([`crate::store::sqlite_file::Db::write`]: its lock and a transaction begun
 //! IMMEDIATE), where PostgreSQL's run as they are or lock the row.
 //! It holds no queries: what both databases run as it is lives in `sql.rs`.
 

@@ -25,6 +25,7 @@ mod secrets;
 mod shared;
 mod sql;
 mod sqlite;
+pub mod sqlite_file;
 mod tokens;
 mod versions;
 

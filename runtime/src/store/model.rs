@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use crate::job::{Concurrency, NotifyOn, SchedulerType, Trigger};
-use crate::text_enum::text_enum;
+pub use crate::contract::job::{Concurrency, NotifyOn, SchedulerType, Trigger};
+use crate::support::text_enum::text_enum;
 
 /// A task config: the static definition of a task (also the row both
 /// databases store: JSON is JSONB on PostgreSQL, TEXT on SQLite, and sqlx

@@ -19,7 +19,7 @@ use super::dialect::{Clock, Dialect};
 use super::rollups::{self, Inserted, RETURNED};
 use super::sql::{RECORD_COLUMNS, Sql};
 use super::*;
-use crate::sqlite::Db;
+use crate::store::sqlite_file::Db;
 
 type Q = Sql<Sqlite>;
 
@@ -53,7 +53,7 @@ impl SqliteStore {
 }
 
 /// Commits `tx` and hands back what was done in it.
-async fn committed<T>(tx: crate::sqlite::Write, done: T) -> Result<T, StoreError> {
+async fn committed<T>(tx: crate::store::sqlite_file::Write, done: T) -> Result<T, StoreError> {
     tx.commit().await?;
     Ok(done)
 }

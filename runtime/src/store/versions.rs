@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use super::dialect::Dialect;
 use super::sql::{Decoded, Param};
 use super::*;
-use crate::text_enum::text_enum;
+use crate::support::text_enum::text_enum;
 
 /// The largest chunk a component is stored in.
 pub const CHUNK_BYTES: usize = 1 << 20;

@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use taskbox::backend::{Backend, Plan};
-use taskbox::kv::KeyValue;
-use taskbox::queue::Queue;
-use taskbox::schedule::backend::ScheduleBackend;
+use taskbox::backends::{Backend, Plan};
+use taskbox::contract::kv::KeyValue;
+use taskbox::contract::queue::Queue;
+use taskbox::contract::schedule::backend::ScheduleBackend;
 use taskbox::store::{ConfigStore, Opened, TokenStore};
 use tokio::sync::Notify;
 
-use crate::services::{TestDb, TestRedis, redis_url};
+use super::services::{TestDb, TestRedis, redis_url};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -178,7 +178,7 @@ impl Deployment {
                         .fetch_one(s.pool())
                         .await
                         .unwrap();
-                let expires = newest + taskbox::schedule::backend::HISTORY_TTL.as_millis() as i64;
+                let expires = newest + taskbox::contract::schedule::backend::HISTORY_TTL.as_millis() as i64;
                 Duration::from_millis((expires - chrono::Utc::now().timestamp_millis()).max(0) as u64)
             }
         }
@@ -193,14 +193,14 @@ macro_rules! conformance {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            async fn body($d: $crate::deploy::Deployment) $body
+            async fn body($d: $crate::support::deploy::Deployment) $body
             $(#[$attr])*
             async fn distributed() {
-                body($crate::deploy::Deployment::new($crate::deploy::Kind::Distributed).await).await
+                body($crate::support::deploy::Deployment::new($crate::support::deploy::Kind::Distributed).await).await
             }
             $(#[$attr])*
             async fn embedded() {
-                body($crate::deploy::Deployment::new($crate::deploy::Kind::Embedded).await).await
+                body($crate::support::deploy::Deployment::new($crate::support::deploy::Kind::Embedded).await).await
             }
         }
     };

@@ -61,16 +61,15 @@ pub fn redis_url() -> String {
 /// A unique key prefix on the test Redis; its keys are deleted when dropped.
 pub struct TestRedis {
     pub prefix: String,
-    pub backend: taskbox::redis_backend::RedisBackend,
 }
 
 impl TestRedis {
     pub async fn new() -> Self {
         let prefix = format!("taskbox-test:{}:", uuid::Uuid::new_v4().simple());
-        let backend = taskbox::redis_backend::RedisBackend::connect(&redis_url(), &prefix)
+        taskbox::backends::redis::RedisBackend::connect(&redis_url(), &prefix)
             .await
             .expect("Redis is reachable");
-        Self { prefix, backend }
+        Self { prefix }
     }
 }
 

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{history, queue};
-use crate::job::{BackendError, QueuedRun};
-use crate::schedule::HistoryEvent;
-use crate::sqlite::Db;
+use crate::contract::BackendError;
+use crate::contract::job::QueuedRun;
+use crate::contract::schedule::HistoryEvent;
+use crate::store::sqlite_file::Db;
 
 /// Runs one commit carries at most (its queue insert binds 4 values a run,
 /// its history insert 3: far below SQLite's 32766 a statement).

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::LocalBackend;
 use super::codec::{json, ms, parse};
-use crate::job::BackendError;
-use crate::schedule::HistoryEvent;
-use crate::schedule::backend::{HISTORY_CAP, HISTORY_TTL};
+use crate::contract::BackendError;
+use crate::contract::schedule::HistoryEvent;
+use crate::contract::schedule::backend::{HISTORY_CAP, HISTORY_TTL};
 
 /// Events written before this are gone once no newer one was written.
 fn cutoff() -> i64 {

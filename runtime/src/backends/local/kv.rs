@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
 use super::LocalBackend;
-use crate::kv::{Bounds, KeyPage, KeyValue, KvError, incremented};
+use crate::contract::kv::{Bounds, KeyPage, KeyValue, KvError, incremented};
 
 fn unavailable(e: sqlx::Error) -> KvError {
     KvError::Unavailable(e.to_string())

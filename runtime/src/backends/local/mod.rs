@@ -4,7 +4,7 @@
 //!
 //! Owns the `local_*` tables (migrations/local) and makes every multi-row
 //! change one IMMEDIATE transaction through the file's one writer
-//! ([`crate::sqlite::Db::write`]): the same atomic steps as the Redis
+//! ([`crate::store::sqlite_file::Db::write`]): the same atomic steps as the Redis
 //! backend's Lua scripts, with the same semantics. Never decides *when*
 //! something fires or *whether* an action is allowed: callers compute fire
 //! times and pass the allowed statuses. One process per database file (the
@@ -16,8 +16,10 @@
 //! `enqueue` (group commit of queued runs), `codec` (times and JSON), `kv`
 //! (plugins' key-value state on `local_kv`).
 
+mod cancel;
 mod codec;
 mod enqueue;
+mod gate;
 mod history;
 mod kv;
 mod queue;
@@ -27,9 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::job::BackendError;
-use crate::queue::CancelSignal;
-use crate::sqlite::Db;
+use crate::contract::BackendError;
+use crate::contract::queue::CancelSignal;
+use crate::store::sqlite_file::Db;
 
 /// How often expired histories are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);

@@ -11,39 +11,18 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::LocalBackend;
-use super::codec::{from_ms, json, ms};
-use crate::job::{BackendError, Band, QueuedRun};
-use crate::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
-use crate::schedule::ahead::{Stamp, still_current};
-use crate::schedule::backend::parse_status;
-
-fn band_number(band: Band) -> i64 {
-    match band {
-        Band::High => 0,
-        Band::Normal => 1,
-        Band::Low => 2,
-    }
-}
-
-fn band_of(n: i64) -> Band {
-    match n {
-        0 => Band::High,
-        1 => Band::Normal,
-        _ => Band::Low,
-    }
-}
-
-/// `id:claims`.
-fn parse_handle(handle: &str) -> Option<(i64, i64)> {
-    let (id, claims) = handle.split_once(':')?;
-    Some((id.parse().ok()?, claims.parse().ok()?))
-}
+use super::cancel::{Which, mark_cancelled};
+use super::codec::{band_number, from_ms, json, ms, parse_handle};
+use crate::contract::BackendError;
+use crate::contract::job::{Band, QueuedRun};
+use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
+use crate::contract::schedule::ahead::{Stamp, still_current};
+use crate::contract::schedule::backend::parse_status;
 
 /// Puts runs on the queue (ready now), in order, in one statement.
 pub(super) async fn push_runs<'a>(
@@ -74,164 +53,6 @@ pub(super) async fn runs_in_flight(tx: &mut SqliteConnection, config_id: Uuid) -
         .bind(config_id)
         .fetch_one(&mut *tx)
         .await?)
-}
-
-/// Cancels the runs of this config (all, or the one of `execution_id`) as
-/// `by`: rows no worker holds become markers (ready now, no slots), held
-/// ones are marked; returns the held ones, whose workers must be told, and
-/// the runs found.
-pub(super) async fn mark_cancelled(
-    tx: &mut SqliteConnection,
-    which: Which,
-    by: &str,
-) -> Result<Vec<(bool, QueuedRun)>, BackendError> {
-    let (column, id) = match which {
-        Which::Config(id) => ("config_id", id),
-        Which::Execution(id) => ("execution_id", id),
-    };
-    let rows: Vec<(i64, Option<String>, String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(
-        format!("SELECT id, consumer, run, cancel_by FROM local_queue WHERE {column} = ?"),
-    ))
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let now = ms(Utc::now());
-    let mut found = Vec::with_capacity(rows.len());
-    for (row, consumer, run, already) in rows {
-        let run: QueuedRun =
-            serde_json::from_str(&run).map_err(|e| BackendError::corrupt("queued run", e))?;
-        if already.is_none() {
-            sqlx::query(
-                "UPDATE local_queue SET cancel_by = ?1, \
-                 ready_ms = CASE WHEN consumer IS NULL THEN ?2 ELSE ready_ms END, \
-                 cfg_limit = CASE WHEN consumer IS NULL THEN NULL ELSE cfg_limit END, \
-                 type_limit = CASE WHEN consumer IS NULL THEN NULL ELSE type_limit END WHERE id = ?3",
-            )
-            .bind(by)
-            .bind(now)
-            .bind(row)
-            .execute(&mut *tx)
-            .await?;
-        }
-        found.push((consumer.is_some(), run));
-    }
-    Ok(found)
-}
-
-/// The runs [`mark_cancelled`] looks for.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Which {
-    Config(Uuid),
-    Execution(Uuid),
-}
-
-/// The ids of gated waiting rows a claim may take now, at most `max`, in
-/// order: while fewer rows of a run's config (task type) than its limit
-/// are held by workers, counting the ones taken here.
-async fn gated_ready(tx: &mut SqliteConnection, now: i64, max: usize) -> Result<Vec<i64>, BackendError> {
-    /// A waiting row: id, config, task type, its limits.
-    type Waiting = (i64, Uuid, Option<String>, Option<i64>, Option<i64>);
-    let waiting: Vec<Waiting> = sqlx::query_as(
-        "SELECT id, config_id, task_type, cfg_limit, type_limit FROM local_queue \
-         WHERE consumer IS NULL AND (cfg_limit IS NOT NULL OR type_limit IS NOT NULL) AND ready_ms <= ? \
-         ORDER BY band, id LIMIT ?",
-    )
-    .bind(now)
-    .bind((max * 8 + 64) as i64)
-    .fetch_all(&mut *tx)
-    .await?;
-    if waiting.is_empty() {
-        return Ok(Vec::new());
-    }
-    let held: Vec<(Uuid, Option<String>, bool, bool)> = sqlx::query_as(
-        "SELECT config_id, task_type, cfg_limit IS NOT NULL, type_limit IS NOT NULL FROM local_queue \
-         WHERE consumer IS NOT NULL AND (cfg_limit IS NOT NULL OR type_limit IS NOT NULL)",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut by_config: HashMap<Uuid, i64> = HashMap::new();
-    let mut by_type: HashMap<String, i64> = HashMap::new();
-    for (config, task_type, counts_config, counts_type) in held {
-        if counts_config {
-            *by_config.entry(config).or_default() += 1;
-        }
-        if let (true, Some(t)) = (counts_type, task_type) {
-            *by_type.entry(t).or_default() += 1;
-        }
-    }
-    let mut taken = Vec::new();
-    for (id, config, task_type, cfg_limit, type_limit) in waiting {
-        let task_type = task_type.unwrap_or_default();
-        let config_room = cfg_limit.is_none_or(|l| by_config.get(&config).copied().unwrap_or(0) < l);
-        let type_room = type_limit.is_none_or(|l| by_type.get(&task_type).copied().unwrap_or(0) < l);
-        if !(config_room && type_room) {
-            continue;
-        }
-        if cfg_limit.is_some() {
-            *by_config.entry(config).or_default() += 1;
-        }
-        if type_limit.is_some() {
-            *by_type.entry(task_type).or_default() += 1;
-        }
-        taken.push(id);
-        if taken.len() == max {
-            break;
-        }
-    }
-    Ok(taken)
-}
-
-impl LocalBackend {
-    /// Hands the rows chosen by `pick` (a subquery of ids, in order) to
-    /// `consumer`, at most `max`, and reads them back as deliveries. With
-    /// `gated`, the rows that wait for a slot are taken first, as far as
-    /// their limits allow, and `pick` fills the rest.
-    async fn hand_out(
-        &self,
-        consumer: &str,
-        max: usize,
-        gated: bool,
-        pick: impl FnOnce(&mut QueryBuilder<Sqlite>),
-    ) -> Result<Vec<Delivery>, BackendError> {
-        let mut tx = self.db.write().await?;
-        let first = match gated {
-            true => gated_ready(&mut tx, ms(Utc::now()), max).await?,
-            false => Vec::new(),
-        };
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE local_queue SET consumer = ");
-        q.push_bind(consumer.to_owned())
-            .push(", deliveries = deliveries + 1, claims = claims + 1 WHERE id IN (NULL");
-        for id in &first {
-            q.push(", ").push_bind(*id);
-        }
-        q.push(") OR id IN (");
-        pick(&mut q);
-        q.push(" LIMIT ")
-            .push_bind((max - first.len()) as i64)
-            .push(") RETURNING id, band, run, deliveries, claims, cancel_by");
-        let rows: Vec<(i64, i64, String, i64, i64, Option<String>)> =
-            q.build_query_as().fetch_all(&mut *tx).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, band, run, deliveries, claims, cancel_by) in rows {
-            match serde_json::from_str::<QueuedRun>(&run)
-                .map(|run| QueuedRun { cancelled_by: cancel_by, ..run })
-            {
-                Ok(run) => out.push(Delivery {
-                    band: band_of(band),
-                    handle: format!("{id}:{claims}"),
-                    deliveries: deliveries as u64,
-                    run,
-                }),
-                Err(e) => {
-                    tracing::error!(id, error = %e, "dropping unreadable queue entry");
-                    sqlx::query("DELETE FROM local_queue WHERE id = ?").bind(id).execute(&mut *tx).await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        out.sort_by_key(|d| (d.band, parse_handle(&d.handle).map_or(0, |(id, _)| id)));
-        Ok(out)
-    }
 }
 
 #[async_trait]

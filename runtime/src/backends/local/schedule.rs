@@ -8,11 +8,12 @@ use uuid::Uuid;
 
 use super::LocalBackend;
 use super::codec::{from_ms, json, ms, parse};
-use super::{history, queue};
-use crate::job::{BackendError, Concurrency, Job, QueuedRun};
-use crate::queue::CancelSignal;
-use crate::schedule::backend::*;
-use crate::schedule::{HistoryEvent, Status};
+use super::{cancel, history, queue};
+use crate::contract::BackendError;
+use crate::contract::job::{Concurrency, Job, QueuedRun};
+use crate::contract::queue::CancelSignal;
+use crate::contract::schedule::backend::*;
+use crate::contract::schedule::{HistoryEvent, Status};
 
 /// Changes a config's metadata (a JSON object of strings) in place.
 async fn update_metadata(
@@ -322,7 +323,8 @@ impl ScheduleBackend for LocalBackend {
                         if f.policy == Concurrency::Replace && in_flight > 0 {
                             let by = "concurrency=replace";
                             let found =
-                                queue::mark_cancelled(&mut tx, queue::Which::Config(f.config_id), by).await?;
+                                cancel::mark_cancelled(&mut tx, cancel::Which::Config(f.config_id), by)
+                                    .await?;
                             signals.extend(found.into_iter().filter(|(held, _)| *held).map(|(_, run)| {
                                 CancelSignal { execution_id: run.execution_id, by: by.to_owned() }
                             }));

@@ -9,7 +9,7 @@ use redis::{AsyncCommands, Script, Value};
 use std::sync::LazyLock;
 
 use super::RedisBackend;
-use crate::kv::{Bounds, KeyPage, KeyValue, KvError};
+use crate::contract::kv::{Bounds, KeyPage, KeyValue, KvError};
 
 static WRITE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/kv_write.lua")));
 

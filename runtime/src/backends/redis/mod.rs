@@ -30,9 +30,11 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 
-use crate::job::{BackendError, QueuedRun};
-use crate::queue::CancelSignal;
-use crate::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
+use crate::contract::BackendError;
+
+use crate::contract::job::QueuedRun;
+use crate::contract::queue::CancelSignal;
+use crate::contract::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
 use gate::Gated;
 
 /// The consumer group every worker reads the queues through.
@@ -94,7 +96,7 @@ fn gates(run: &QueuedRun) -> String {
 /// A parked or waiting run as the scripts keep it:
 /// '<band>|<config>|<execution>|<gates>|<run JSON>'.
 fn item(run: &QueuedRun) -> String {
-    let band = crate::job::Band::of_run(run).as_str();
+    let band = crate::contract::job::Band::of_run(run).as_str();
     let json = serde_json::to_string(run).expect("runs serialise");
     format!("{band}|{}|{}|{}|{json}", run.job.config_id, run.execution_id, gates(run))
 }
@@ -160,7 +162,7 @@ impl RedisBackend {
 
     async fn create_groups(&self) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        for band in crate::job::Band::ALL {
+        for band in crate::contract::job::Band::ALL {
             let stream = self.key(&format!("queue:{}", band.as_str()));
             let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, GROUP, "0").await;
             match created {
@@ -197,7 +199,7 @@ async fn listen_for_changes(
     cancels: broadcast::Sender<CancelSignal>,
 ) {
     use futures::StreamExt;
-    let mut backoff = crate::backoff::Backoff::default();
+    let mut backoff = crate::support::backoff::Backoff::default();
     loop {
         if changes.strong_count() == 0 {
             return;

@@ -13,10 +13,11 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item};
-use crate::job::{BackendError, Band, QueuedRun};
-use crate::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
-use crate::schedule::ahead::{Stamp, still_current};
-use crate::schedule::backend::parse_status;
+use crate::contract::BackendError;
+use crate::contract::job::{Band, QueuedRun};
+use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
+use crate::contract::schedule::ahead::{Stamp, still_current};
+use crate::contract::schedule::backend::parse_status;
 
 /// One entry of `settle.lua`'s arguments.
 #[derive(serde::Serialize)]

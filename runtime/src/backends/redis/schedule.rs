@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION, gates};
-use crate::job::{BackendError, Band, Job, QueuedRun};
-use crate::schedule::backend::*;
-use crate::schedule::{HistoryEvent, Status};
+use crate::contract::BackendError;
+use crate::contract::job::{Band, Job, QueuedRun};
+use crate::contract::schedule::backend::*;
+use crate::contract::schedule::{HistoryEvent, Status};
 
 fn ms(t: DateTime<Utc>) -> String {
     t.timestamp_millis().to_string()

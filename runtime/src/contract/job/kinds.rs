@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::text_enum::text_enum;
+use crate::support::text_enum::text_enum;
 
 /// When a config runs by itself (the seed's `SchedulerType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

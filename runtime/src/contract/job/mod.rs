@@ -7,10 +7,8 @@
 //! contract, both backends, the worker and the store build on it, so it
 //! can be read alone.
 
-mod error;
 mod kinds;
 
-pub use error::{BackendError, Source, Unknown};
 pub use kinds::{Concurrency, NotifyOn, SchedulerType, Trigger};
 
 use chrono::{DateTime, Utc};
@@ -18,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A snapshot of what the scheduler needs to fire a config and a worker
-/// needs to run it, taken from the config at start/reload (see
-/// `scheduler::snapshot`).
+/// needs to run it, taken from the config at start/reload (`Job::of`, in
+/// the scheduler service).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub config_id: Uuid,
@@ -80,6 +78,22 @@ pub struct QueuedRun {
     /// cancelled without running it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<String>,
+}
+
+impl QueuedRun {
+    /// The first attempt of a new execution of `job`, due at `scheduled_at`
+    /// (`ahead`: fired before it was due).
+    pub fn first(job: Job, trigger: Trigger, scheduled_at: DateTime<Utc>, ahead: bool) -> QueuedRun {
+        QueuedRun {
+            execution_id: Uuid::new_v4(),
+            attempt: 1,
+            trigger,
+            scheduled_at,
+            job,
+            ahead,
+            cancelled_by: None,
+        }
+    }
 }
 
 impl Job {

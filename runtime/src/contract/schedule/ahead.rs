@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 use super::Status;
-use crate::job::QueuedRun;
+use crate::contract::job::QueuedRun;
 
 /// How far ahead of its due time an entry is settled.
 pub const LOOKAHEAD: Duration = Duration::from_secs(1);
@@ -60,7 +60,7 @@ pub fn still_current(stamp: Option<&Stamp>, run: &QueuedRun) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{Concurrency, Job, SchedulerType, Trigger};
+    use crate::contract::job::{Concurrency, Job, SchedulerType, Trigger};
 
     fn run(revision: u64, due: DateTime<Utc>) -> QueuedRun {
         let job = Job {

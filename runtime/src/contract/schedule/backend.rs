@@ -16,8 +16,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{HistoryEvent, Status};
-pub use crate::job::{BackendError, Job};
-use crate::job::{Concurrency, QueuedRun};
+use crate::contract::BackendError;
+pub use crate::contract::job::Job;
+use crate::contract::job::{Concurrency, QueuedRun};
 
 /// History events kept per config, and for how long after the newest one.
 pub const HISTORY_CAP: usize = 100;

@@ -7,7 +7,7 @@ use croner::Cron;
 use serde_json::Value;
 use std::str::FromStr;
 
-use crate::job::{Job, SchedulerType};
+use crate::contract::job::{Job, SchedulerType};
 
 /// When a config fires by itself.
 #[derive(Debug, Clone)]

@@ -61,6 +61,16 @@ impl Action {
         }
     }
 
+    /// The action of this name, if there is one.
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// Does this action apply to a schedule in `status`?
+    pub fn applies_to(self, status: Status) -> bool {
+        self.rule().0.contains(&status)
+    }
+
     /// The statuses this action applies to, and the status it leads to.
     /// `reload` keeps the status it finds.
     pub fn rule(self) -> (&'static [Status], Option<Status>) {

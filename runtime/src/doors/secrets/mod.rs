@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::store::{SealedSecret, SecretInfo, SecretStore, StoreError};
 use cipher::Cipher;
 
-pub use crate::registry::is_valid_secret_name as is_valid_name;
+pub use crate::contract::secret::is_valid_name;
 
 /// The longest value a secret may hold, in characters (so at most 64 KiB).
 pub const MAX_VALUE_CHARS: usize = 16 << 10;

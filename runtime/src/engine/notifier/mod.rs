@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::job::NotifyOn;
-use crate::outbound::AllowedHosts;
+use crate::contract::job::NotifyOn;
+use crate::doors::outbound::AllowedHosts;
 use crate::store::{ConfigStore, DeliveryStore, DeliveryUpdate, ExecutionRecord};
 pub use send::{SIGNATURE_HEADER, signature};
 
@@ -59,7 +59,7 @@ impl Notifier {
         configs: Arc<dyn ConfigStore>,
         deliveries: Arc<dyn DeliveryStore>,
         settings: NotifySettings,
-    ) -> Result<Self, crate::outbound::InvalidEntry> {
+    ) -> Result<Self, crate::doors::outbound::InvalidEntry> {
         let allowed = send::destinations(&settings.allowed)?;
         let shared = Arc::new(Shared {
             configs,

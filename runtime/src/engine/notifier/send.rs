@@ -11,7 +11,7 @@ use sha2::Sha256;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::outbound::{AllowedHosts, InvalidEntry, Scheme};
+use crate::doors::outbound::{AllowedHosts, InvalidEntry, Scheme};
 
 /// The header that carries the body's signature: `sha256=<hex HMAC-SHA256
 /// of the body under the config's secret>` (GitHub's convention).

@@ -12,11 +12,14 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use crate::backoff::Backoff;
-use crate::job::{BackendError, Job, QueuedRun, SchedulerType, Trigger, TypeLimits};
-use crate::schedule::ahead::LOOKAHEAD;
-use crate::schedule::backend::{EntryChange, Fire, Fired, ScheduleBackend, Transition, Transitioned};
-use crate::schedule::{HistoryEvent, ScheduleSpec, SpecError, Status};
+use crate::contract::BackendError;
+use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger, TypeLimits};
+use crate::contract::schedule::ahead::LOOKAHEAD;
+use crate::contract::schedule::backend::{
+    EntryChange, Fire, Fired, ScheduleBackend, Transition, Transitioned,
+};
+use crate::contract::schedule::{HistoryEvent, ScheduleSpec, SpecError, Status};
+use crate::support::backoff::Backoff;
 
 /// Due entries taken per pass, and settled per backend round trip; the
 /// chunks of one pass are in flight together, so planning one overlaps the
@@ -77,7 +80,7 @@ struct SpecCache {
 
 impl Default for SpecCache {
     fn default() -> Self {
-        Self { specs: Mutex::default(), limits: crate::job::no_type_limits() }
+        Self { specs: Mutex::default(), limits: crate::contract::job::no_type_limits() }
     }
 }
 
@@ -211,15 +214,7 @@ fn plan(
     } else {
         let trigger = if job.scheduler_type == SchedulerType::Date { Trigger::Date } else { Trigger::Cron };
         let job = Job { type_max_concurrency: (specs.limits)(&job.task_type), ..job.clone() };
-        let run = QueuedRun {
-            execution_id: Uuid::new_v4(),
-            attempt: 1,
-            trigger,
-            scheduled_at: due,
-            job,
-            ahead: due > now,
-            cancelled_by: None,
-        };
+        let run = QueuedRun::first(job, trigger, due, due > now);
         let message = format!("run {} queued for {due}", run.execution_id);
         (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))
     };

@@ -19,10 +19,11 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+use super::service::shown_next_run;
 use super::{SchedulerService, ServiceError};
-use crate::job::SchedulerType;
-use crate::schedule::backend::Brief;
-use crate::schedule::{HistoryEvent, ScheduleSpec, Status};
+use crate::contract::job::SchedulerType;
+use crate::contract::schedule::backend::Brief;
+use crate::contract::schedule::{HistoryEvent, ScheduleSpec, Status};
 use crate::store::{ConfigFilter, Page, TaskConfig};
 
 /// Configs read from the store per step of a filtered walk.
@@ -49,12 +50,10 @@ impl ScheduleItem {
     fn of(c: TaskConfig, brief: Brief) -> Self {
         let status = brief.status.unwrap_or(Status::Inactive);
         let paused_until = brief.paused_until.filter(|_| status == Status::Paused);
-        let next_run = match paused_until {
-            Some(until) => ScheduleSpec::parse(c.scheduler_type, &c.schedule_config)
-                .ok()
-                .and_then(|spec| spec.salted(c.id.as_u64_pair().0).first_fire(until)),
-            None => brief.next_run,
-        };
+        let next_run = shown_next_run(status, brief.next_run, paused_until, || {
+            let spec = ScheduleSpec::parse(c.scheduler_type, &c.schedule_config).ok()?;
+            Some(spec.salted(c.id.as_u64_pair().0))
+        });
         ScheduleItem {
             config_id: c.id,
             name: c.name,

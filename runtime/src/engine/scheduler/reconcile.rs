@@ -7,9 +7,9 @@ use chrono::Utc;
 use std::collections::HashSet;
 
 use super::{SchedulerService, ServiceError};
-use crate::job::{Job, SchedulerType};
-use crate::schedule::backend::{EntryChange, Transition};
-use crate::schedule::{Action, HistoryEvent, ScheduleSpec, Status};
+use crate::contract::job::{Job, SchedulerType};
+use crate::contract::schedule::backend::{EntryChange, Transition};
+use crate::contract::schedule::{Action, HistoryEvent, ScheduleSpec, Status};
 
 /// What reconciliation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

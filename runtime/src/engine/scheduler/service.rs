@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::job::{BackendError, Job, QueuedRun, SchedulerType, Trigger, TypeLimits, no_type_limits};
-use crate::queue::{Cancelled, Queue};
-use crate::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
-use crate::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
+use crate::contract::BackendError;
+
+use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger, TypeLimits, no_type_limits};
+use crate::contract::queue::{Cancelled, Queue};
+use crate::contract::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
+use crate::contract::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
 use crate::store::{ConfigFilter, ConfigStore, Page, StoreError, TaskConfig};
 
 /// Why an action could not be taken.
@@ -181,15 +183,7 @@ impl SchedulerService {
 
     async fn enqueue_now(&self, mut job: Job, trigger: Trigger, what: &str) -> Result<Uuid, ServiceError> {
         job.type_max_concurrency = (self.type_limits)(&job.task_type);
-        let run = QueuedRun {
-            execution_id: Uuid::new_v4(),
-            attempt: 1,
-            trigger,
-            scheduled_at: Utc::now(),
-            job,
-            ahead: false,
-            cancelled_by: None,
-        };
+        let run = QueuedRun::first(job, trigger, Utc::now(), false);
         let execution_id = run.execution_id;
         let event = HistoryEvent::new("run_requested", format!("{what} {execution_id} queued"), None);
         self.backend.enqueue(run, event).await?;
@@ -276,13 +270,9 @@ impl SchedulerService {
             (Status::Active, _) => is_scheduled,
             _ => !is_scheduled,
         };
-        // Paused until a time: the first fire after it.
-        let next_run = match info.paused_until.filter(|_| status == Status::Paused) {
-            Some(until) => {
-                info.job.as_ref().and_then(|job| ScheduleSpec::of(job).ok()).and_then(|s| s.first_fire(until))
-            }
-            None => info.next_run,
-        };
+        let next_run = shown_next_run(status, info.next_run, info.paused_until, || {
+            info.job.as_ref().and_then(|job| ScheduleSpec::of(job).ok())
+        });
         Ok(ScheduleView {
             schedule_status: status,
             is_scheduled,
@@ -315,6 +305,20 @@ impl Job {
             notify: config.notify.as_ref().map(|n| n.on),
             revision: Uuid::new_v4().as_u64_pair().0,
         }
+    }
+}
+
+/// The next run as clients see it: the due time, or for a schedule paused
+/// until a time, the first fire after that time (by `spec`).
+pub(super) fn shown_next_run(
+    status: Status,
+    due: Option<DateTime<Utc>>,
+    paused_until: Option<DateTime<Utc>>,
+    spec: impl FnOnce() -> Option<ScheduleSpec>,
+) -> Option<DateTime<Utc>> {
+    match paused_until.filter(|_| status == Status::Paused) {
+        Some(until) => spec().and_then(|s| s.first_fire(until)),
+        None => due,
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
-use crate::queue::{CancelSignal, Queue};
+use crate::contract::queue::{CancelSignal, Queue};
 
 /// How often held runs are checked against the queue's cancel requests.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);

@@ -2,24 +2,22 @@
 //! and failed views, statistics, cleanup, and replay of one record.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::auth::{Presented, who};
-use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
-use super::{AppState, List, page};
-use crate::queue::Cancelled;
-use crate::store::{ExecutionFilter, ExecutionStats, NotificationDelivery, Page, StoredExecution};
-
-/// The longest look-back of `/recent` and `/failed`: a year.
-const MAX_HOURS: i64 = 8760;
+use super::{ApiError, List};
+use crate::app::{Actor, App, CancelDone, ExecutionView, hours_ago, page};
+use crate::http::error::ErrorBody;
+use crate::http::paths::{ExecutionId, RecordId};
+use crate::http::state::AppState;
+use crate::store::{ExecutionFilter, ExecutionStats, Page, StoredExecution};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -46,23 +44,22 @@ struct ListQuery {
 }
 
 async fn page_of(
-    state: &AppState,
+    app: &App,
     filter: ExecutionFilter,
     page: Page,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
-    let (items, total) = state.store.list_executions(&filter, page).await?;
-    Ok(Json(List::new(items, total, page)))
+    Ok(Json(List::new(app.executions(&filter, page).await?, page)))
 }
 
 /// Execution records, newest first.
 #[utoipa::path(get, path = "/executions", operation_id = "list_executions", tag = "executions", params(ListQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
     let filter = ExecutionFilter { config_id: q.config_id, is_success: q.is_success, since: q.since };
-    page_of(&state, filter, page(q.limit, q.offset)?).await
+    page_of(&app, filter, page(q.limit, q.offset)?).await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,24 +75,15 @@ struct RecentQuery {
     offset: Option<u32>,
 }
 
-/// The start of the window of the last `hours` (default 24; 1 to 8760).
-fn hours_ago(hours: Option<i64>) -> Result<DateTime<Utc>, ApiError> {
-    let hours = hours.unwrap_or(24);
-    if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(ApiError::invalid("hours", format!("must be between 1 and {MAX_HOURS}")));
-    }
-    Ok(Utc::now() - Duration::hours(hours))
-}
-
 /// Records of the last `hours` (default 24).
 #[utoipa::path(get, path = "/executions/recent", tag = "executions", params(RecentQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn recent(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<RecentQuery>,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
     let since = hours_ago(q.hours)?;
-    page_of(&state, ExecutionFilter { since: Some(since), ..Default::default() }, page(q.limit, q.offset)?)
+    page_of(&app, ExecutionFilter { since: Some(since), ..Default::default() }, page(q.limit, q.offset)?)
         .await
 }
 
@@ -103,12 +91,12 @@ async fn recent(
 #[utoipa::path(get, path = "/executions/failed", tag = "executions", params(RecentQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn failed(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<RecentQuery>,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
     let since = hours_ago(q.hours)?;
     let filter = ExecutionFilter { since: Some(since), is_success: Some(false), ..Default::default() };
-    page_of(&state, filter, page(q.limit, q.offset)?).await
+    page_of(&app, filter, page(q.limit, q.offset)?).await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -123,46 +111,17 @@ struct StatsQuery {
 #[utoipa::path(get, path = "/executions/stats", tag = "executions", params(StatsQuery),
     responses((status = 200, body = ExecutionStats), (status = 422, body = ErrorBody)))]
 async fn stats(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<StatsQuery>,
 ) -> Result<Json<ExecutionStats>, ApiError> {
-    Ok(Json(state.store.execution_stats(q.config_id, q.since).await?))
-}
-
-/// An execution record, with the notifications of its outcome.
-#[derive(Serialize, ToSchema)]
-struct ExecutionView {
-    #[serde(flatten)]
-    execution: StoredExecution,
-    /// Each notification sent of this outcome (status, attempts).
-    notifications: Vec<NotificationDelivery>,
+    Ok(Json(app.execution_stats(q.config_id, q.since).await?))
 }
 
 /// One execution record, with its notifications.
 #[utoipa::path(get, path = "/executions/{id}", operation_id = "read_execution", tag = "executions", params(("id" = i64, Path)),
     responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)))]
-async fn read(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<ExecutionView>, ApiError> {
-    let missing = || ApiError::NotFound(format!("no execution with id {id:?}"));
-    let numeric: i64 = id.parse().map_err(|_| missing())?;
-    let execution = state.store.get_execution(numeric).await?.ok_or_else(missing)?;
-    let notifications = match &state.deliveries {
-        Some(d) => d.deliveries(execution.record.execution_id, execution.record.attempt).await?,
-        None => Vec::new(),
-    };
-    Ok(Json(ExecutionView { execution, notifications }))
-}
-
-/// What a cancel did.
-#[derive(Serialize, ToSchema)]
-struct CancelDone {
-    execution_id: Uuid,
-    /// `queued`: it had not started and never will (its record says
-    /// cancelled); `running`: the worker holding it stops it (within 500 ms).
-    was: &'static str,
-    message: String,
+async fn read(State(app): State<App>, RecordId(id): RecordId) -> Result<Json<ExecutionView>, ApiError> {
+    Ok(Json(app.execution(id).await?))
 }
 
 /// Cancel a run by its `execution_id` (the UUID `POST /configs/{id}/run`
@@ -174,32 +133,11 @@ struct CancelDone {
     params(("id" = Uuid, Path, description = "the run's execution_id")),
     responses((status = 202, body = CancelDone), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Extension(presented): Extension<Presented>,
+    State(app): State<App>,
+    ExecutionId(execution_id): ExecutionId,
+    Extension(actor): Extension<Actor>,
 ) -> Result<(StatusCode, Json<CancelDone>), ApiError> {
-    let missing = || ApiError::NotFound(format!("no run with execution_id {id:?}"));
-    let execution_id: Uuid = id.parse().map_err(|_| missing())?;
-    let by = who(&state, presented).await?;
-    let (was, message) = match state.scheduler.cancel(execution_id, &by).await? {
-        Cancelled::Waiting(_) => ("queued", "removed from the queue; recorded as cancelled".to_owned()),
-        Cancelled::Running(run) => {
-            // Its record committed, only its acknowledgement pending: done.
-            if state.store.find_attempt(execution_id, run.attempt as i32).await?.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "run {execution_id} has finished; nothing to cancel"
-                )));
-            }
-            ("running", "the worker holding it is stopping it".to_owned())
-        }
-        Cancelled::NotInFlight => {
-            return Err(match state.store.find_attempt(execution_id, 1).await? {
-                Some(_) => ApiError::Conflict(format!("run {execution_id} has finished; nothing to cancel")),
-                None => missing(),
-            });
-        }
-    };
-    Ok((StatusCode::ACCEPTED, Json(CancelDone { execution_id, was, message })))
+    Ok((StatusCode::ACCEPTED, Json(app.cancel(execution_id, &actor).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -215,35 +153,10 @@ struct Replayed {
     params(("id" = i64, Path)),
     responses((status = 202, body = Replayed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replay(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
+    State(app): State<App>,
+    RecordId(id): RecordId,
 ) -> Result<(StatusCode, Json<Replayed>), ApiError> {
-    let missing = || ApiError::NotFound(format!("no execution with id {id:?}"));
-    let numeric: i64 = id.parse().map_err(|_| missing())?;
-    let record = state.store.get_execution(numeric).await?.ok_or_else(missing)?.record;
-    let refuse = |why: &str| Err(ApiError::Conflict(format!("execution {id} cannot be replayed: {why}")));
-    let Some(digest) = &record.plugin_digest else {
-        return refuse("it never reached a plugin (no digest was recorded)");
-    };
-    let Some(parameters) = &record.parameters else {
-        return refuse("it was recorded before records kept their parameters");
-    };
-    let config = match record.config_id {
-        Some(config_id) => state.store.get_config(config_id).await?,
-        None => None,
-    };
-    let Some(config) = config else {
-        return refuse("its config was deleted (taskbox replay runs it locally)");
-    };
-    let kept = match state.plugins.store() {
-        Some(store) => store.version(&record.task_type, digest).await?.is_some(),
-        None => false,
-    };
-    if !kept {
-        return refuse(&format!("version {digest} of {:?} is no longer kept", record.task_type));
-    }
-    let execution_id = state.scheduler.replay(&config, parameters, digest, record.timeout_seconds).await?;
-    Ok((StatusCode::ACCEPTED, Json(Replayed { execution_id })))
+    Ok((StatusCode::ACCEPTED, Json(Replayed { execution_id: app.replay(id).await? })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -263,14 +176,6 @@ struct Deleted {
 /// Delete records that started more than `older_than_days` ago.
 #[utoipa::path(delete, path = "/executions", tag = "executions", params(CleanupQuery),
     responses((status = 200, body = Deleted), (status = 422, body = ErrorBody)))]
-async fn cleanup(
-    State(state): State<AppState>,
-    Query(q): Query<CleanupQuery>,
-) -> Result<Json<Deleted>, ApiError> {
-    if !(1..=36_500).contains(&q.older_than_days) {
-        return Err(ApiError::invalid("older_than_days", "must be between 1 and 36500"));
-    }
-    let deleted =
-        state.store.delete_executions_before(Utc::now() - Duration::days(q.older_than_days)).await?;
-    Ok(Json(Deleted { deleted }))
+async fn cleanup(State(app): State<App>, Query(q): Query<CleanupQuery>) -> Result<Json<Deleted>, ApiError> {
+    Ok(Json(Deleted { deleted: app.delete_executions_older_than(q.older_than_days).await? }))
 }

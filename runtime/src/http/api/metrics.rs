@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
-use super::AppState;
+use crate::app::App;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -37,15 +37,14 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 /// Prometheus text (no token needed).
 #[utoipa::path(get, path = "/metrics", tag = "ops", security(()),
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Response {
+pub async fn render(State(app): State<App>) -> Response {
     let Some(handle) = handle() else {
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response();
     };
-    if let Ok(depth) = state.queue_depth().await {
+    if let Ok(depth) = app.queue_depth().await {
         metrics::gauge!("taskbox_queue_depth").set(depth as f64);
     }
-    let loaded = state.registry.catalog().values().filter(|e| e.plugin.is_some()).count();
-    metrics::gauge!("taskbox_plugins_loaded").set(loaded as f64);
+    metrics::gauge!("taskbox_plugins_loaded").set(app.task_types().len() as f64);
     ([("content-type", "text/plain; version=0.0.4")], handle.render()).into_response()
 }
 

@@ -1,7 +1,6 @@
-//! The HTTP API (`/api/v1`, JSON): validates requests, calls the config
-//! store and the scheduler service, and composes answers. It holds no
-//! business rules of its own: status rules live in the scheduler service,
-//! records in the store.
+//! The HTTP API (`/api/v1`, JSON): parses requests, calls the application
+//! layer, and answers in JSON with the status its outcome maps to. It
+//! holds no business rules of its own.
 //!
 //! Each route group owns its `router()`, built with utoipa-axum so that a
 //! route and its OpenAPI entry are one declaration; this module merges them,
@@ -10,7 +9,6 @@
 
 mod auth;
 mod configs;
-mod error;
 mod executions;
 mod extract;
 mod kv;
@@ -22,139 +20,18 @@ mod secrets;
 mod system;
 mod versions;
 
-pub use auth::generate as generate_token;
-pub use auth::{digest as token_digest, role_of};
-pub use error::ApiError;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use serde::Serialize;
-use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Instant;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::artifacts::Artifacts;
-use crate::kv::KeyValue;
-use crate::queue::QueueStats;
-use crate::registry::Registry;
-use crate::scheduler::SchedulerService;
-use crate::secrets::Secrets;
-use crate::settings::Role;
-use crate::store::{ConfigStore, Page, TokenStore};
-use crate::store::{DashboardStore, DeliveryStore};
-
-/// Largest request body accepted (413 beyond).
-pub const MAX_BODY: usize = 1 << 20;
-const MAX_PAGE: u32 = 500;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn ConfigStore>,
-    pub scheduler: SchedulerService,
-    pub registry: Registry,
-    /// Versions, uploads and rollbacks over `registry`.
-    pub plugins: Artifacts,
-    /// Largest plugin upload, in bytes (413 beyond).
-    pub max_upload_bytes: u64,
-    /// Queue depth and live workers (`/metrics`, `/system`).
-    pub queue: Arc<dyn QueueStats>,
-    pub tokens: Arc<dyn TokenStore>,
-    /// sha256 of `TASKBOX_ADMIN_TOKEN`, if set.
-    pub admin_token: Option<[u8; 32]>,
-    pub token_cache: Arc<auth::TokenCache>,
-    pub roles: BTreeSet<Role>,
-    pub started_at: Instant,
-    /// `redis` or `local`, for `/system/status`.
-    pub backend_kind: &'static str,
-    /// Plugins' key-value state (`/kv`); `None`: 503.
-    pub kv: Option<Arc<dyn KeyValue>>,
-    /// Secrets (`/secrets`); `None`: 503.
-    pub secrets: Option<Secrets>,
-    /// Notification deliveries, shown with a run; `None`: none shown.
-    pub deliveries: Option<Arc<dyn DeliveryStore>>,
-    /// What the dashboard reads and its sessions; `None`: `/ui` answers 503.
-    pub dashboard: Option<Arc<dyn DashboardStore>>,
-}
-
-impl AppState {
-    pub fn new(
-        store: Arc<dyn ConfigStore>,
-        scheduler: SchedulerService,
-        registry: Registry,
-        queue: Arc<dyn QueueStats>,
-        tokens: Arc<dyn TokenStore>,
-        admin_token: Option<&str>,
-        roles: BTreeSet<Role>,
-    ) -> Self {
-        Self {
-            store,
-            scheduler,
-            plugins: Artifacts::directory_only(registry.clone()),
-            max_upload_bytes: 64 << 20,
-            registry,
-            queue,
-            tokens,
-            admin_token: admin_token.map(auth::digest),
-            token_cache: Default::default(),
-            roles,
-            started_at: Instant::now(),
-            backend_kind: "redis",
-            kv: None,
-            secrets: None,
-            deliveries: None,
-            dashboard: None,
-        }
-    }
-
-    /// Serves the dashboard (`/ui`) from `dashboard`.
-    pub fn with_dashboard(mut self, dashboard: Arc<dyn DashboardStore>) -> Self {
-        self.dashboard = Some(dashboard);
-        self
-    }
-
-    /// Shows each run's notification deliveries from `deliveries`.
-    pub fn with_deliveries(mut self, deliveries: Arc<dyn DeliveryStore>) -> Self {
-        self.deliveries = Some(deliveries);
-        self
-    }
-
-    /// Serves `/kv` from `kv` and `/secrets` from `secrets`.
-    pub fn with_doors(mut self, kv: Arc<dyn KeyValue>, secrets: Secrets) -> Self {
-        self.kv = Some(kv);
-        self.secrets = Some(secrets);
-        self
-    }
-
-    /// Keeps plugin versions through `plugins` (`PUT /plugins/{name}` and
-    /// the version routes), accepting uploads of up to `max_upload_bytes`.
-    pub fn with_artifacts(mut self, plugins: Artifacts, max_upload_bytes: u64) -> Self {
-        self.registry = plugins.registry().clone();
-        self.plugins = plugins;
-        self.max_upload_bytes = max_upload_bytes;
-        self
-    }
-
-    /// Names the schedule backend in `/system/status`.
-    pub fn with_backend_kind(mut self, kind: &'static str) -> Self {
-        self.backend_kind = kind;
-        self
-    }
-}
-
-impl AppState {
-    /// Runs waiting or in progress on the queue.
-    async fn queue_depth(&self) -> Result<u64, ApiError> {
-        Ok(self.queue.depth().await?)
-    }
-}
+use super::error::ApiError;
+use super::state::{AppState, MAX_BODY};
+use crate::store::Page;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -294,48 +171,6 @@ async fn close_after_refusal(
     response
 }
 
-/// Serves until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    serve_router(listener, router(state), shutdown).await
-}
-
-/// Serves `app` (the API's router, with whatever is merged into it).
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-}
-
-/// The page asked for by `limit` (default 50) and `offset` query parameters.
-/// (Query structs list both fields themselves: `serde(flatten)` would turn
-/// every number in a query string into a string.)
-fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
-    let limit = limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_PAGE}")));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset > i32::MAX as u32 {
-        return Err(ApiError::invalid("offset", format!("must be at most {}", i32::MAX)));
-    }
-    Ok(Page { limit, offset })
-}
-
-/// A config id from a path; anything that is not one names no config (404).
-fn config_id(id: &str) -> Result<uuid::Uuid, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound(format!("no task config with id {id:?}")))
-}
-
 /// A page of a list, as every list endpoint answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
@@ -346,7 +181,7 @@ pub struct List<T> {
 }
 
 impl<T> List<T> {
-    fn new(items: Vec<T>, total: u64, page: Page) -> Self {
+    fn new((items, total): (Vec<T>, u64), page: Page) -> Self {
         Self { items, total, limit: page.limit, offset: page.offset }
     }
 }

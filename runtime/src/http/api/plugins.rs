@@ -3,13 +3,16 @@
 //! a rescan of the plugin directory. Versions live in `versions.rs`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ErrorBody};
-use crate::registry::PluginInfo;
+use super::ApiError;
+use crate::app::App;
+use crate::http::error::ErrorBody;
+use crate::http::paths::PluginName;
+use crate::http::state::AppState;
+use crate::plugins::registry::PluginInfo;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(reload)).routes(routes!(read))
@@ -17,8 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Every file in the plugin directory, loaded or not.
 #[utoipa::path(get, path = "/plugins", operation_id = "list_plugins", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
-async fn list(State(state): State<AppState>) -> Json<Vec<PluginInfo>> {
-    Json(state.registry.catalog().values().map(|e| e.info.clone()).collect())
+async fn list(State(app): State<App>) -> Json<Vec<PluginInfo>> {
+    Json(app.plugins())
 }
 
 /// One plugin: shape, digest, size, load time, its load error if any, how
@@ -27,18 +30,13 @@ async fn list(State(state): State<AppState>) -> Json<Vec<PluginInfo>> {
 /// upload, a rollback) is what serves.
 #[utoipa::path(get, path = "/plugins/{name}", operation_id = "read_plugin", tag = "plugins", params(("name" = String, Path)),
     responses((status = 200, body = PluginInfo), (status = 404, body = ErrorBody)))]
-async fn read(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
-    match state.registry.entry(&name) {
-        Some(entry) => Ok(Json(entry.info.clone())),
-        None => Err(ApiError::NotFound(format!("no plugin named {name:?}"))),
-    }
+async fn read(State(app): State<App>, PluginName(name): PluginName) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(app.plugin(&name)?))
 }
 
 /// Rescan the plugin directory now.
 #[utoipa::path(post, path = "/plugins/reload", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
-async fn reload(State(state): State<AppState>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
-    crate::reload::rescan(&state.plugins, Some(&state.scheduler))
-        .await
-        .map_err(|e| ApiError::Internal(format!("scanning {}: {e}", state.registry.dir().display())))?;
-    Ok(Json(state.registry.catalog().values().map(|e| e.info.clone()).collect()))
+async fn reload(State(app): State<App>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
+    app.reload_plugins().await?;
+    Ok(Json(app.plugins()))
 }

@@ -10,11 +10,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::ApiError;
 use super::extract::Body;
-use crate::secrets::{MAX_VALUE_CHARS, Secrets, SecretsError, is_valid_name};
-use crate::store::{SecretInfo, TokenRole};
+use crate::app::{Actor, App};
+use crate::http::error::ErrorBody;
+use crate::http::state::AppState;
+use crate::store::SecretInfo;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(put, delete))
@@ -28,45 +29,14 @@ pub struct SecretValue {
     value: String,
 }
 
-fn admin(role: Option<Extension<TokenRole>>) -> Result<(), ApiError> {
-    match role.map(|Extension(r)| r) {
-        Some(TokenRole::Admin) => Ok(()),
-        _ => Err(ApiError::Forbidden("secrets are for admin tokens only".into())),
-    }
-}
-
-fn secrets(state: &AppState) -> Result<&Secrets, ApiError> {
-    state.secrets.as_ref().ok_or_else(|| ApiError::Unavailable("this process holds no secret key".into()))
-}
-
-fn name(name: &str) -> Result<(), ApiError> {
-    match is_valid_name(name) {
-        true => Ok(()),
-        false => {
-            Err(ApiError::invalid("name", "a name like SLACK_WEBHOOK ([A-Za-z_][A-Za-z0-9_]*, up to 128)"))
-        }
-    }
-}
-
-impl From<SecretsError> for ApiError {
-    fn from(e: SecretsError) -> Self {
-        match e {
-            SecretsError::Store(e) => e.into(),
-            SecretsError::Missing(_) => ApiError::NotFound(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
 /// Every secret's name and times (admin).
 #[utoipa::path(get, path = "/secrets", operation_id = "list_secrets", tag = "secrets",
     responses((status = 200, body = Vec<SecretInfo>)))]
 async fn list(
-    State(state): State<AppState>,
-    role: Option<Extension<TokenRole>>,
+    State(app): State<App>,
+    Extension(actor): Extension<Actor>,
 ) -> Result<Json<Vec<SecretInfo>>, ApiError> {
-    admin(role)?;
-    Ok(Json(secrets(&state)?.list().await?))
+    Ok(Json(app.secrets_list(&actor).await?))
 }
 
 /// Creates or replaces a secret (admin).
@@ -74,17 +44,12 @@ async fn list(
     params(("name" = String, Path, pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")), request_body = SecretValue,
     responses((status = 204, description = "stored")))]
 async fn put(
-    State(state): State<AppState>,
-    role: Option<Extension<TokenRole>>,
-    Path(secret): Path<String>,
+    State(app): State<App>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
     Body(body): Body<SecretValue>,
 ) -> Result<StatusCode, ApiError> {
-    admin(role)?;
-    name(&secret)?;
-    if body.value.is_empty() || body.value.chars().count() > MAX_VALUE_CHARS {
-        return Err(ApiError::invalid("value", format!("must be 1 to {MAX_VALUE_CHARS} characters")));
-    }
-    secrets(&state)?.put(&secret, &body.value).await?;
+    app.secret_put(&actor, &name, &body.value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -93,14 +58,10 @@ async fn put(
     params(("name" = String, Path, pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")),
     responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)))]
 async fn delete(
-    State(state): State<AppState>,
-    role: Option<Extension<TokenRole>>,
-    Path(secret): Path<String>,
+    State(app): State<App>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin(role)?;
-    name(&secret)?;
-    match secrets(&state)?.delete(&secret).await? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(ApiError::NotFound(format!("no secret named {secret:?}"))),
-    }
+    app.secret_delete(&actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

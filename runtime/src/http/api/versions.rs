@@ -10,19 +10,21 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ErrorBody};
 use super::extract::{Body as JsonBody, Query};
-use super::{AppState, List, page};
-use crate::artifacts::{Changed, Upload, UploadError};
-use crate::registry::is_valid_task_type;
-use crate::store::{KeptBecause, PluginStore, PluginVersion};
+use super::{ApiError, List};
+use crate::app::{App, Published, page};
+use crate::http::error::ErrorBody;
+use crate::http::paths::PluginName;
+use crate::http::state::AppState;
+use crate::plugins::artifacts::Upload;
+use crate::store::PluginVersion;
 
 /// The header an upload's sidecar comes in, as base64 of its TOML text.
 pub const SIDECAR_HEADER: &str = "taskbox-sidecar";
@@ -34,15 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(version, remove))
         .routes(routes!(component))
         .routes(routes!(rollback))
-}
-
-/// A version that became current.
-#[derive(Serialize, ToSchema)]
-pub struct Published {
-    #[serde(flatten)]
-    version: PluginVersion,
-    /// The digest that served on this node before, if any.
-    previous_digest: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -78,21 +71,16 @@ struct PageQuery {
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn upload(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
-    if !is_valid_task_type(&name) {
-        return Err(ApiError::invalid("name", "a task type is 1 to 64 of a-z 0-9 _ -"));
-    }
+    state.app.accepts_upload(&name)?;
     let sidecar = sidecar(&headers)?;
-    store(&state)?;
     let (spooled, digest, size) = spool(body, state.max_upload_bytes).await?;
-    let upload = Upload { name: name.clone(), file: spooled.path().to_owned(), digest, size, sidecar };
-    let changed = state.plugins.upload(upload).await.map_err(refused)?;
-    note(&state, &name, "uploaded", &changed).await;
-    let status = if changed.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(Published { version: changed.version, previous_digest: changed.previous })))
+    let upload = Upload { name, file: spooled.path().to_owned(), digest, size, sidecar };
+    let (published, created) = state.app.upload_plugin(upload).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(published)))
 }
 
 /// The versions of task type `name`, most recently seen first: digest,
@@ -102,18 +90,12 @@ async fn upload(
     params(("name" = String, Path), PageQuery),
     responses((status = 200, body = List<PluginVersion>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn versions(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
+    State(app): State<App>,
+    PluginName(name): PluginName,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<List<PluginVersion>>, ApiError> {
     let page = page(q.limit, q.offset)?;
-    let all = store(&state)?.versions(&name).await?;
-    if all.is_empty() && state.registry.entry(&name).is_none() {
-        return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
-    }
-    let total = all.len() as u64;
-    let items = all.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
-    Ok(Json(List::new(items, total, page)))
+    Ok(Json(List::new(app.plugin_versions(&name, page).await?, page)))
 }
 
 /// One version of task type `name`, with its sidecar text.
@@ -121,10 +103,10 @@ async fn versions(
     params(("name" = String, Path), ("digest" = String, Path)),
     responses((status = 200, body = PluginVersion), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn version(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path((name, digest)): Path<(String, String)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
-    Ok(Json(find(&state, &name, &digest).await?))
+    Ok(Json(app.plugin_version(&name, &digest).await?))
 }
 
 /// The component of one version, as it was stored (what
@@ -134,14 +116,10 @@ async fn version(
     responses((status = 200, content_type = "application/wasm", body = Vec<u8>), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn component(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path((name, digest)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    find(&state, &name, &digest).await?;
-    let bytes = store(&state)?
-        .blob(&digest)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("the component of version {digest} is gone")))?;
+    let bytes = app.plugin_component(&name, &digest).await?;
     Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
 }
 
@@ -151,14 +129,11 @@ async fn component(
     params(("name" = String, Path)), request_body = RollbackTo,
     responses((status = 200, body = Published), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn rollback(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
+    State(app): State<App>,
+    PluginName(name): PluginName,
     JsonBody(to): JsonBody<RollbackTo>,
 ) -> Result<Json<Published>, ApiError> {
-    store(&state)?;
-    let changed = state.plugins.rollback(&name, &to.digest).await.map_err(refused)?;
-    note(&state, &name, "rolled back", &changed).await;
-    Ok(Json(Published { version: changed.version, previous_digest: changed.previous }))
+    Ok(Json(app.rollback_plugin(&name, &to.digest).await?))
 }
 
 /// Delete a version nothing needs: refused (409) while it is current or a
@@ -168,47 +143,11 @@ async fn rollback(
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn remove(
-    State(state): State<AppState>,
+    State(app): State<App>,
     Path((name, digest)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    match store(&state)?.delete_version(&name, &digest).await? {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(KeptBecause::NotFound) => Err(no_version(&name, &digest)),
-        Err(KeptBecause::Current) => Err(ApiError::Conflict(format!(
-            "version {digest} is the current version of {name:?}: roll back or upload another first"
-        ))),
-        Err(KeptBecause::Pinned(n)) => Err(ApiError::Conflict(format!(
-            "version {digest} of {name:?} is pinned by {n} config(s): unpin them first (PATCH plugin_digest: null)"
-        ))),
-    }
-}
-
-fn store(state: &AppState) -> Result<&std::sync::Arc<dyn PluginStore>, ApiError> {
-    state
-        .plugins
-        .store()
-        .ok_or_else(|| ApiError::Unavailable("plugin versions are not kept by this process".into()))
-}
-
-async fn find(state: &AppState, name: &str, digest: &str) -> Result<PluginVersion, ApiError> {
-    store(state)?.version(name, digest).await?.ok_or_else(|| no_version(name, digest))
-}
-
-fn no_version(name: &str, digest: &str) -> ApiError {
-    ApiError::NotFound(format!("no version {digest:?} of {name:?}"))
-}
-
-fn refused(e: UploadError) -> ApiError {
-    match e {
-        UploadError::Invalid(reason) => ApiError::invalid("component", reason),
-        UploadError::NoSuchVersion { name, digest } => ApiError::invalid(
-            "digest",
-            format!("no version {digest:?} of {name:?} (see GET /plugins/{name}/versions)"),
-        ),
-        UploadError::NotKept => ApiError::Unavailable(e.to_string()),
-        UploadError::Store(e) => e.into(),
-        UploadError::Io(e) => ApiError::Internal(e.to_string()),
-    }
+    app.delete_plugin_version(&name, &digest).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The sidecar text from its header, if there is one.
@@ -246,21 +185,4 @@ async fn spool(body: Body, limit: u64) -> Result<(tempfile::NamedTempFile, Strin
         return Err(ApiError::invalid("component", "the body is empty: send the .wasm file as the body"));
     }
     Ok((spooled, hex::encode(hash.finalize()), size))
-}
-
-/// Notes a change of the current version in the history of the configs
-/// that follow it (logged, not fatal, if it cannot be written).
-async fn note(state: &AppState, name: &str, what: &str, changed: &Changed) {
-    let to = &changed.version.digest;
-    if changed.previous.as_ref() == Some(to) {
-        return;
-    }
-    let short = |d: &str| d.chars().take(12).collect::<String>();
-    let description = match &changed.previous {
-        Some(from) => format!("plugin {what}: digest {} -> {}", short(from), short(to)),
-        None => format!("plugin {what}: digest {}", short(to)),
-    };
-    if let Err(e) = state.scheduler.note_plugin_changes(&[(name.to_owned(), description)]).await {
-        tracing::warn!(error = %e, plugin = %name, "the plugin changed, but its configs' history could not be written");
-    }
 }

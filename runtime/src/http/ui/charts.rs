@@ -2,22 +2,23 @@
 //! runs per hour split into successes and failures, and run durations.
 //! Sizes are SVG attributes, not styles, so the CSP needs no inline style.
 
-use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+
+use crate::app::HourCount;
 
 const W: f64 = 720.0;
 const H: f64 = 160.0;
 const PAD: f64 = 22.0;
 
 /// Stacked bars per hour: successes below, failures above.
-pub(crate) fn hourly(hours: &[(DateTime<Utc>, i64, i64)], label: &str) -> Markup {
-    let most = hours.iter().map(|(_, ok, bad)| ok + bad).max().unwrap_or(0).max(1) as f64;
+pub(crate) fn hourly(hours: &[HourCount], label: &str) -> Markup {
+    let most = hours.iter().map(|h| h.successes + h.failures).max().unwrap_or(0).max(1) as f64;
     let n = hours.len().max(1) as f64;
     let step = (W - 2.0 * PAD) / n;
     html! {
         svg.chart viewBox={"0 0 " (W) " " (H)} role="img" aria-label=(label) {
             title { (label) }
-            @for (i, (hour, ok, bad)) in hours.iter().enumerate() {
+            @for (i, HourCount { at: hour, successes: ok, failures: bad }) in hours.iter().enumerate() {
                 @let x = PAD + i as f64 * step;
                 @let h_ok = (*ok as f64 / most) * (H - 2.0 * PAD);
                 @let h_bad = (*bad as f64 / most) * (H - 2.0 * PAD);

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::assets;
-use crate::schedule::Status;
+use crate::contract::schedule::Status;
 
 /// The sections of the navigation, by path.
 const NAV: [(&str, &str); 4] =

@@ -4,14 +4,16 @@
 //! cookie, a CSRF token on every form, and headers that keep the pages
 //! safe (a Content-Security-Policy without inline script, no framing).
 //!
-//! Owns presentation only: every action is a scheduler-service or registry
-//! call the API makes too; no business rule lives here. Everything from
+//! Owns presentation only: every read and action is a call of the
+//! application layer the API makes too; no business rule lives here. Everything from
 //! users or guests is escaped by the templates (maud).
 
+mod actions;
 mod assets;
 mod charts;
 mod layout;
 mod pages;
+mod partials;
 mod session;
 mod words;
 
@@ -20,7 +22,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::api::{ApiError, AppState};
+use crate::app::AppError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 /// The dashboard's routes.
 pub fn router(state: AppState) -> Router {
@@ -30,14 +34,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/login", get(session::login_form).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/schedules", get(pages::schedules))
-        .route("/ui/schedules/{id}/{action}", post(pages::act))
+        .route("/ui/schedules/{id}/{action}", post(actions::act))
         .route("/ui/configs/{id}", get(pages::config))
         .route("/ui/runs", get(pages::runs))
         .route("/ui/runs/rows", get(pages::run_rows))
         .route("/ui/runs/{id}", get(pages::run))
-        .route("/ui/runs/{id}/again", post(pages::run_again))
+        .route("/ui/runs/{id}/again", post(actions::run_again))
         .route("/ui/plugins", get(pages::plugins))
-        .route("/ui/plugins/reload", post(pages::reload))
+        .route("/ui/plugins/reload", post(actions::reload))
         .route("/ui/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(safe_headers))
         .with_state(state)
@@ -76,12 +80,7 @@ macro_rules! from_api_errors {
         }
     )*};
 }
-from_api_errors!(
-    ApiError,
-    crate::store::StoreError,
-    crate::scheduler::ServiceError,
-    crate::job::BackendError
-);
+from_api_errors!(ApiError, AppError);
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {

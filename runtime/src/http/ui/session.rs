@@ -16,7 +16,9 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{UiError, layout};
-use crate::api::{ApiError, AppState, role_of, token_digest};
+use crate::app::tokens::digest as token_digest;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::store::{TokenRole, UiSession};
 
 /// How long a login lasts.
@@ -89,19 +91,15 @@ impl FromRequestParts<AppState> for Session {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
         let Some(id) = cookie(&parts.headers, COOKIE) else { return Err(UiError::Login) };
-        let store = state
-            .dashboard
-            .as_ref()
-            .ok_or(ApiError::Unavailable("this process serves no dashboard".into()))?;
         let id_sha256 = sha256(&id);
-        let Some(session) = store.session(&id_sha256).await? else { return Err(UiError::Login) };
+        let Some(session) = state.app.session(&id_sha256).await? else { return Err(UiError::Login) };
         let token: [u8; 32] = match hex::decode(&session.token_sha256).ok().and_then(|b| b.try_into().ok()) {
             Some(t) => t,
             None => return Err(UiError::Login),
         };
         // The token may have been revoked since: then the session ends.
-        match role_of(state, token).await? {
-            Some(role) => Ok(Session { role, csrf: session.csrf, id_sha256 }),
+        match state.app.tokens().actor(token).await? {
+            Some(actor) => Ok(Session { role: actor.role, csrf: session.csrf, id_sha256 }),
             None => Err(UiError::Login),
         }
     }
@@ -131,10 +129,8 @@ pub(crate) async fn login(
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         return Err(ApiError::Forbidden("the login form expired; load the login page again".into()).into());
     }
-    let store =
-        state.dashboard.as_ref().ok_or(ApiError::Unavailable("this process serves no dashboard".into()))?;
     let digest = token_digest(form.token.trim());
-    if role_of(&state, digest).await?.is_none() {
+    if state.app.tokens().actor(digest).await?.is_none() {
         let csrf = random();
         let page = layout::login(&csrf, Some("That token is not valid."));
         let cookie = set_cookie(LOGIN_COOKIE, &csrf, 600, &headers);
@@ -147,7 +143,7 @@ pub(crate) async fn login(
         csrf: random(),
         expires_at: Utc::now() + chrono::Duration::hours(SESSION_HOURS),
     };
-    store.create_session(&sha256(&id), &session).await?;
+    state.app.create_session(&sha256(&id), &session).await?;
     let session_cookie = set_cookie(COOKIE, &id, SESSION_HOURS * 3600, &headers);
     let clear_login = set_cookie(LOGIN_COOKIE, "", 0, &headers);
     let mut response = Redirect::to("/ui/").into_response();
@@ -171,9 +167,7 @@ pub(crate) async fn logout(
     if !bool::from(form.csrf.as_bytes().ct_eq(session.csrf.as_bytes())) {
         return Err(ApiError::Forbidden("the form's CSRF token does not match this session".into()).into());
     }
-    if let Some(store) = &state.dashboard {
-        store.delete_session(&session.id_sha256).await?;
-    }
+    state.app.delete_session(&session.id_sha256).await?;
     let clear = set_cookie(COOKIE, "", 0, &headers);
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/ui/login")).into_response())
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::job::SchedulerType;
+use crate::contract::job::SchedulerType;
 
 /// `schedule_config` of a `scheduler_type`, in words.
 pub(crate) fn schedule(kind: SchedulerType, config: &Value) -> String {

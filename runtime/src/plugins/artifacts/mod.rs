@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::registry::{Change, Origin, Plugin, PluginEntry, PluginInfo, Registry};
+use crate::plugins::registry::{Change, Origin, Plugin, PluginEntry, PluginInfo, Registry};
 use crate::store::{Head, NewVersion, PluginStore, StoreError, VersionSource};
 
 /// How often a node asks the store whether a current version changed.
@@ -175,7 +175,7 @@ impl Artifacts {
     async fn record_directory(
         &self,
         store: &dyn PluginStore,
-        disk: &crate::registry::Catalog,
+        disk: &crate::plugins::registry::Catalog,
         synced: &mut Synced,
     ) -> Result<(), StoreError> {
         for (name, entry) in disk {

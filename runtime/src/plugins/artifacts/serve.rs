@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{Artifacts, KEEP_LOADED, Synced};
-use crate::registry::{Catalog, Change, Origin, PluginEntry, PluginInfo};
+use crate::plugins::registry::{Catalog, Change, Origin, PluginEntry, PluginInfo};
 use crate::store::Head;
 
 impl Artifacts {

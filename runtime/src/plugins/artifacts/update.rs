@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Artifacts, origin};
-use crate::registry::PluginEntry;
+use crate::plugins::registry::PluginEntry;
 use crate::store::{NewVersion, PluginVersion, StoreError, VersionSource};
 
 /// A component received whole into a private file, with what was

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::files;
 use super::{GuestError, Lang, io, toolchain};
-use crate::registry::is_valid_task_type;
+use crate::plugins::registry::is_valid_task_type;
 
 /// What a build produced.
 #[derive(Debug)]
@@ -145,7 +145,7 @@ fn rust(dir: &Path, out: &Path) -> Result<(), GuestError> {
     Ok(())
 }
 
-/// componentize-py against the `connected-task` world, with the SDK and
+/// componentize-py against the `stateful-http-task` world, with the SDK and
 /// the entry module from the binary.
 fn python(dir: &Path, out: &Path) -> Result<(), GuestError> {
     let tool = toolchain::componentize_py(dir)?;
@@ -158,7 +158,7 @@ fn python(dir: &Path, out: &Path) -> Result<(), GuestError> {
         Command::new(tool)
             .arg("-d")
             .arg(&wit)
-            .args(["-w", "connected-task", "componentize", "taskbox_entry", "-p"])
+            .args(["-w", "stateful-http-task", "componentize", "taskbox_entry", "-p"])
             .arg(dir)
             .arg("-p")
             .arg(&sdk)
@@ -168,7 +168,7 @@ fn python(dir: &Path, out: &Path) -> Result<(), GuestError> {
 }
 
 /// componentize-js (its defaults: `fetch` over wasi:http) against the
-/// `scripted-task` world, on a copy of the project's sources with the SDK
+/// `stateful-env-task` world, on a copy of the project's sources with the SDK
 /// and the entry module from the binary beside them.
 fn js(dir: &Path, out: &Path) -> Result<(), GuestError> {
     let tool = toolchain::componentize_js(dir)?;
@@ -182,7 +182,7 @@ fn js(dir: &Path, out: &Path) -> Result<(), GuestError> {
         Command::new(tool)
             .arg("--wit")
             .arg(&wit)
-            .args(["-n", "scripted-task", "-o"])
+            .args(["-n", "stateful-env-task", "-o"])
             .arg(out)
             .arg(src.join("taskbox_entry.js")),
     )

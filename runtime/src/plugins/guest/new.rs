@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::files::{self, File};
 use super::{GuestError, Lang, ProjectShape, toolchain};
-use crate::registry::is_valid_task_type;
+use crate::plugins::registry::is_valid_task_type;
 
 /// Writes project `name` in `parent/name` and returns its directory. The
 /// directory must not exist or be empty; nothing is written on a refusal.
@@ -19,7 +19,7 @@ pub fn create(parent: &Path, name: &str, lang: Lang, shape: ProjectShape) -> Res
     if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(GuestError::Exists(dir));
     }
-    let vars = [("name", name)];
+    let vars = [("name", name), ("componentize_js", toolchain::pinned("componentize-js"))];
     let (template, ignore): (&[File], &str) = match (lang, shape) {
         (Lang::Rust, ProjectShape::Task) => (files::RUST_TASK, "target/\n"),
         (Lang::Rust, ProjectShape::Command) => (files::RUST_COMMAND, "target/\n"),

@@ -1,32 +1,39 @@
 //! Finding each language's toolchain, and saying how to install the one
-//! that is missing. The versions are the ones taskbox is tested with
-//! (xtask/src/guests.rs installs the same).
+//! that is missing. The versions are the ones taskbox is tested with, read
+//! from `sdk/toolchains.txt` (which `cargo xtask toolchains` installs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{GuestError, Lang};
 
-/// The componentize-py release the Python SDK is tested with (PyPI).
-pub(super) const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
-/// The componentize-js release the JavaScript SDK is tested with (npm).
-pub(super) const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
+/// `sdk/toolchains.txt`: one `tool version` a line, `#` comments.
+const PINS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/toolchains.txt"));
+
+/// The version of `tool` taskbox is tested with.
+pub(super) fn pinned(tool: &str) -> &'static str {
+    PINS.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| l.split_once(' ').filter(|(name, _)| *name == tool).map(|(_, v)| v.trim()))
+        .unwrap_or_else(|| panic!("sdk/toolchains.txt pins no {tool}"))
+}
 
 /// The Rust target guests build for.
 pub(super) const RUST_TARGET: &str = "wasm32-wasip2";
 
 /// One sentence for a project's README: what building it needs.
 pub(super) fn needs(lang: Lang) -> String {
+    let (py, js) = (pinned("componentize-py"), pinned("componentize-js"));
     match lang {
         Lang::Rust => format!(
             "It needs Rust (https://rustup.rs) with the `{RUST_TARGET}` target: `rustup target add {RUST_TARGET}`."
         ),
         Lang::Python => format!(
-            "It needs componentize-py {COMPONENTIZE_PY_VERSION} (it carries CPython; nothing else is downloaded): \
-             `pip install componentize-py=={COMPONENTIZE_PY_VERSION}` (or set `TASKBOX_COMPONENTIZE_PY` to the program)."
+            "It needs componentize-py {py} (it carries CPython; nothing else is downloaded): \
+             `pip install componentize-py=={py}` (or set `TASKBOX_COMPONENTIZE_PY` to the program)."
         ),
         Lang::Js => format!(
-            "It needs Node.js and componentize-js {COMPONENTIZE_JS_VERSION}: `npm install` here (package.json pins it), \
+            "It needs Node.js and componentize-js {js}: `npm install` here (package.json pins it), \
              or set `TASKBOX_COMPONENTIZE_JS` to the program."
         ),
     }
@@ -63,15 +70,15 @@ pub(super) fn cargo(project: &Path) -> Result<PathBuf, GuestError> {
 
 /// `componentize-py`: `$TASKBOX_COMPONENTIZE_PY`, the project's `.venv`, or the PATH.
 pub(super) fn componentize_py(project: &Path) -> Result<PathBuf, GuestError> {
-    find("TASKBOX_COMPONENTIZE_PY", &[project.join(".venv/bin/componentize-py")], "componentize-py").ok_or_else(
-        || GuestError::Missing {
+    find("TASKBOX_COMPONENTIZE_PY", &[project.join(".venv/bin/componentize-py")], "componentize-py")
+        .ok_or_else(|| GuestError::Missing {
             tool: "componentize-py",
             lang: "Python",
             install: format!(
-                "`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`, or set TASKBOX_COMPONENTIZE_PY to the program"
+                "`pip install componentize-py=={}`, or set TASKBOX_COMPONENTIZE_PY to the program",
+                pinned("componentize-py")
             ),
-        },
-    )
+        })
 }
 
 /// `componentize-js`: `$TASKBOX_COMPONENTIZE_JS`, the project's
@@ -82,8 +89,9 @@ pub(super) fn componentize_js(project: &Path) -> Result<PathBuf, GuestError> {
             tool: "componentize-js",
             lang: "JavaScript",
             install: format!(
-                "`npm install -E @bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}` in the project \
-                 (Node.js 20 or later), or set TASKBOX_COMPONENTIZE_JS to the program"
+                "`npm install -E @bytecodealliance/componentize-js@{}` in the project \
+                 (Node.js 20 or later), or set TASKBOX_COMPONENTIZE_JS to the program",
+                pinned("componentize-js")
             ),
         })
 }

@@ -8,10 +8,10 @@
 //! leaves its previous version serving. A scan reloads only files whose
 //! content changed; a publish reports what changed. What serves is the
 //! directory itself ([`Registry::rescan`]) or, where versions are kept in
-//! the config store, what `crate::artifacts` decides from the directory and
+//! the config store, what `crate::plugins::artifacts` decides from the directory and
 //! the store ([`Registry::scan_directory`], [`Registry::publish`]). It
 //! never executes anything, never reads the store (and never watches: see
-//! `crate::reload`).
+//! `crate::engine::reload`).
 
 mod cache;
 mod load;
@@ -21,7 +21,7 @@ pub use cache::ArtifactCache;
 pub use load::{
     LoadError, LoadSource, Loader, Origin, Plugin, PluginEntry, PluginInfo, fingerprint, is_valid_task_type,
 };
-pub use sidecar::{MAX_MEMORY_MB, Sidecar, SidecarError, is_valid_secret_name};
+pub use sidecar::{MAX_MEMORY_MB, Sidecar, SidecarError};
 
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;

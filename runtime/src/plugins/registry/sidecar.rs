@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::contract::kv::{Bounds, DEFAULT_BOUNDS, is_valid_bucket};
+use crate::contract::secret::is_valid_name as is_valid_secret_name;
+use crate::doors::outbound::AllowedHosts;
 use crate::executor::{DEFAULT_HTTP_LIMITS, DirGrant, Grants, HttpLimits};
-use crate::kv::{Bounds, DEFAULT_BOUNDS, is_valid_bucket};
-use crate::outbound::AllowedHosts;
 
 /// Largest memory cap a sidecar may ask for (the engine's pool slot size).
 pub const MAX_MEMORY_MB: u64 = 4096;
@@ -17,14 +18,6 @@ const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 const MAX_OUTPUT_KB: u64 = 64 * 1024;
 const MAX_RESPONSE_BODY_KB: u64 = 1 << 20;
 const MAX_KV_VALUE_KB: u64 = 64 * 1024;
-
-/// A secret's name: what the guest's environment variable is called.
-pub fn is_valid_secret_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    name.len() <= 128
-        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
 
 /// A sidecar as written. Everything is optional; the default grants nothing.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -1,0 +1,73 @@
+//! Committing and acknowledging: finished runs are recorded in batches by
+//! one committer, each committed batch is acknowledged (parking retries)
+//! while the next is committed, and final outcomes of configs that want to
+//! hear of them go to the notifier. Nothing is acknowledged before its
+//! record is committed; nothing finished is dropped.
+
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+use crate::contract::job::NotifyOn;
+use crate::contract::queue::{Queue, Settle};
+use crate::engine::notifier::Notifier;
+use crate::store::{ConfigStore, ExecutionRecord};
+use crate::support::backoff::retry;
+
+/// Records committed per database round trip, at most.
+pub(super) const COMMIT_BATCH: usize = 512;
+
+/// A finished run on its way to the database and then the queue; `None`
+/// for a run dropped unrun (its schedule changed before it was due).
+pub(super) struct Finished {
+    pub(super) record: Option<ExecutionRecord>,
+    pub(super) settle: Settle,
+    /// The config wants to hear of this outcome if it is final.
+    pub(super) notify: Option<NotifyOn>,
+}
+
+/// Commits finished runs in batches, then hands each committed batch to
+/// [`ack_loop`], so the next batch is committed while this one is being
+/// acknowledged. A failed commit is retried (with backoff) until it
+/// succeeds: nothing is acknowledged before its record is committed, and
+/// nothing finished is dropped.
+pub(super) async fn commit_loop(
+    store: Arc<dyn ConfigStore>,
+    queue: Arc<dyn Queue>,
+    notifier: Option<Notifier>,
+    mut done: mpsc::Receiver<Finished>,
+) {
+    let (committed_tx, committed_rx) = mpsc::channel::<Vec<Settle>>(2);
+    let acker = tokio::spawn(ack_loop(queue, committed_rx));
+    let mut batch = Vec::with_capacity(COMMIT_BATCH);
+    while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
+        // Final outcomes of configs that want to hear of them.
+        let mut notices = Vec::new();
+        let mut records = Vec::with_capacity(batch.len());
+        let mut settles = Vec::with_capacity(batch.len());
+        for f in batch.drain(..) {
+            if let (Some(record), Some(on), None) = (&f.record, f.notify, &f.settle.retry) {
+                notices.push((record.clone(), on));
+            }
+            records.extend(f.record);
+            settles.push(f.settle);
+        }
+        retry("cannot commit execution records", None, || store.record_executions(&records)).await;
+        if let Some(notifier) = &notifier {
+            for (record, on) in notices {
+                notifier.offer(record, on);
+            }
+        }
+        if committed_tx.send(settles).await.is_err() {
+            break;
+        }
+    }
+    drop(committed_tx);
+    let _ = acker.await;
+}
+
+/// Acknowledges committed batches, retrying (with backoff) until it succeeds.
+async fn ack_loop(queue: Arc<dyn Queue>, mut committed: mpsc::Receiver<Vec<Settle>>) {
+    while let Some(settles) = committed.recv().await {
+        retry("cannot acknowledge finished runs", None, || queue.settle(settles.clone())).await;
+    }
+}

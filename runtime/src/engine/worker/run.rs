@@ -1,0 +1,160 @@
+//! One run: held until due if fired ahead (and dropped if its schedule
+//! changed first), recorded as cancelled if it was, taken as committed if a
+//! reclaim finds its record, else run in the executor with its plugin's
+//! limits and doors; turned into its record.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+
+use super::Worker;
+use super::commit::Finished;
+use crate::contract::job::QueuedRun;
+use crate::contract::queue::{Delivery, Settle};
+use crate::executor::{CANCELLED, Outcome, RunContext, RunRequest};
+use crate::store::ExecutionRecord;
+
+/// A run handed out this many times (its workers kept dying) is recorded
+/// as a failure instead of being run again.
+const MAX_DELIVERIES: u64 = 3;
+
+impl Worker {
+    /// Waits until a run fired ahead of time is due, drops it if its
+    /// schedule changed meanwhile, and runs it otherwise.
+    pub(super) async fn hold_then_run(
+        &self,
+        delivery: Delivery,
+        permits: Arc<Semaphore>,
+        cancel: watch::Receiver<Option<String>>,
+    ) -> Finished {
+        let wait = (delivery.run.scheduled_at - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let current = match self.queue.still_current(&[&delivery.run]).await {
+            Ok(current) => current[0],
+            // Cannot tell: run it (at least once) rather than lose it.
+            Err(_) => true,
+        };
+        if !current {
+            tracing::info!(config = %delivery.run.job.config_id, due = %delivery.run.scheduled_at,
+                "dropping a run fired ahead of time: its schedule changed before it was due");
+            let Delivery { band, handle, run, .. } = delivery;
+            let (config_id, execution_id) = (run.job.config_id, run.execution_id);
+            return Finished {
+                record: None,
+                settle: Settle { band, handle, config_id, execution_id, retry: None },
+                notify: None,
+            };
+        }
+        let _permit = permits.acquire_owned().await.expect("never closed");
+        self.run_one(delivery, cancel).await
+    }
+
+    pub(super) async fn run_one(
+        &self,
+        delivery: Delivery,
+        cancel: watch::Receiver<Option<String>>,
+    ) -> Finished {
+        let Delivery { band, handle, deliveries, run } = delivery;
+        let (config_id, execution_id) = (run.job.config_id, run.execution_id);
+        let mut settle = Settle { band, handle, config_id, execution_id, retry: None };
+        let notify = run.job.notify;
+        let attempt = run.attempt as i32;
+        // Cancelled before it started (a marker, or while it waited here):
+        // recorded as such, never run.
+        let cancelled = run.cancelled_by.clone().or_else(|| cancel.borrow().clone());
+        if let Some(by) = cancelled {
+            let mut outcome = lost(CANCELLED.into(), Utc::now());
+            outcome.cancelled_by = Some(by);
+            return Finished { record: Some(self.record(&run, outcome, None)), settle, notify };
+        }
+        if deliveries > 1 {
+            // Reclaimed from a worker that stopped: if it got as far as the
+            // record, only the acknowledgement is missing.
+            if let Ok(Some(stored)) = self.store.find_attempt(run.execution_id, attempt).await {
+                let stopped = stored.record.is_success || stored.record.cancelled_by.is_some();
+                settle.retry = self.retry_of(&run, stopped);
+                return Finished { record: Some(stored.record), settle, notify };
+            }
+        }
+        let started_at = Utc::now();
+        let mut timeout_seconds = None;
+        let outcome = if deliveries > MAX_DELIVERIES {
+            lost(
+                format!("the workers running it stopped {} times; not run again", deliveries - 1),
+                started_at,
+            )
+        } else {
+            match self.plugins.resolve(&run.job.task_type, run.job.plugin_digest.as_deref()).await {
+                Ok(plugin) => match self.doors.open(&plugin.runnable.grants).await {
+                    Ok(doors) => {
+                        let timeout = run.job.timeout_seconds.map(Duration::from_secs_f64);
+                        let limits = plugin.limits(timeout, None);
+                        timeout_seconds = Some(limits.timeout.as_secs_f64());
+                        let request = RunRequest {
+                            context: RunContext {
+                                config_id: run.job.config_id.to_string(),
+                                execution_id: run.execution_id.to_string(),
+                                attempt: run.attempt,
+                                scheduled_at: run.scheduled_at,
+                            },
+                            params: run.job.parameters.clone(),
+                            limits,
+                            doors,
+                        };
+                        self.executor.run_cancellable(&plugin.runnable, request, cancel).await
+                    }
+                    Err(message) => lost(message, started_at),
+                },
+                Err(message) => lost(message, started_at),
+            }
+        };
+        // A cancelled run is not retried.
+        settle.retry = self.retry_of(&run, outcome.is_success || outcome.cancelled_by.is_some());
+        let outcome_label = if outcome.is_success { "success" } else { "failure" };
+        metrics::counter!("taskbox_runs_total", "task_type" => run.job.task_type.clone(), "outcome" => outcome_label)
+            .increment(1);
+        metrics::histogram!("taskbox_run_duration_seconds", "task_type" => run.job.task_type.clone())
+            .record(outcome.duration_seconds);
+        Finished { record: Some(self.record(&run, outcome, timeout_seconds)), settle, notify }
+    }
+
+    fn record(&self, run: &QueuedRun, o: Outcome, timeout_seconds: Option<f64>) -> ExecutionRecord {
+        ExecutionRecord {
+            config_id: Some(run.job.config_id),
+            execution_id: run.execution_id,
+            attempt: run.attempt as i32,
+            trigger: run.trigger,
+            task_type: run.job.task_type.clone(),
+            scheduled_at: run.scheduled_at,
+            started_at: o.started_at,
+            completed_at: o.completed_at,
+            duration_seconds: o.duration_seconds,
+            is_success: o.is_success,
+            result: o.result,
+            error_message: o.error_message,
+            logs: o.logs,
+            plugin_digest: (!o.plugin_digest.is_empty()).then_some(o.plugin_digest),
+            worker: self.name.clone(),
+            // Kept as given, so the record alone can replay the run.
+            parameters: serde_json::from_str(&run.job.parameters).ok(),
+            timeout_seconds,
+            cancelled_by: o.cancelled_by,
+        }
+    }
+}
+
+/// An outcome for a run that never reached the sandbox.
+fn lost(message: String, started_at: DateTime<Utc>) -> Outcome {
+    Outcome {
+        is_success: false,
+        result: None,
+        error_message: Some(message),
+        logs: String::new(),
+        started_at,
+        completed_at: Utc::now(),
+        duration_seconds: 0.0,
+        plugin_digest: String::new(),
+        cancelled_by: None,
+    }
+}

@@ -1,0 +1,87 @@
+//! The dashboard's buttons: a schedule action (or run now), "run again" of
+//! a run's config, and a rescan of the plugin directory. Each checks the
+//! session's CSRF token and role, makes the application layer's call the
+//! API makes, and goes back to the page it came from with its result in
+//! words.
+
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::UiError;
+use super::pages::{given, query_string};
+use super::session::{CsrfForm, Session};
+use crate::app::{App, AppError};
+use crate::contract::schedule::Action;
+use crate::http::error::ApiError;
+use crate::http::paths::{ConfigId, RecordId};
+
+/// Where to come back to after an action: a dashboard path only.
+fn back_to(back: &Option<String>, otherwise: &str) -> String {
+    match given(back) {
+        Some(b) if b.starts_with("/ui/") && !b.starts_with("//") => b.to_owned(),
+        _ => otherwise.to_owned(),
+    }
+}
+
+/// `path` with a notice in its query.
+fn with_notice(path: &str, notice: &str) -> Response {
+    let joiner = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{joiner}{}", query_string(&[("notice", Some(notice))]))).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionForm {
+    csrf: String,
+    back: Option<String>,
+}
+
+/// A schedule action (or run now) from a button; back with its result.
+pub(crate) async fn act(
+    State(app): State<App>,
+    session: Session,
+    id: Result<ConfigId, ApiError>,
+    Path((_, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, UiError> {
+    session.check(&form.csrf)?;
+    let ConfigId(id) = id?;
+    let back = back_to(&form.back, "/ui/schedules");
+    let config = app.config(id).await?;
+    let notice = if action == "run" {
+        let execution = app.run_now(id).await?;
+        format!("Queued a run of {} ({execution}).", config.name)
+    } else {
+        let action = Action::parse(&action)
+            .ok_or_else(|| ApiError::NotFound(format!("no schedule action {action:?}")))?;
+        match app.act(id, action, None).await {
+            Ok(done) => format!("{}: {} (now {}).", config.name, done.message, done.schedule_status),
+            Err(AppError::Conflict(refused)) => format!("{}: {refused}.", config.name),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    Ok(with_notice(&back, &notice))
+}
+
+/// "Run again": a new run of the run's config.
+pub(crate) async fn run_again(
+    State(app): State<App>,
+    session: Session,
+    id: Result<RecordId, ApiError>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
+    session.check(&form.csrf)?;
+    let (config, execution) = app.run_config_of(id?.0).await?;
+    Ok(with_notice(&format!("/ui/runs?config_id={config}"), &format!("Queued a new run ({execution}).")))
+}
+
+/// Rescans the plugin directory.
+pub(crate) async fn reload(
+    State(app): State<App>,
+    session: Session,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
+    session.check(&form.csrf)?;
+    let changed = app.reload_plugins().await?;
+    Ok(with_notice("/ui/plugins", &format!("Rescanned the plugin directory: {changed} changed.")))
+}

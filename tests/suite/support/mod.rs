@@ -1,0 +1,33 @@
+//! Everything the suite's tests stand on, one way in each:
+//!
+//! - [`services`] — real PostgreSQL and Redis: a fresh database and a
+//!   unique key prefix per test, removed afterwards;
+//! - [`deploy`] — the two deployments of DESIGN §2 as fixtures, and
+//!   `conformance!`, which runs one test body on each;
+//! - [`components`] — the built components, plugin directories, one
+//!   executor, running a plugin;
+//! - [`app`] — taskbox in-process from `Application::build` ([`spawn_app`]);
+//! - [`server`] — taskbox as a `taskbox serve` process ([`Server`], [`Fleet`]);
+//! - [`client`] — what tests ask of an API ([`Api`], behind both);
+//! - [`poll`] — [`eventually`], the one way to wait;
+//! - [`targets`] — servers on loopback for the doors and notifications.
+
+pub mod app;
+pub mod client;
+pub mod components;
+#[macro_use]
+pub mod deploy;
+pub mod poll;
+pub mod server;
+pub mod services;
+pub mod targets;
+
+pub use app::{TOKEN, TestApp, spawn_app, spawn_app_with};
+pub use client::{Api, error_code};
+pub use components::{
+    EXECUTOR, PluginDir, built_plugin, digest_of, example, probe_ok, probe_refused, run, run_with,
+    viewer_token,
+};
+pub use deploy::{Deployment, Kind};
+pub use poll::eventually;
+pub use server::{Fleet, SERVER_TOKEN, Server, serve, serve_worker};
