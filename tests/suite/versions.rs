@@ -7,7 +7,6 @@
 //! replay (server and `taskbox replay`) reproduces successes and failures,
 //! runs replaced code, and says when an outcome differs.
 
-use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::process::{Command, Output};
@@ -15,24 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// `PUT /plugins/{name}` with `body` (and a sidecar's text, if any).
-async fn upload(server: &Server, name: &str, body: Vec<u8>, sidecar: Option<&str>) -> (StatusCode, Value) {
-    let mut request = server
-        .client
-        .put(format!("{}/plugins/{name}", server.base))
-        .bearer_auth(SERVER_TOKEN)
-        .header("content-type", "application/wasm")
-        .body(body);
-    if let Some(text) = sidecar {
-        request = request.header("taskbox-sidecar", base64::engine::general_purpose::STANDARD.encode(text));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn upload_example(server: &Server, example: &str, name: &str) -> Value {
-    let (status, body) = upload(server, name, std::fs::read(built_plugin(example)).unwrap(), None).await;
+    let (status, body) = server.upload(name, std::fs::read(built_plugin(example)).unwrap(), None).await;
     assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{status}: {body}");
     body
 }
@@ -140,16 +123,16 @@ async fn a_broken_upload_is_refused_and_changes_nothing(d) {
     upload_example(&server, "echo", "job").await;
     let before = server.get("/plugins/job").await.1;
 
-    let (status, body) = upload(&server, "job", b"not a component".to_vec(), None).await;
+    let (status, body) = server.upload("job", b"not a component".to_vec(), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.starts_with("component: not a valid WebAssembly component"), "{message}");
 
     let wasm = std::fs::read(built_plugin("fail")).unwrap();
-    let (status, body) = upload(&server, "job", wasm.clone(), Some("memory_mb = 0\n")).await;
+    let (status, body) = server.upload("job", wasm.clone(), Some("memory_mb = 0\n")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("memory_mb = 0"), "{body}");
-    let (status, body) = upload(&server, "job", wasm.clone(), Some("no_such_key = 1\n")).await;
+    let (status, body) = server.upload("job", wasm.clone(), Some("no_such_key = 1\n")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
     let bad_header = server
@@ -162,9 +145,9 @@ async fn a_broken_upload_is_refused_and_changes_nothing(d) {
         .await
         .unwrap();
     assert_eq!(bad_header.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(upload(&server, "job", Vec::new(), None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(upload(&server, "Bad.Name", wasm.clone(), None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) = upload(&server, "job", vec![0u8; 2 << 20], None).await;
+    assert_eq!(server.upload("job", Vec::new(), None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(server.upload("Bad.Name", wasm.clone(), None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = server.upload("job", vec![0u8; 2 << 20], None).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 
     // A viewer may read versions but not upload.
@@ -312,7 +295,7 @@ async fn replay_reproduces_runs_with_their_version_params_and_context(d) {
     // A task whose outcome depends on state: the replay differs, exit 1.
     let counter = std::fs::read(built_plugin("counter")).unwrap();
     let sidecar = std::fs::read_to_string(built_plugin("counter").with_extension("toml")).unwrap();
-    let (status, body) = upload(&server, "count", counter, Some(&sidecar)).await;
+    let (status, body) = server.upload("count", counter, Some(&sidecar)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body["sidecar"].as_str().unwrap().contains("key_value_stores"), "{body}");
     let counted = server.create_id(json!({"name": "counted", "task_type": "count", "scheduler_type": "manual",

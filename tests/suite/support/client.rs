@@ -53,6 +53,25 @@ impl Api {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// `PUT /plugins/{name}` with `body` (and a sidecar's text, if any,
+    /// in its header as base64).
+    pub async fn upload(&self, name: &str, body: Vec<u8>, sidecar: Option<&str>) -> (StatusCode, Value) {
+        use base64::Engine;
+        let mut request = self
+            .client
+            .put(self.url(&format!("/plugins/{name}")))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/wasm")
+            .body(body);
+        if let Some(text) = sidecar {
+            request =
+                request.header("taskbox-sidecar", base64::engine::general_purpose::STANDARD.encode(text));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Creates a config, which must be created; its answer.
     pub async fn create(&self, body: Value) -> Value {
         let (status, config) = self.post("/configs", body).await;

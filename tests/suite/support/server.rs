@@ -15,6 +15,8 @@ pub struct Server {
     pub api: Api,
     /// Every line the server wrote to stderr (its log).
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// A plugin directory of its own, kept for as long as it runs.
+    plugins: Option<PluginDir>,
 }
 
 impl Deref for Server {
@@ -36,8 +38,14 @@ impl Server {
     /// Starts `taskbox serve` with `env` and waits for a log line that
     /// holds `marker` (`base` is the URL after it, if any).
     pub fn start_until(env: &[(&str, String)], marker: &str) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
+        Self::spawn(Self::command(env), marker)
+    }
+
+    /// The `taskbox serve` command with `env`, for a test to change before
+    /// [`Server::spawn`] (a limit of open files, say).
+    pub fn command(env: &[(&str, String)]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"));
+        command
             .arg("serve")
             .env_remove("TASKBOX_REDIS_URL")
             // Outside the work tree; each test's database checks the key anew.
@@ -48,9 +56,14 @@ impl Server {
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("taskbox serve starts");
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
+    /// Starts `command` and waits for a log line that holds `marker`.
+    pub fn spawn(mut command: std::process::Command, marker: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = command.spawn().expect("taskbox serve starts");
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let mut seen = Vec::new();
         let base = loop {
@@ -71,7 +84,7 @@ impl Server {
                 kept.lock().unwrap().push(line);
             }
         });
-        Self { child, api: Api::new(base, SERVER_TOKEN), log }
+        Self { child, api: Api::new(base, SERVER_TOKEN), log, plugins: None }
     }
 
     /// SIGKILL, as a crash.
@@ -91,6 +104,15 @@ impl Drop for Server {
 /// plugin directory and artifact cache, and `extra` settings.
 pub fn serve(d: &Deployment, plugins: &PluginDir, extra: &[(&'static str, String)]) -> Server {
     Server::start(&serve_env(d, plugins, extra))
+}
+
+/// `taskbox serve` (every role) on deployment `d`, with a plugin directory
+/// of its own holding these built components.
+pub fn serve_plugins(d: &Deployment, components: &[&str], extra: &[(&'static str, String)]) -> Server {
+    let plugins = PluginDir::with(components);
+    let mut server = serve(d, &plugins, extra);
+    server.plugins = Some(plugins);
+    server
 }
 
 /// A `taskbox serve` with only the worker role (it serves no API).

@@ -88,18 +88,29 @@ impl Drop for TestRedis {
     }
 }
 
-/// A Redis server of this test's own (with an append-only file, so a
-/// restart keeps its data), on a free port.
+/// A Redis server of this test's own on a free port: with an append-only
+/// file, so a restart keeps its data ([`PrivateRedis::start`]), or keeping
+/// nothing, as a cache-only Redis does ([`PrivateRedis::start_volatile`]).
 pub struct PrivateRedis {
     port: u16,
     dir: tempfile::TempDir,
+    persistent: bool,
     child: Option<std::process::Child>,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
+        Self::started(true)
+    }
+
+    /// A Redis that keeps nothing on disk: killed and restarted, it is empty.
+    pub fn start_volatile() -> Self {
+        Self::started(false)
+    }
+
+    fn started(persistent: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = PrivateRedis { port, dir: tempfile::tempdir().unwrap(), child: None };
+        let mut redis = PrivateRedis { port, dir: tempfile::tempdir().unwrap(), persistent, child: None };
         redis.restart();
         redis
     }
@@ -111,7 +122,11 @@ impl PrivateRedis {
     pub fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .args(match self.persistent {
+                true => ["--appendonly", "yes", "--appendfsync", "always"],
+                false => ["--appendonly", "no", "--save", ""],
+            })
+            .arg("--dir")
             .arg(self.dir.path())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -121,6 +136,14 @@ impl PrivateRedis {
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(start.elapsed() < std::time::Duration::from_secs(10), "redis-server did not start");
             std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 

@@ -7,7 +7,7 @@
 //! Actions: `read_file {path}`, `list_dir {path}`, `write_file {path}`,
 //! `env`, `tcp_connect {addr}`, `alloc {mb}`, `flood {bytes, stream}`,
 //! `log {lines}`, `result {bytes}`, `panic {message}`, `recurse`, `spin`,
-//! `context`, `http {url, method?, headers?, body?, times?, print?}` (the
+//! `context`, `http {url | url_env, method?, headers?, body?, times?, print?}` (the
 //! last of `times` requests; `print` writes the response body to stdout),
 //! `kv {bucket, op, key?, value?, delta?, cursor?}` with op one of `get`,
 //! `set`, `delete`, `exists`, `list`, `increment`, `cas` (swaps `value` in if
@@ -113,21 +113,22 @@ impl Guest for Probe {
                 let headers: Vec<(&str, &str)> =
                     headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 let method = p.get("method").and_then(Value::as_str).unwrap_or("GET");
+                // `url_env`: the URL is a granted secret (an environment
+                // variable), so the params never hold it.
+                let url = match p.get("url_env").and_then(Value::as_str) {
+                    Some(name) => std::env::var(name).unwrap_or_default(),
+                    None => str_param("url"),
+                };
                 let mut last = Err("no request sent".to_owned());
                 for _ in 0..num_param("times").max(1) {
-                    last = taskbox_sdk::http::request(
-                        method,
-                        &str_param("url"),
-                        &headers,
-                        str_param("body").as_bytes(),
-                    );
+                    last = taskbox_sdk::http::request(method, &url, &headers, str_param("body").as_bytes());
                 }
                 // A header the host forbids (Host): say so, then try the
                 // same URL without it, as an attacker would.
                 if let Err(refused) = &last
                     && refused.starts_with("header")
                 {
-                    let bare = taskbox_sdk::http::request(method, &str_param("url"), &[], b"");
+                    let bare = taskbox_sdk::http::request(method, &url, &[], b"");
                     return Ok(json!({ "ok": false, "error": refused, "without_headers": report(bare.map(|(status, _)| status)) }).to_string());
                 }
                 if let (Ok((_, body)), true) = (&last, p.get("print").is_some()) {
