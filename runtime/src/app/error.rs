@@ -23,6 +23,9 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     Forbidden(String),
+    /// This client asked too often; it may ask again shortly.
+    #[error("{0}")]
+    Throttled(String),
     /// A part this needs (the database, the backend, a key) is not there.
     #[error("{0}")]
     Unavailable(String),

@@ -28,7 +28,7 @@ pub use doors::{Entry, KeyList};
 pub use error::AppError;
 pub use overview::{HourCount, Overview};
 pub use plugins::Published;
-pub use runs::{CancelDone, ExecutionView, hours_ago};
+pub use runs::{CancelDone, ExecutionView, RecordRef, hours_ago};
 pub use schedules::{BulkDone, BulkResult, BulkTarget};
 pub use system::{Health, Status};
 pub use tokens::{Actor, Tokens};

@@ -45,8 +45,33 @@ pub fn hours_ago(hours: Option<i64>) -> Result<DateTime<Utc>, AppError> {
     Ok(Utc::now() - Duration::hours(hours))
 }
 
-fn no_record(id: i64) -> AppError {
-    AppError::NotFound(format!("no execution with id {id}"))
+/// A record named by its row id, or a run by its execution id (its
+/// latest attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRef {
+    Id(i64),
+    Run(Uuid),
+}
+
+impl std::str::FromStr for RecordRef {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match (text.parse(), text.parse()) {
+            (Ok(id), _) => Ok(RecordRef::Id(id)),
+            (_, Ok(run)) => Ok(RecordRef::Run(run)),
+            _ => Err(()),
+        }
+    }
+}
+
+impl std::fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordRef::Id(id) => write!(f, "{id}"),
+            RecordRef::Run(run) => write!(f, "{run}"),
+        }
+    }
 }
 
 impl App {
@@ -85,9 +110,18 @@ impl App {
         Ok(self.store().execution_stats(config_id, since).await?)
     }
 
+    /// The record `r` names (a run's latest attempt), or a 404.
+    pub async fn record(&self, r: RecordRef) -> Result<StoredExecution, AppError> {
+        let found = match r {
+            RecordRef::Id(id) => self.store().get_execution(id).await?,
+            RecordRef::Run(run) => self.store().latest_attempt(run).await?,
+        };
+        found.ok_or_else(|| AppError::NotFound(format!("no execution with id {r}")))
+    }
+
     /// One record, with the notifications of its outcome.
-    pub async fn execution(&self, id: i64) -> Result<ExecutionView, AppError> {
-        let execution = self.store().get_execution(id).await?.ok_or_else(|| no_record(id))?;
+    pub async fn execution(&self, r: RecordRef) -> Result<ExecutionView, AppError> {
+        let execution = self.record(r).await?;
         let notifications = match &self.inner.deliveries {
             Some(d) => d.deliveries(execution.record.execution_id, execution.record.attempt).await?,
             None => Vec::new(),
@@ -128,12 +162,12 @@ impl App {
         Ok(CancelDone { execution_id, was, message: message.to_owned() })
     }
 
-    /// Runs recorded execution `id` again: a new run of the same config
+    /// Runs the recorded execution `r` names again: a new run of the same config
     /// with the exact plugin version, parameters and deadline its record
     /// names (trigger `replay`). A conflict when it cannot be replayed.
-    pub async fn replay(&self, id: i64) -> Result<Uuid, AppError> {
-        let record = self.store().get_execution(id).await?.ok_or_else(|| no_record(id))?.record;
-        let refuse = |why: String| AppError::Conflict(format!("execution {id} cannot be replayed: {why}"));
+    pub async fn replay(&self, r: RecordRef) -> Result<Uuid, AppError> {
+        let record = self.record(r).await?.record;
+        let refuse = |why: String| AppError::Conflict(format!("execution {r} cannot be replayed: {why}"));
         let (task_type, digest, parameters) = replay::replayable(&record).map_err(refuse)?;
         let config = match record.config_id {
             Some(config_id) => self.store().get_config(config_id).await?,
@@ -149,12 +183,13 @@ impl App {
         if !kept {
             return Err(refuse(replay::not_kept(task_type, digest)));
         }
-        Ok(self.scheduler().replay(&config, parameters, digest, record.timeout_seconds).await?)
+        let version = (task_type, digest);
+        Ok(self.scheduler().replay(&config, version, parameters, record.timeout_seconds).await?)
     }
 
-    /// A new run, now, of the config of recorded execution `id`.
-    pub async fn run_config_of(&self, id: i64) -> Result<(Uuid, Uuid), AppError> {
-        let record = self.store().get_execution(id).await?.ok_or_else(|| no_record(id))?.record;
+    /// A new run, now, of the config of the record `r` names.
+    pub async fn run_config_of(&self, r: RecordRef) -> Result<(Uuid, Uuid), AppError> {
+        let record = self.record(r).await?.record;
         let config = record.config_id.ok_or(AppError::Conflict("its config was deleted".into()))?;
         Ok((config, self.run_now(config).await?))
     }

@@ -11,6 +11,7 @@ use crate::contract::schedule::ScheduleSpec;
 use crate::store::TaskConfig;
 
 const MAX_NAME: usize = 200;
+const MAX_DESCRIPTION: usize = 10_000;
 const MAX_RETRIES: i32 = 100;
 /// A deadline shorter than a few epoch ticks cannot be kept (nor meant).
 const MIN_TIMEOUT_SECONDS: f64 = 0.01;
@@ -73,6 +74,12 @@ impl App {
         let name = c.name.trim();
         if name.is_empty() || c.name.chars().count() > MAX_NAME {
             return Err(AppError::invalid("name", format!("must be 1 to {MAX_NAME} characters, not blank")));
+        }
+        if c.description.chars().count() > MAX_DESCRIPTION {
+            return Err(AppError::invalid(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION} characters"),
+            ));
         }
         // A pinned config names a version, which `validate_pin` checks.
         if c.plugin_digest.is_none() && self.registry().get(&c.task_type).is_none() {

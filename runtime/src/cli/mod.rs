@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use crate::executor::{EngineSettings, Executor};
 use crate::plugins::registry::{ArtifactCache, Loader};
+use crate::server::settings::Settings;
 
 #[derive(Debug, Parser)]
 #[command(name = "taskbox", version, about = "Run WebAssembly tasks in a sandbox, on schedule.")]
@@ -73,10 +74,14 @@ pub(crate) struct PluginDirArgs {
 }
 
 impl PluginDirArgs {
+    /// A loader with this cache, granting host directories as this node's
+    /// settings allow (`TASKBOX_ALLOWED_DIRS`, as `taskbox serve` would).
     pub(crate) fn loader(&self, executor: Executor) -> Loader {
         let dir =
             if self.no_cache { None } else { self.cache_dir.clone().or_else(ArtifactCache::default_dir) };
-        Loader::new(executor, dir)
+        let settings = Settings::load(std::path::Path::new("taskbox.toml")).unwrap_or_default();
+        let policy = settings.dir_policy(dir.as_deref());
+        Loader::new(executor, dir).with_dir_policy(policy)
     }
 }
 
@@ -133,7 +138,7 @@ pub(crate) fn fail(reason: impl std::fmt::Display) -> ExitCode {
 }
 
 async fn serve(args: ConfigFileArgs) -> ExitCode {
-    let settings = match crate::server::settings::Settings::load(&args.config) {
+    let settings = match Settings::load(&args.config) {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
@@ -144,7 +149,7 @@ async fn serve(args: ConfigFileArgs) -> ExitCode {
 }
 
 async fn migrate(args: ConfigFileArgs) -> ExitCode {
-    let settings = match crate::server::settings::Settings::load(&args.config) {
+    let settings = match Settings::load(&args.config) {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };

@@ -17,14 +17,17 @@ use std::time::Duration;
 
 use super::client::{Client, ServerArgs};
 use super::{PluginDirArgs, exit, fail};
+use crate::app::RecordRef;
 use crate::app::replay::{not_kept, replayable};
 use crate::executor::{Outcome, RunContext, RunRequest};
-use crate::store::{PluginVersion, StoredExecution};
+use crate::plugins::registry::Origin;
+use crate::store::{PluginVersion, StoredExecution, VersionSource};
 
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {
-    /// The execution record's id (`GET /api/v1/executions/{id}`).
-    id: i64,
+    /// The execution record's id (`GET /api/v1/executions/{id}`), or the
+    /// execution id `POST /configs/{id}/run` answered (its latest attempt).
+    id: String,
     /// Read the record and the component from this database instead of a server.
     #[arg(long, conflicts_with_all = ["server", "token"])]
     database_url: Option<String>,
@@ -66,8 +69,12 @@ pub(crate) async fn replay(args: ReplayArgs) -> ExitCode {
     let loader = args.dirs.loader(executor.clone());
     let (name, dir) = (record.task_type.clone(), args.dirs.plugin_dir.clone());
     let sidecar = version.sidecar.clone();
+    let origin = match version.source {
+        VersionSource::Directory => Origin::Directory,
+        VersionSource::Upload => Origin::Upload,
+    };
     let loaded = tokio::task::spawn_blocking(move || {
-        loader.load_bytes(&name, &dir.join(format!("{name}.wasm")), &bytes, sidecar.as_deref(), &dir)
+        loader.load_bytes(&name, &dir.join(format!("{name}.wasm")), &bytes, sidecar.as_deref(), &dir, origin)
     })
     .await;
     let Some(plugin) = loaded.ok().and_then(|e| e.plugin.ok_or(e.info.error).ok()) else {
@@ -115,7 +122,13 @@ async fn fetch(args: &ReplayArgs) -> Result<(StoredExecution, PluginVersion, Vec
     let (stored, version, bytes) = match &args.database_url {
         Some(url) => {
             let opened = crate::store::open(url).await.map_err(|e| e.to_string())?;
-            let stored = opened.configs().get_execution(args.id).await.map_err(|e| e.to_string())?;
+            let configs = opened.configs();
+            let stored = match args.id.parse() {
+                Ok(RecordRef::Id(id)) => configs.get_execution(id).await,
+                Ok(RecordRef::Run(run)) => configs.latest_attempt(run).await,
+                Err(()) => return Err("give a record id or an execution id".into()),
+            };
+            let stored = stored.map_err(|e| e.to_string())?;
             let stored = stored.ok_or("there is no such execution record")?;
             let (task_type, digest, _) = replayable(&stored.record)?;
             let versions = opened.plugins();

@@ -93,6 +93,18 @@ pub trait Queue: QueueStats {
     async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError>;
     /// Takes over up to `max` runs held by consumers whose heartbeat expired.
     async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError>;
+    /// Hands `consumer` again, up to `max`, the runs it was given but no
+    /// longer knows of (the reply that carried them was lost on the way):
+    /// those it holds, idle for at least `idle`, whose handle is not in
+    /// `known` (the runs it is running, or finished and not yet settled).
+    /// Its heartbeat keeps every other worker off them, so only it can.
+    async fn redeliver(
+        &self,
+        consumer: &str,
+        known: &[String],
+        idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, BackendError>;
     /// Moves parked retries whose time has come onto the queue.
     async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError>;
     /// For runs fired ahead of their time: should each still run? No if its

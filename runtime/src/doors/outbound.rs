@@ -87,6 +87,28 @@ pub enum Denied {
     NoAddress { host: String },
 }
 
+impl Entry {
+    /// Does this entry allow `scheme://host:port` (`host` normalized)?
+    fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
+        let scheme_ok = self.scheme.is_none_or(|s| s == scheme);
+        let port_ok = match self.port {
+            PortPattern::Any => true,
+            PortPattern::Exact(p) => p == port,
+            PortPattern::Default => port == scheme.default_port(),
+        };
+        let host_ok = match &self.host {
+            HostPattern::Any => true,
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Subdomains(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix.as_str())
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+        };
+        scheme_ok && port_ok && host_ok
+    }
+}
+
 /// One plugin's allowlist; empty (the default) allows nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowedHosts {
@@ -173,30 +195,17 @@ impl AllowedHosts {
     /// is looked at).
     pub fn allows(&self, scheme: Scheme, host: &str, port: u16) -> bool {
         let host = normalize_host(host);
-        self.entries.iter().any(|e| {
-            let scheme_ok = e.scheme.is_none_or(|s| s == scheme);
-            let port_ok = match e.port {
-                PortPattern::Any => true,
-                PortPattern::Exact(p) => p == port,
-                PortPattern::Default => port == scheme.default_port(),
-            };
-            let host_ok = match &e.host {
-                HostPattern::Any => true,
-                HostPattern::Exact(h) => *h == host,
-                HostPattern::Subdomains(suffix) => {
-                    host.len() > suffix.len() + 1
-                        && host.ends_with(suffix.as_str())
-                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-                }
-            };
-            scheme_ok && port_ok && host_ok
-        })
+        self.entries.iter().any(|e| e.matches(scheme, &host, port))
     }
 
-    /// Whether an entry names `host` itself (not through a wildcard).
-    fn names_literally(&self, host: &str) -> bool {
+    /// Whether an entry that allows `scheme://host:port` names `host`
+    /// itself (not through a wildcard): only such an entry opens a private
+    /// address, and only for the scheme and port it names.
+    fn names_literally(&self, scheme: Scheme, host: &str, port: u16) -> bool {
         let host = normalize_host(host);
-        self.entries.iter().any(|e| matches!(&e.host, HostPattern::Exact(h) if *h == host))
+        self.entries
+            .iter()
+            .any(|e| matches!(&e.host, HostPattern::Exact(h) if *h == host) && e.matches(scheme, &host, port))
     }
 
     /// The address to connect to for `scheme://host:port`, given what
@@ -220,7 +229,7 @@ impl AllowedHosts {
         if resolved.is_empty() {
             return Err(Denied::NoAddress { host: normalize_host(host) });
         }
-        let literal = self.names_literally(host);
+        let literal = self.names_literally(scheme, host, port);
         resolved
             .iter()
             .copied()

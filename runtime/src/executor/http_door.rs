@@ -79,9 +79,23 @@ impl HttpDoor {
 }
 
 /// Writes the refusal to the run's logs and answers the guest with it.
-fn refuse(log: &Capture, url: &str, why: &str) -> Error {
-    log.write_line("WARN", &format!("outbound HTTP request refused: {url}: {why}"));
+/// `judged` is what the allowlist saw (scheme, host, port), never the
+/// whole URL: a path, query or fragment may hold a secret.
+fn refuse(log: &Capture, judged: &str, why: &str) -> Error {
+    log.write_line("WARN", &format!("outbound HTTP request refused: {judged}: {why}"));
     Error::HttpRequestDenied
+}
+
+/// What the allowlist judges of a request: `scheme://host:port`, as far
+/// as the URL has them.
+fn judged(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("(no scheme)");
+    match (uri.host(), uri.port_u16(), uri.scheme_str().and_then(Scheme::parse)) {
+        (Some(host), Some(port), _) => format!("{scheme}://{host}:{port}"),
+        (Some(host), None, Some(known)) => format!("{scheme}://{host}:{}", known.default_port()),
+        (Some(host), None, None) => format!("{scheme}://{host}"),
+        (None, _, _) => format!("{scheme}://(no host)"),
+    }
 }
 
 impl WasiHttpHooks for HttpDoor {
@@ -91,7 +105,7 @@ impl WasiHttpHooks for HttpDoor {
         options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
-        let url = request.uri().to_string();
+        let url = judged(request.uri());
         let denied = |e: Error| -> ResponseFuture { Box::new(async move { Err(e) }) };
         if self.allowed.is_empty() {
             return denied(refuse(&self.log, &url, "this plugin has no allowed_outbound_hosts"));
@@ -149,6 +163,7 @@ impl WasiHttpHooks for HttpDoor {
 
 /// One request on its way: everything it needs, owned.
 struct Dial {
+    /// `scheme://host:port`, for the run's logs.
     url: String,
     scheme: Scheme,
     host: String,

@@ -6,6 +6,8 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use uuid::Uuid;
 
+use crate::app::RecordRef;
+
 use super::error::ApiError;
 
 /// The first segment of the path's parameters, parsed, or a 404 saying
@@ -39,8 +41,9 @@ path_id!(
     ConfigId(Uuid), "task config with id"
 );
 path_id!(
-    /// `{id}` of an execution record (its row number).
-    RecordId(i64), "execution with id"
+    /// `{id}` of an execution record: its row number, or a run's
+    /// execution id (its latest attempt).
+    RecordId(RecordRef), "execution with id"
 );
 path_id!(
     /// The execution id of a run (the UUID `POST /configs/{id}/run` answers).

@@ -56,8 +56,12 @@ pub struct Application {
 impl Application {
     /// Binds first (so a taken port is an error at once), opens the store,
     /// sets up the sandbox and loads the plugin directory.
-    pub async fn build(settings: Settings) -> Result<Self, ServeError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, ServeError> {
         crate::http::api::install_metrics();
+        // The API holds no more connections than files allow, beside what
+        // the rest of the process needs.
+        let files = raise_open_files();
+        settings.max_connections = settings.max_connections.min(files.saturating_sub(256).max(16) as usize);
         let listener = match settings.roles.contains(&Role::Api) {
             true => {
                 Some(TcpListener::bind(settings.bind).await.map_err(|e| ServeError::Bind(settings.bind, e))?)
@@ -70,7 +74,9 @@ impl Application {
             EngineSettings { extra_ca_file: settings.outbound_ca_file.clone(), ..Default::default() };
         let executor = Executor::new(engine).map_err(|e| ServeError::Sandbox(e.to_string()))?;
         let cache = settings.cache_dir.clone().or_else(ArtifactCache::default_dir);
-        let registry = Registry::new(&settings.plugin_dir, Loader::new(executor.clone(), cache));
+        let policy = settings.dir_policy(cache.as_deref());
+        let registry =
+            Registry::new(&settings.plugin_dir, Loader::new(executor.clone(), cache).with_dir_policy(policy));
         if let Err(e) = std::fs::create_dir_all(&settings.plugin_dir) {
             tracing::warn!(dir = %settings.plugin_dir.display(), error = %e, "cannot create the plugin directory");
         }
@@ -122,5 +128,18 @@ impl Application {
         while loops.join_next().await.is_some() {}
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Raises this process's limit of open files to its hard limit (a service
+/// manager's usual soft limit, 1,024, is far below what a server holds);
+/// answers the limit in force.
+fn raise_open_files() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the limit of open files");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::contract::job::TypeLimits;
 use crate::doors::secrets::Secrets;
 use crate::engine::notifier::{Notifier, NotifySettings};
 use crate::engine::reload;
-use crate::engine::scheduler::{SchedulerService, fire_loop};
+use crate::engine::scheduler::{SchedulerService, fire_loop, watch_state};
 use crate::engine::worker::{BASE_BACKOFF, Worker, WorkerDoors};
 use crate::executor::Executor;
 use crate::http::{self, AppState};
@@ -50,7 +50,8 @@ pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option
     let shared = connect("the schedule backend", &parts).await?;
     let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone())
         .with_queue(shared.queue.clone())
-        .with_type_limits(type_limits(&parts.registry));
+        .with_type_limits(type_limits(&parts.registry))
+        .with_intents(parts.opened.intents());
     let plugins = versioned_plugins(&parts).await;
     match reload::watch(plugins.clone(), Some(service.clone()), parts.shutdown.clone()) {
         Ok(watcher) => drop(watcher),
@@ -86,15 +87,18 @@ async fn connect(what: &str, parts: &Parts) -> Option<Backend> {
 /// Reconciles, then fires due schedules.
 async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
     let backend = connect("the schedule backend (scheduler)", parts).await?;
-    let service = SchedulerService::new(parts.store.clone(), backend.schedule.clone());
+    let service = SchedulerService::new(parts.store.clone(), backend.schedule.clone())
+        .with_intents(parts.opened.intents());
     if let Some(done) = retry("reconciliation failed", Some(&parts.shutdown), || service.reconcile()).await {
         tracing::info!(
             started = done.started,
+            restored = done.restored,
             repaired = done.repaired,
             forgotten = done.forgotten,
             "reconciled schedules"
         );
     }
+    loops.spawn(watch_state(service, parts.shutdown.clone()));
     let limits = type_limits(&parts.registry);
     loops.spawn(fire_loop(backend.schedule, backend.changes, limits, parts.shutdown.clone()));
     Some(())
@@ -171,8 +175,13 @@ async fn api(
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }
     let shutdown = parts.shutdown.clone();
+    let limits = http::Limits {
+        header_timeout: Duration::from_secs(settings.http_header_timeout_seconds),
+        body_timeout: Duration::from_secs(settings.http_body_timeout_seconds),
+        connections: settings.max_connections,
+    };
     loops.spawn(async move {
-        if let Err(e) = http::serve(listener, http::router(state), shutdown).await {
+        if let Err(e) = http::serve(listener, http::router(state), limits, shutdown).await {
             tracing::error!(error = %e, "the API stopped");
         }
     });

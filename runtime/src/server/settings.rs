@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::plugins::registry::DirPolicy;
+
 /// Which loops a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +71,14 @@ pub struct Settings {
     /// This deployment's address as its users reach it, for the links in
     /// notifications (unset: links are paths).
     pub public_url: Option<String>,
+    /// Host directories a sidecar may grant plugins (uploads: only inside
+    /// these; a plugin directory's own files: these and their directory).
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Seconds a client has to send a request's headers, then its body.
+    pub http_header_timeout_seconds: u64,
+    pub http_body_timeout_seconds: u64,
+    /// Connections the API holds at once (beyond: a 503 and close).
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -92,6 +102,10 @@ impl Default for Settings {
             plugin_keep_versions: 20,
             notify_allowed_hosts: Vec::new(),
             public_url: None,
+            allowed_dirs: Vec::new(),
+            http_header_timeout_seconds: 10,
+            http_body_timeout_seconds: 120,
+            max_connections: 4096,
         }
     }
 }
@@ -110,6 +124,7 @@ impl std::fmt::Debug for Settings {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field("secret_key_file", &self.secret_key_file)
             .field("outbound_ca_file", &self.outbound_ca_file)
+            .field("allowed_dirs", &self.allowed_dirs)
             .finish()
     }
 }
@@ -139,6 +154,19 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The host directories plugins' sidecars may grant on this node: those
+    /// inside the allowed roots, never the database file, the key file or
+    /// the artifact cache `cache_dir`.
+    pub fn dir_policy(&self, cache_dir: Option<&Path>) -> DirPolicy {
+        let mut own = vec![self.secret_key_file.clone()];
+        if let Some(file) = self.database_url.strip_prefix("sqlite:") {
+            let file = file.trim_start_matches("//");
+            own.push(file.split('?').next().unwrap_or(file).into());
+        }
+        own.extend(cache_dir.map(Path::to_owned));
+        DirPolicy::new(&self.allowed_dirs, &own)
+    }
+
     /// Defaults, then the file at `file` (if it exists), then the environment.
     pub fn load(file: &Path) -> Result<Self, SettingsError> {
         let mut s = match std::fs::read_to_string(file) {
@@ -230,6 +258,29 @@ impl Settings {
             self.shutdown_grace_seconds = v
                 .parse()
                 .map_err(|_| bad("TASKBOX_SHUTDOWN_GRACE_SECONDS", &v, "must be a number of seconds"))?;
+        }
+        if let Some(v) = var("TASKBOX_ALLOWED_DIRS") {
+            self.allowed_dirs = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+            if let Some(relative) = self.allowed_dirs.iter().find(|p| p.is_relative()) {
+                return Err(bad(
+                    "TASKBOX_ALLOWED_DIRS",
+                    &v,
+                    format!("{} is not an absolute path", relative.display()),
+                ));
+            }
+        }
+        let number = |name: &str, v: &str, range: std::ops::RangeInclusive<u64>| match v.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(bad(name, v, format!("must be a number from {} to {}", range.start(), range.end()))),
+        };
+        if let Some(v) = var("TASKBOX_HTTP_HEADER_TIMEOUT_SECONDS") {
+            self.http_header_timeout_seconds = number("TASKBOX_HTTP_HEADER_TIMEOUT_SECONDS", &v, 1..=600)?;
+        }
+        if let Some(v) = var("TASKBOX_HTTP_BODY_TIMEOUT_SECONDS") {
+            self.http_body_timeout_seconds = number("TASKBOX_HTTP_BODY_TIMEOUT_SECONDS", &v, 1..=3600)?;
+        }
+        if let Some(v) = var("TASKBOX_MAX_CONNECTIONS") {
+            self.max_connections = number("TASKBOX_MAX_CONNECTIONS", &v, 16..=1_000_000)? as usize;
         }
         Ok(())
     }

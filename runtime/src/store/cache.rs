@@ -234,6 +234,10 @@ impl ConfigStore for CachedStore {
         self.store.get_execution(id).await
     }
 
+    async fn latest_attempt(&self, execution_id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
+        self.store.latest_attempt(execution_id).await
+    }
+
     async fn find_attempt(
         &self,
         execution_id: Uuid,

@@ -40,6 +40,10 @@ pub(super) trait Dialect: Send + Sync + 'static {
 
     fn pool(&self) -> &Pool<Self::DB>;
 
+    /// A connection of the pool was found broken (the server ended it):
+    /// the others opened until now are checked before their next use.
+    fn connections_lost(&self) {}
+
     async fn run_migrations(&self) -> Result<(), StoreError>;
     async fn insert_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError>;
     /// [`ConfigStore::update_config`]: the read and the write in one

@@ -9,14 +9,16 @@
 //! The two databases share their SQL: `sql.rs` builds the queries both run
 //! as they are, `shared.rs` and `tokens.rs` implement the traits once over
 //! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store,
-//! `versions.rs` the plugin versions and `deliveries.rs` the notification
-//! deliveries, and `postgres.rs` and `sqlite.rs` hold
+//! `versions.rs` the plugin versions, `deliveries.rs` the notification
+//! deliveries and `intents.rs` the schedules' last decisions, and
+//! `postgres.rs` and `sqlite.rs` hold
 //! only what each database does its own way.
 
 mod cache;
 mod dashboard;
 mod deliveries;
 mod dialect;
+mod intents;
 mod model;
 mod postgres;
 mod postgres_changes;
@@ -32,6 +34,7 @@ mod versions;
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use dashboard::{DashboardStore, HourCount, RunFilter, UiSession};
 pub use deliveries::{DeliveryStore, DeliveryUpdate, NotificationDelivery};
+pub use intents::{Intent, IntentStore};
 pub use model::*;
 pub use postgres::PgStore;
 pub use secrets::{SealedSecret, SecretInfo, SecretStore};
@@ -75,6 +78,13 @@ impl Opened {
     }
 
     pub fn deliveries(&self) -> std::sync::Arc<dyn DeliveryStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn intents(&self) -> std::sync::Arc<dyn IntentStore> {
         match self {
             Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
             Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
@@ -147,10 +157,49 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+            // The server ended the connection (a restart, a failover,
+            // pg_terminate_backend: 57P01–57P03) or lost it (class 08).
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")) =>
+            {
+                StoreError::Unavailable(e)
+            }
             sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => StoreError::Corrupt(e.to_string()),
             _ => StoreError::Other(e),
         }
+    }
+}
+
+/// Runs an idempotent `read` on `db`, and once more if the first met a
+/// connection the server had ended: that once on a connection checked to
+/// be alive (or a fresh one), since every older one is checked first.
+async fn read_twice<
+    D: dialect::Dialect + ?Sized,
+    T,
+    F: std::future::Future<Output = Result<T, StoreError>>,
+>(
+    db: &D,
+    read: impl Fn() -> F,
+) -> Result<T, StoreError> {
+    match read().await {
+        Err(StoreError::Unavailable(e)) if broken_connection(&e) => {
+            tracing::debug!(error = %e, "a read met a lost database connection; asking again");
+            db.connections_lost();
+            read().await
+        }
+        other => other,
+    }
+}
+
+/// An error of a connection the server ended or that broke in use (not a
+/// database that cannot be reached at all).
+fn broken_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+        _ => false,
     }
 }
 
@@ -213,6 +262,8 @@ pub trait ConfigStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<(Vec<StoredExecution>, u64), StoreError>;
     async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError>;
+    /// The record of the latest attempt of a run that has one.
+    async fn latest_attempt(&self, execution_id: Uuid) -> Result<Option<StoredExecution>, StoreError>;
     /// The record of one attempt, if it was committed.
     async fn find_attempt(
         &self,

@@ -89,6 +89,7 @@ pub struct NewConfig {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub description: String,
     /// A loaded plugin's name (`GET /plugins`).
     #[schema(pattern = "^[a-z0-9_-]+$")]
@@ -183,34 +184,47 @@ impl NewConfig {
     }
 }
 
-/// A partial update: `None` leaves a field as it is (also the API's request
-/// body; `"timeout_seconds": null` clears the timeout).
+/// A partial update: `None` (an absent field) leaves a field as it is (also
+/// the API's request body; `"timeout_seconds": null` clears the timeout,
+/// and `null` for a field that must have a value is refused).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     #[schema(min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     #[schema(pattern = "^[a-z0-9_-]+$")]
+    #[serde(default, deserialize_with = "not_null")]
     pub task_type: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub scheduler_type: Option<SchedulerType>,
+    #[serde(default, deserialize_with = "not_null")]
     pub schedule_config: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "not_null")]
     pub parameters: Option<serde_json::Value>,
     #[schema(minimum = 0, maximum = 100)]
+    #[serde(default, deserialize_with = "not_null")]
     pub max_retries: Option<i32>,
     /// `Some(None)` clears the timeout back to the defaults.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>, minimum = 0.01, maximum = 604800)]
     pub timeout_seconds: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub priority: Option<i32>,
     #[schema(minimum = 0, maximum = 86400)]
+    #[serde(default, deserialize_with = "not_null")]
     pub misfire_grace_seconds: Option<i32>,
+    #[serde(default, deserialize_with = "not_null")]
     pub concurrency: Option<Concurrency>,
     /// `Some(None)` (`null`) unpins the config: it follows the current version.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub plugin_digest: Option<Option<String>>,
     #[schema(max_items = 20)]
+    #[serde(default, deserialize_with = "not_null")]
     pub tags: Option<Vec<String>>,
     /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
@@ -221,6 +235,15 @@ pub struct ConfigPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Notify>)]
     pub notify: Option<Option<Notify>>,
+}
+
+/// A field that, when present, has a value: `null` is refused (naming the
+/// field), never taken for "leave it as it is".
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom("may not be null (leave the field out to keep it)")),
+    }
 }
 
 /// A field that is present (even as `null`) is `Some`.

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -27,12 +29,16 @@ const IDLE_PING: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// When a connection was last found broken (ms since the epoch): every
+    /// connection opened before then is pinged before its next use.
+    lost_at: Arc<AtomicI64>,
 }
 
 impl PgStore {
     /// Connects lazily: the pool opens connections on first use, so a
     /// database that is down at start is an error on use, not a crash.
     pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
+        let lost_at = Arc::new(AtomicI64::new(0));
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(3))
@@ -41,19 +47,26 @@ impl PgStore {
             // (a restarted server): do it for those alone, not on every
             // query, where it doubled the round trips. The price: right
             // after a restart, a connection idle for less than IDLE_PING
-            // fails its one query (503) and is discarded.
+            // fails its one query and is discarded, and marks every older
+            // connection for a ping too (`connections_lost`), so a read
+            // asked again gets a live one.
             .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= IDLE_PING {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
+            .before_acquire({
+                let lost_at = lost_at.clone();
+                move |conn, meta| {
+                    let opened_ms = chrono::Utc::now().timestamp_millis() - meta.age.as_millis() as i64;
+                    let suspect = opened_ms <= lost_at.load(Ordering::Relaxed);
+                    Box::pin(async move {
+                        if suspect || meta.idle_for >= IDLE_PING {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                }
             })
             .connect_lazy(url)
             .map_err(StoreError::from)?;
-        Ok(Self { pool })
+        Ok(Self { pool, lost_at })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -71,6 +84,10 @@ impl Dialect for PgStore {
     type DB = Postgres;
     const LIKE: &'static str = "ILIKE";
     const HAS_TAG: (&'static str, &'static str) = ("tags @> jsonb_build_array(", "::text)");
+
+    fn connections_lost(&self) {
+        self.lost_at.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -52,23 +52,30 @@ where
     }
 
     async fn get_config(&self, id: Uuid) -> Result<Option<TaskConfig>, StoreError> {
-        Ok(Sql::config(id).build_query_as().fetch_optional(self.pool()).await?)
+        read_twice(self, || async { Ok(Sql::config(id).build_query_as().fetch_optional(self.pool()).await?) })
+            .await
     }
 
     async fn list_configs(&self, filter: &ConfigFilter, page: Page) -> Listed<TaskConfig> {
-        let mut count = QueryBuilder::new("SELECT count(*) FROM task_configs");
-        Sql::config_filter(&mut count, filter, D::LIKE, D::HAS_TAG);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let mut q = Sql::configs();
-        Sql::config_filter(&mut q, filter, D::LIKE, D::HAS_TAG);
-        q.push(" ORDER BY name");
-        Sql::page(&mut q, page);
-        Ok((q.build_query_as().fetch_all(self.pool()).await?, total as u64))
+        read_twice(self, || async {
+            let mut count = QueryBuilder::new("SELECT count(*) FROM task_configs");
+            Sql::config_filter(&mut count, filter, D::LIKE, D::HAS_TAG);
+            let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+            let mut q = Sql::configs();
+            Sql::config_filter(&mut q, filter, D::LIKE, D::HAS_TAG);
+            q.push(" ORDER BY name");
+            Sql::page(&mut q, page);
+            Ok((q.build_query_as().fetch_all(self.pool()).await?, total as u64))
+        })
+        .await
     }
 
     async fn all_configs(&self) -> Result<Vec<TaskConfig>, StoreError> {
-        let mut q = Sql::configs();
-        Ok(q.push(" ORDER BY name").build_query_as().fetch_all(self.pool()).await?)
+        read_twice(self, || async {
+            let mut q = Sql::configs();
+            Ok(q.push(" ORDER BY name").build_query_as().fetch_all(self.pool()).await?)
+        })
+        .await
     }
 
     async fn configs_after(
@@ -77,13 +84,16 @@ where
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<TaskConfig>, StoreError> {
-        let mut q = Sql::configs();
-        Sql::config_filter(&mut q, filter, D::LIKE, D::HAS_TAG);
-        if let Some(after) = after {
-            q.push(" AND name > ").push_bind(after.to_owned());
-        }
-        q.push(" ORDER BY name LIMIT ").push_bind(i64::from(limit));
-        Ok(q.build_query_as().fetch_all(self.pool()).await?)
+        read_twice(self, || async {
+            let mut q = Sql::configs();
+            Sql::config_filter(&mut q, filter, D::LIKE, D::HAS_TAG);
+            if let Some(after) = after {
+                q.push(" AND name > ").push_bind(after.to_owned());
+            }
+            q.push(" ORDER BY name LIMIT ").push_bind(i64::from(limit));
+            Ok(q.build_query_as().fetch_all(self.pool()).await?)
+        })
+        .await
     }
 
     async fn update_config(&self, id: Uuid, patch: &ConfigPatch) -> Result<Option<TaskConfig>, StoreError> {
@@ -104,18 +114,33 @@ where
     async fn list_executions(&self, filter: &ExecutionFilter, page: Page) -> Listed<StoredExecution> {
         // The total comes from the running totals: counting the rows would
         // cost the whole window on every page.
-        let sums: Sums = rollups::sums(filter).build_query_as().fetch_one(self.pool()).await?;
-        let mut q = Sql::executions();
-        Sql::execution_filter(&mut q, filter);
-        q.push(" ORDER BY started_at DESC, id DESC");
-        Sql::page(&mut q, page);
-        Ok((q.build_query_as().fetch_all(self.pool()).await?, sums.count(filter.is_success) as u64))
+        read_twice(self, || async {
+            let sums: Sums = rollups::sums(filter).build_query_as().fetch_one(self.pool()).await?;
+            let mut q = Sql::executions();
+            Sql::execution_filter(&mut q, filter);
+            q.push(" ORDER BY started_at DESC, id DESC");
+            Sql::page(&mut q, page);
+            Ok((q.build_query_as().fetch_all(self.pool()).await?, sums.count(filter.is_success) as u64))
+        })
+        .await
     }
 
     async fn get_execution(&self, id: i64) -> Result<Option<StoredExecution>, StoreError> {
-        let mut q = Sql::executions();
-        q.push(" WHERE id = ").push_bind(id);
-        Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+        read_twice(self, || async {
+            let mut q = Sql::executions();
+            q.push(" WHERE id = ").push_bind(id);
+            Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+        })
+        .await
+    }
+
+    async fn latest_attempt(&self, execution_id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
+        read_twice(self, || async {
+            let mut q = Sql::executions();
+            q.push(" WHERE execution_id = ").push_bind(execution_id).push(" ORDER BY attempt DESC LIMIT 1");
+            Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+        })
+        .await
     }
 
     async fn find_attempt(
@@ -123,9 +148,15 @@ where
         execution_id: Uuid,
         attempt: i32,
     ) -> Result<Option<StoredExecution>, StoreError> {
-        let mut q = Sql::executions();
-        q.push(" WHERE execution_id = ").push_bind(execution_id).push(" AND attempt = ").push_bind(attempt);
-        Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+        read_twice(self, || async {
+            let mut q = Sql::executions();
+            q.push(" WHERE execution_id = ")
+                .push_bind(execution_id)
+                .push(" AND attempt = ")
+                .push_bind(attempt);
+            Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+        })
+        .await
     }
 
     async fn execution_stats(
@@ -134,17 +165,20 @@ where
         since: Option<DateTime<Utc>>,
     ) -> Result<ExecutionStats, StoreError> {
         let filter = ExecutionFilter { config_id, is_success: None, since };
-        // The totals and the latest start are independent: ask both at once.
-        let (mut sums, mut last) = (rollups::sums(&filter), Sql::last_started(&filter));
-        let (sums, last): (Sums, _) = tokio::try_join!(
-            sums.build_query_as().fetch_one(self.pool()),
-            last.build_query_scalar().fetch_optional(self.pool())
-        )?;
-        let p95 = match sums.total {
-            0 => None,
-            total => self.p95(&filter, total.min(P95_SAMPLE)).await?,
-        };
-        Ok(ExecutionStats::of(sums, last, p95))
+        read_twice(self, || async {
+            // The totals and the latest start are independent: ask both at once.
+            let (mut sums, mut last) = (rollups::sums(&filter), Sql::last_started(&filter));
+            let (sums, last): (Sums, _) = tokio::try_join!(
+                sums.build_query_as().fetch_one(self.pool()),
+                last.build_query_scalar().fetch_optional(self.pool())
+            )?;
+            let p95 = match sums.total {
+                0 => None,
+                total => self.p95(&filter, total.min(P95_SAMPLE)).await?,
+            };
+            Ok(ExecutionStats::of(sums, last, p95))
+        })
+        .await
     }
 
     async fn delete_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

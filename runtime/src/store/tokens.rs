@@ -42,16 +42,22 @@ where
     }
 
     async fn token_role(&self, sha256: &str) -> Result<Option<TokenRole>, StoreError> {
-        let mut q = QueryBuilder::<D::DB>::new("SELECT role FROM api_tokens WHERE token_sha256 = ");
-        q.push_bind(sha256.to_owned());
-        let role: Option<String> = q.build_query_scalar().fetch_optional(self.pool()).await?;
+        let role: Option<String> = read_twice(self, || async {
+            let mut q = QueryBuilder::<D::DB>::new("SELECT role FROM api_tokens WHERE token_sha256 = ");
+            q.push_bind(sha256.to_owned());
+            Ok(q.build_query_scalar().fetch_optional(self.pool()).await?)
+        })
+        .await?;
         role.map(|r| r.parse().map_err(StoreError::Corrupt)).transpose()
     }
 
     async fn token_name(&self, sha256: &str) -> Result<Option<String>, StoreError> {
-        let mut q = QueryBuilder::<D::DB>::new("SELECT name FROM api_tokens WHERE token_sha256 = ");
-        q.push_bind(sha256.to_owned());
-        Ok(q.build_query_scalar().fetch_optional(self.pool()).await?)
+        read_twice(self, || async {
+            let mut q = QueryBuilder::<D::DB>::new("SELECT name FROM api_tokens WHERE token_sha256 = ");
+            q.push_bind(sha256.to_owned());
+            Ok(q.build_query_scalar().fetch_optional(self.pool()).await?)
+        })
+        .await
     }
 }
 

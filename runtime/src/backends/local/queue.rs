@@ -170,6 +170,33 @@ impl Queue for LocalBackend {
         Ok(taken)
     }
 
+    async fn redeliver(
+        &self,
+        consumer: &str,
+        known: &[String],
+        _idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, BackendError> {
+        // A claim here is one transaction of this process, so its answer
+        // cannot be lost on the way; a run its worker lost track of all the
+        // same (a task that ended without handing it on) is handed again.
+        let known: Vec<i64> = known.iter().filter_map(|h| parse_handle(h)).map(|(id, _)| id).collect();
+        let taken = self
+            .hand_out(consumer, max, false, |q| {
+                q.push("SELECT id FROM local_queue WHERE consumer = ").push_bind(consumer.to_owned());
+                q.push(" AND id NOT IN (-1");
+                for id in known {
+                    q.push(", ").push_bind(id);
+                }
+                q.push(") ORDER BY band, id");
+            })
+            .await?;
+        for d in &taken {
+            tracing::warn!(id = %d.handle, "redelivering a run its worker lost track of");
+        }
+        Ok(taken)
+    }
+
     async fn cancel(&self, execution_id: Uuid, by: &str) -> Result<Cancelled, BackendError> {
         let mut tx = self.db.write().await?;
         let found = mark_cancelled(&mut tx, Which::Execution(execution_id), by).await?;

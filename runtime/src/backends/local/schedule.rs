@@ -384,4 +384,10 @@ impl ScheduleBackend for LocalBackend {
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
         self.enqueuer.enqueue(run, event).await
     }
+
+    async fn state_marker(&self, _fresh: &str) -> Result<Option<String>, BackendError> {
+        // The local state lives in the database file with the configs: it
+        // is never lost apart from them, so its marker is always there.
+        Ok(Some("local".into()))
+    }
 }

@@ -38,6 +38,145 @@ struct RetryArgs {
 }
 
 impl RedisBackend {
+    /// Takes up to `max` runs for `consumer` through the group (see
+    /// [`Queue::claim`]).
+    async fn claim_from_group(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, redis::RedisError> {
+        let mut conn = self.blocking.clone();
+        let mut taken = Vec::new();
+        // Highest band first, without blocking.
+        for band in Band::ALL {
+            let want = max - taken.len();
+            if want == 0 {
+                break;
+            }
+            let opts = StreamReadOptions::default().group(GROUP, consumer).count(want);
+            let reply: Option<StreamReadReply> =
+                conn.xread_options(&[self.stream(band)], &[">"], &opts).await?;
+            for key in reply.map(|r| r.keys).unwrap_or_default() {
+                taken.extend(self.deliveries(band, key.ids, 1).await);
+            }
+        }
+        if !taken.is_empty() || wait.is_zero() {
+            return Ok(taken);
+        }
+        // Nothing anywhere: block on all bands at once.
+        let streams: Vec<String> = Band::ALL.iter().map(|b| self.stream(*b)).collect();
+        let opts =
+            StreamReadOptions::default().group(GROUP, consumer).count(max).block(wait.as_millis() as usize);
+        let reply: Option<StreamReadReply> = conn.xread_options(&streams, &[">", ">", ">"], &opts).await?;
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            if let Some(band) = self.band_of_stream(&key.key) {
+                taken.extend(self.deliveries(band, key.ids, 1).await);
+            }
+        }
+        taken.sort_by_key(|d| d.band);
+        Ok(taken)
+    }
+
+    /// [`Queue::reclaim`] through the group.
+    async fn reclaim_dead(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let mut taken = Vec::new();
+        for band in Band::ALL {
+            let stream = self.stream(band);
+            // Who holds runs at all, then only the dead holders' runs.
+            let holders = match conn.xpending(&stream, GROUP).await? {
+                StreamPendingReply::Data(data) => data.consumers,
+                _ => Vec::new(),
+            };
+            for holder in holders {
+                if holder.name == consumer || taken.len() >= max {
+                    continue;
+                }
+                let alive: bool = conn.exists(self.key(&format!("worker:{}", holder.name))).await?;
+                if alive {
+                    continue;
+                }
+                let want = max - taken.len();
+                let pending: StreamPendingCountReply =
+                    conn.xpending_consumer_count(&stream, GROUP, "-", "+", want, &holder.name).await?;
+                for p in pending.ids {
+                    // At least as idle as just seen: if another worker
+                    // claimed it meanwhile, its idle time restarted and this
+                    // claim takes nothing, so a run is never taken twice.
+                    let claimed: redis::streams::StreamClaimReply =
+                        conn.xclaim(&stream, GROUP, consumer, p.last_delivered_ms, &[&p.id]).await?;
+                    if claimed.ids.is_empty() {
+                        continue;
+                    }
+                    let deliveries = p.times_delivered as u64 + 1;
+                    tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
+                    taken.extend(self.deliveries(band, claimed.ids, deliveries).await);
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// [`Queue::redeliver`] through the group.
+    async fn redeliver_lost(
+        &self,
+        consumer: &str,
+        known: &[String],
+        idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let idle_ms = idle.as_millis() as u64;
+        let mut taken = Vec::new();
+        for band in Band::ALL {
+            if taken.len() >= max {
+                break;
+            }
+            let stream = self.stream(band);
+            // Its own entries, idle that long, that it does not know of.
+            let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg("IDLE")
+                .arg(idle_ms)
+                .arg("-")
+                .arg("+")
+                .arg(max + known.len())
+                .arg(consumer)
+                .query_async(&mut conn)
+                .await?;
+            for p in pending.ids.into_iter().filter(|p| !known.contains(&p.id)).take(max - taken.len()) {
+                // Claimed again by itself: its idle time restarts, so the
+                // next look does not hand it out a second time.
+                let claimed: redis::streams::StreamClaimReply =
+                    conn.xclaim(&stream, GROUP, consumer, idle_ms, &[&p.id]).await?;
+                if claimed.ids.is_empty() {
+                    continue;
+                }
+                tracing::warn!(stream = %stream, id = %p.id, "redelivering a run whose claim reply was lost");
+                taken.extend(self.deliveries(band, claimed.ids, p.times_delivered as u64 + 1).await);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// A queue read that met a Redis without the consumer group (it lost
+    /// its data, or was replaced) creates the group again and takes
+    /// nothing this time; any other answer is passed on.
+    async fn regrouped<T: Default>(&self, read: Result<T, redis::RedisError>) -> Result<T, BackendError> {
+        match read {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                tracing::warn!(
+                    "the queue's consumer group is gone (Redis lost its data?): creating it again"
+                );
+                self.create_groups().await?;
+                Ok(T::default())
+            }
+            other => Ok(other?),
+        }
+    }
+
     fn stream(&self, band: Band) -> String {
         self.key(&format!("queue:{}", band.as_str()))
     }
@@ -82,36 +221,7 @@ impl Queue for RedisBackend {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.blocking.clone();
-        let mut taken = Vec::new();
-        // Highest band first, without blocking.
-        for band in Band::ALL {
-            let want = max - taken.len();
-            if want == 0 {
-                break;
-            }
-            let opts = StreamReadOptions::default().group(GROUP, consumer).count(want);
-            let reply: Option<StreamReadReply> =
-                conn.xread_options(&[self.stream(band)], &[">"], &opts).await?;
-            for key in reply.map(|r| r.keys).unwrap_or_default() {
-                taken.extend(self.deliveries(band, key.ids, 1).await);
-            }
-        }
-        if !taken.is_empty() || wait.is_zero() {
-            return Ok(taken);
-        }
-        // Nothing anywhere: block on all bands at once.
-        let streams: Vec<String> = Band::ALL.iter().map(|b| self.stream(*b)).collect();
-        let opts =
-            StreamReadOptions::default().group(GROUP, consumer).count(max).block(wait.as_millis() as usize);
-        let reply: Option<StreamReadReply> = conn.xread_options(&streams, &[">", ">", ">"], &opts).await?;
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            if let Some(band) = self.band_of_stream(&key.key) {
-                taken.extend(self.deliveries(band, key.ids, 1).await);
-            }
-        }
-        taken.sort_by_key(|d| d.band);
-        Ok(taken)
+        self.regrouped(self.claim_from_group(consumer, max, wait).await).await
     }
 
     async fn settle(&self, done: Vec<Settle>) -> Result<(), BackendError> {
@@ -149,42 +259,17 @@ impl Queue for RedisBackend {
     }
 
     async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError> {
-        let mut conn = self.conn.clone();
-        let mut taken = Vec::new();
-        for band in Band::ALL {
-            let stream = self.stream(band);
-            // Who holds runs at all, then only the dead holders' runs.
-            let holders = match conn.xpending(&stream, GROUP).await? {
-                StreamPendingReply::Data(data) => data.consumers,
-                _ => Vec::new(),
-            };
-            for holder in holders {
-                if holder.name == consumer || taken.len() >= max {
-                    continue;
-                }
-                let alive: bool = conn.exists(self.key(&format!("worker:{}", holder.name))).await?;
-                if alive {
-                    continue;
-                }
-                let want = max - taken.len();
-                let pending: StreamPendingCountReply =
-                    conn.xpending_consumer_count(&stream, GROUP, "-", "+", want, &holder.name).await?;
-                for p in pending.ids {
-                    // At least as idle as just seen: if another worker
-                    // claimed it meanwhile, its idle time restarted and this
-                    // claim takes nothing, so a run is never taken twice.
-                    let claimed: redis::streams::StreamClaimReply =
-                        conn.xclaim(&stream, GROUP, consumer, p.last_delivered_ms, &[&p.id]).await?;
-                    if claimed.ids.is_empty() {
-                        continue;
-                    }
-                    let deliveries = p.times_delivered as u64 + 1;
-                    tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
-                    taken.extend(self.deliveries(band, claimed.ids, deliveries).await);
-                }
-            }
-        }
-        Ok(taken)
+        self.regrouped(self.reclaim_dead(consumer, max).await).await
+    }
+
+    async fn redeliver(
+        &self,
+        consumer: &str,
+        known: &[String],
+        idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, BackendError> {
+        self.regrouped(self.redeliver_lost(consumer, known, idle, max).await).await
     }
 
     async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {

@@ -316,4 +316,15 @@ impl ScheduleBackend for RedisBackend {
             .await?;
         Ok(())
     }
+
+    async fn state_marker(&self, fresh: &str) -> Result<Option<String>, BackendError> {
+        // SET … NX GET: set unless present, answering what was there.
+        Ok(redis::cmd("SET")
+            .arg(self.key("state-marker"))
+            .arg(fresh)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
 }

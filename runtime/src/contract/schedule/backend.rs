@@ -216,6 +216,12 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError>;
     /// Enqueues a run now (run-now, retries), recording `event`.
     async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError>;
+
+    /// The marker that tells whether this backend's state survived: set to
+    /// `fresh` unless one is there, in one step; answers the one that was
+    /// there, or `None` when there was none (the state is new, or was lost
+    /// with it).
+    async fn state_marker(&self, fresh: &str) -> Result<Option<String>, BackendError>;
 }
 
 impl HistoryEvent {

@@ -68,7 +68,10 @@ pub(super) async fn post(
             .collect(),
     };
     let ip = allowed.check(scheme, &host, port, &resolved).map_err(|e| SendError::Refused(e.to_string()))?;
+    // No proxy, whatever HTTP_PROXY and its kind say: the address checked
+    // above is the one dialled.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
         .resolve(bare, SocketAddr::new(ip, port))

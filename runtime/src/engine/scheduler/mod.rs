@@ -11,5 +11,5 @@ mod service;
 
 pub use firing::{fire_due, fire_loop};
 pub use read::{ScheduleItem, Summary};
-pub use reconcile::Reconciled;
+pub use reconcile::{Reconciled, watch_state};
 pub use service::{ActionDone, ScheduleView, SchedulerService, ServiceError};

@@ -14,7 +14,7 @@ use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger, TypeLimits, n
 use crate::contract::queue::{Cancelled, Queue};
 use crate::contract::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
 use crate::contract::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
-use crate::store::{ConfigFilter, ConfigStore, Page, StoreError, TaskConfig};
+use crate::store::{ConfigFilter, ConfigStore, Intent, IntentStore, Page, StoreError, TaskConfig};
 
 /// Why an action could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +65,29 @@ pub struct SchedulerService {
     queue: Option<Arc<dyn Queue>>,
     /// Task types' limits, stamped on each run queued here.
     type_limits: TypeLimits,
+    /// Where each user's decision is kept, for rebuilding lost state;
+    /// `None`: not kept (a lost state comes back as the startup rule says).
+    pub(super) intents: Option<Arc<dyn IntentStore>>,
 }
 
 impl SchedulerService {
     pub fn new(store: Arc<dyn ConfigStore>, backend: Arc<dyn ScheduleBackend>) -> Self {
-        Self { store, backend, queue: None, type_limits: no_type_limits() }
+        Self { store, backend, queue: None, type_limits: no_type_limits(), intents: None }
+    }
+
+    /// Keeps each user's decision in `intents` (see [`IntentStore`]).
+    pub fn with_intents(self, intents: Arc<dyn IntentStore>) -> Self {
+        Self { intents: Some(intents), ..self }
+    }
+
+    /// Records the user's decision for a schedule; a failure is logged, not
+    /// answered (the action itself is done; only a rebuild would miss it).
+    async fn keep_intent(&self, config_id: Uuid, intent: Intent) {
+        if let Some(intents) = &self.intents
+            && let Err(e) = intents.set_intent(config_id, intent).await
+        {
+            tracing::warn!(config = %config_id, error = %e, "cannot keep the schedule's decision in the config store");
+        }
     }
 
     /// Cancels runs on `queue`.
@@ -140,6 +158,15 @@ impl SchedulerService {
             match self.backend.transition(transition).await? {
                 Transitioned::From(before) => {
                     let after = to.unwrap_or(before);
+                    let intent = match action {
+                        Action::Start | Action::Resume => Some(Intent::Active),
+                        Action::Pause => Some(Intent::Paused(resume_at)),
+                        Action::Stop => Some(Intent::Inactive),
+                        Action::Reload => None,
+                    };
+                    if let Some(intent) = intent {
+                        self.keep_intent(config_id, intent).await;
+                    }
                     return Ok(ActionDone { config_id, action, schedule_status: after, message });
                 }
                 Transitioned::Refused(current) if action != Action::Reload => {
@@ -163,16 +190,18 @@ impl SchedulerService {
         self.enqueue_now(Job::of(config), Trigger::Manual, "manual run").await
     }
 
-    /// Queues a run of `config` again as a past run of it ran: with that
-    /// exact plugin version (`digest`), those parameters and that deadline.
+    /// Queues a run of `config` again as a past run of it ran: that task
+    /// type at that exact plugin version (`digest`, whatever the config
+    /// says now), with those parameters and that deadline.
     pub async fn replay(
         &self,
         config: &TaskConfig,
+        (task_type, digest): (&str, &str),
         parameters: &serde_json::Value,
-        digest: &str,
         timeout_seconds: Option<f64>,
     ) -> Result<Uuid, ServiceError> {
         let job = Job {
+            task_type: task_type.to_owned(),
             parameters: parameters.to_string(),
             plugin_digest: Some(digest.to_owned()),
             timeout_seconds: timeout_seconds.or(config.timeout_seconds),
@@ -207,6 +236,7 @@ impl SchedulerService {
         let event = HistoryEvent::new("registered", message, Some(Status::Inactive));
         let (allowed, to, entry) = (vec![Status::Inactive], Some(Status::Inactive), EntryChange::Keep);
         self.backend.transition(Transition::new(config.id, allowed, to, entry, event)).await?;
+        self.keep_intent(config.id, Intent::Inactive).await;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::commit::{COMMIT_BATCH, Finished, commit_loop};
+use super::commit::{COMMIT_BATCH, Finished, Unsettled, commit_loop};
 use super::{Worker, cancel, pace};
 use crate::contract::BackendError;
 use crate::contract::queue::Queue;
@@ -23,6 +23,9 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 const PROMOTE_EVERY: Duration = Duration::from_millis(100);
 /// A claim's time counts at most this much towards the claim pace.
 const MAX_CLAIM_SAMPLE: Duration = Duration::from_millis(2);
+/// A run the queue says this worker holds, unknown to it and idle this
+/// long, was lost on its way here (a dropped reply): it is handed again.
+const LOST_AFTER: Duration = Duration::from_secs(5);
 
 impl Worker {
     /// Runs until `shutdown` turns true, then stops taking work, finishes
@@ -35,8 +38,14 @@ impl Worker {
         // Room for two commit batches, whatever the concurrency: a smaller
         // channel would cap every commit (and acknowledgement) at its size.
         let (done_tx, done_rx) = mpsc::channel::<Finished>(2 * COMMIT_BATCH);
-        let committer =
-            tokio::spawn(commit_loop(self.store.clone(), self.queue.clone(), self.notifier.clone(), done_rx));
+        let unsettled = Unsettled::default();
+        let committer = tokio::spawn(commit_loop(
+            self.store.clone(),
+            self.queue.clone(),
+            self.notifier.clone(),
+            unsettled.clone(),
+            done_rx,
+        ));
         let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
         let held = cancel::Held::default();
         let canceller = tokio::spawn(cancel::listen(self.queue.clone(), held.clone(), shutdown.clone()));
@@ -46,8 +55,13 @@ impl Worker {
         let pace = Arc::new(pace::Pace::default());
 
         while !*shutdown.borrow() {
-            // Wait for a free slot before asking for work.
-            let Ok(slot) = permits.acquire().await else { break };
+            // Wait for a free slot before asking for work (or the signal:
+            // with every slot busy, the grace starts now all the same).
+            let slot = tokio::select! {
+                slot = permits.acquire() => slot,
+                _ = shutdown.changed() => break,
+            };
+            let Ok(slot) = slot else { break };
             drop(slot);
             let free = permits.available_permits();
             let want = pace.claim_size(free, self.concurrency);
@@ -60,6 +74,10 @@ impl Worker {
                 if last_reclaim.elapsed() >= HEARTBEAT_EVERY {
                     last_reclaim = tokio::time::Instant::now();
                     taken = self.queue.reclaim(&self.name, free).await?;
+                    if taken.is_empty() {
+                        let known = unsettled.handles();
+                        taken = self.queue.redeliver(&self.name, &known, LOST_AFTER, free).await?;
+                    }
                 }
                 if taken.is_empty() {
                     let asked = tokio::time::Instant::now();
@@ -80,6 +98,7 @@ impl Worker {
                 Ok(deliveries) => {
                     backoff_on_error.reset();
                     for delivery in deliveries {
+                        unsettled.add(&delivery.handle);
                         let worker = self.clone();
                         let done_tx = done_tx.clone();
                         // From now until it is handed on, a cancel reaches it.

@@ -4,7 +4,8 @@
 //! hear of them go to the notifier. Nothing is acknowledged before its
 //! record is committed; nothing finished is dropped.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::contract::job::NotifyOn;
@@ -15,6 +16,29 @@ use crate::support::backoff::retry;
 
 /// Records committed per database round trip, at most.
 pub(super) const COMMIT_BATCH: usize = 512;
+
+/// The handles of the runs this worker was handed and has not settled yet
+/// (running, or finished and on their way to the database and the queue):
+/// any other run the queue says it holds was lost on the way to it.
+#[derive(Clone, Default)]
+pub(super) struct Unsettled(Arc<Mutex<HashSet<String>>>);
+
+impl Unsettled {
+    pub(super) fn add(&self, handle: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(handle.to_owned());
+    }
+
+    fn remove(&self, settled: &[Settle]) {
+        let mut handles = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for s in settled {
+            handles.remove(&s.handle);
+        }
+    }
+
+    pub(super) fn handles(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+}
 
 /// A finished run on its way to the database and then the queue; `None`
 /// for a run dropped unrun (its schedule changed before it was due).
@@ -34,10 +58,11 @@ pub(super) async fn commit_loop(
     store: Arc<dyn ConfigStore>,
     queue: Arc<dyn Queue>,
     notifier: Option<Notifier>,
+    unsettled: Unsettled,
     mut done: mpsc::Receiver<Finished>,
 ) {
     let (committed_tx, committed_rx) = mpsc::channel::<Vec<Settle>>(2);
-    let acker = tokio::spawn(ack_loop(queue, committed_rx));
+    let acker = tokio::spawn(ack_loop(queue, unsettled, committed_rx));
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         // Final outcomes of configs that want to hear of them.
@@ -66,8 +91,9 @@ pub(super) async fn commit_loop(
 }
 
 /// Acknowledges committed batches, retrying (with backoff) until it succeeds.
-async fn ack_loop(queue: Arc<dyn Queue>, mut committed: mpsc::Receiver<Vec<Settle>>) {
+async fn ack_loop(queue: Arc<dyn Queue>, unsettled: Unsettled, mut committed: mpsc::Receiver<Vec<Settle>>) {
     while let Some(settles) = committed.recv().await {
         retry("cannot acknowledge finished runs", None, || queue.settle(settles.clone())).await;
+        unsettled.remove(&settles);
     }
 }

@@ -34,7 +34,9 @@ pub async fn require_token(
         .and_then(bearer)
         .map(digest)
         .ok_or(ApiError::Unauthorized)?;
-    match app.tokens().actor(presented).await? {
+    let client =
+        request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    match app.tokens().actor(presented, client).await? {
         None => Err(ApiError::Unauthorized),
         Some(actor) if !actor.is_admin() && !matches!(*request.method(), Method::GET | Method::HEAD) => {
             Err(ApiError::Forbidden("a viewer token is read-only".into()))

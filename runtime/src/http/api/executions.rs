@@ -118,7 +118,8 @@ async fn stats(
 }
 
 /// One execution record, with its notifications.
-#[utoipa::path(get, path = "/executions/{id}", operation_id = "read_execution", tag = "executions", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/executions/{id}", operation_id = "read_execution", tag = "executions",
+    params(("id" = String, Path, description = "the record's id, or a run's execution_id (its latest attempt)")),
     responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)))]
 async fn read(State(app): State<App>, RecordId(id): RecordId) -> Result<Json<ExecutionView>, ApiError> {
     Ok(Json(app.execution(id).await?))
@@ -150,7 +151,7 @@ struct Replayed {
 /// recorded with trigger `replay`. 409 when the record cannot be replayed
 /// (its config or version is gone, or it never reached a plugin).
 #[utoipa::path(post, path = "/executions/{id}/replay", operation_id = "replay_execution", tag = "executions",
-    params(("id" = i64, Path)),
+    params(("id" = String, Path, description = "the record's id, or a run's execution_id (its latest attempt)")),
     responses((status = 202, body = Replayed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn replay(
     State(app): State<App>,

@@ -16,11 +16,15 @@ use crate::contract::schedule::Action;
 use crate::http::error::ApiError;
 use crate::http::paths::{ConfigId, RecordId};
 
-/// Where to come back to after an action: a dashboard path only.
-fn back_to(back: &Option<String>, otherwise: &str) -> String {
+/// Where to come back to after an action: a dashboard path only (else
+/// `otherwise`); one with a control character is refused (400).
+fn back_to(back: &Option<String>, otherwise: &str) -> Result<String, UiError> {
     match given(back) {
-        Some(b) if b.starts_with("/ui/") && !b.starts_with("//") => b.to_owned(),
-        _ => otherwise.to_owned(),
+        Some(b) if b.chars().any(char::is_control) => {
+            Err(ApiError::BadRequest("back: must be a path without control characters".into()).into())
+        }
+        Some(b) if b.starts_with("/ui/") && !b.starts_with("//") => Ok(b.to_owned()),
+        _ => Ok(otherwise.to_owned()),
     }
 }
 
@@ -45,8 +49,8 @@ pub(crate) async fn act(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, UiError> {
     session.check(&form.csrf)?;
+    let back = back_to(&form.back, "/ui/schedules")?;
     let ConfigId(id) = id?;
-    let back = back_to(&form.back, "/ui/schedules");
     let config = app.config(id).await?;
     let notice = if action == "run" {
         let execution = app.run_now(id).await?;

@@ -12,14 +12,21 @@ use crate::contract::schedule::Status;
 const NAV: [(&str, &str); 4] =
     [("Overview", "/ui/"), ("Schedules", "/ui/schedules"), ("Runs", "/ui/runs"), ("Plugins", "/ui/plugins")];
 
-fn head(title: &str) -> Markup {
+/// A whole document: the doctype first (no quirks mode), then the head
+/// and `body`.
+fn document(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        meta charset="utf-8";
-        meta name="viewport" content="width=device-width, initial-scale=1";
-        title { (title) " · taskbox" }
-        link rel="stylesheet" href=(assets::url("app.css"));
-        script src=(assets::url("app.js")) defer {}
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · taskbox" }
+                link rel="stylesheet" href=(assets::url("app.css"));
+                script src=(assets::url("app.js")) defer {}
+            }
+            (body)
+        }
     }
 }
 
@@ -42,9 +49,9 @@ pub(crate) fn page(
     notice: Option<&str>,
     body: Markup,
 ) -> Markup {
-    html! {
-        html lang="en" {
-            (head(title))
+    document(
+        title,
+        html! {
             body {
                 header {
                     span.brand { "taskbox" }
@@ -73,25 +80,23 @@ pub(crate) fn page(
                     (body)
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// A page without navigation (errors).
 pub(crate) fn bare(title: &str, message: &str) -> Markup {
-    html! {
-        html lang="en" {
-            (head(title))
-            body { main { h1 { (title) } p.problem { (message) } p { a href="/ui/" { "Back to the overview" } } } }
-        }
-    }
+    document(
+        title,
+        html! { body { main { h1 { (title) } p.problem { (message) } p { a href="/ui/" { "Back to the overview" } } } } },
+    )
 }
 
 /// The login page.
 pub(crate) fn login(csrf: &str, problem: Option<&str>) -> Markup {
-    html! {
-        html lang="en" {
-            (head("Log in"))
+    document(
+        "Log in",
+        html! {
             body {
                 form.login method="post" action="/ui/login" {
                     h1 { "taskbox" }
@@ -102,8 +107,8 @@ pub(crate) fn login(csrf: &str, problem: Option<&str>) -> Markup {
                     p.muted { "Any admin or viewer token (" code { "taskbox token create" } "). Viewers only look." }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 pub(crate) fn badge(status: Status) -> Markup {

@@ -7,12 +7,13 @@
 //! the login form carries one of its own (a cookie of the same value).
 //! No token ever appears in a URL or a log.
 
-use axum::extract::{Form, FromRequestParts, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 use super::{UiError, layout};
@@ -98,7 +99,8 @@ impl FromRequestParts<AppState> for Session {
             None => return Err(UiError::Login),
         };
         // The token may have been revoked since: then the session ends.
-        match state.app.tokens().actor(token).await? {
+        let client = crate::http::peer(parts).map(|p| p.ip());
+        match state.app.tokens().actor(token, client).await? {
             Some(actor) => Ok(Session { role: actor.role, csrf: session.csrf, id_sha256 }),
             None => Err(UiError::Login),
         }
@@ -122,6 +124,7 @@ pub(crate) struct LoginForm {
 /// Checks the token and starts a session.
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
@@ -130,7 +133,7 @@ pub(crate) async fn login(
         return Err(ApiError::Forbidden("the login form expired; load the login page again".into()).into());
     }
     let digest = token_digest(form.token.trim());
-    if state.app.tokens().actor(digest).await?.is_none() {
+    if state.app.tokens().actor(digest, Some(peer.ip())).await?.is_none() {
         let csrf = random();
         let page = layout::login(&csrf, Some("That token is not valid."));
         let cookie = set_cookie(LOGIN_COOKIE, &csrf, 600, &headers);

@@ -254,9 +254,9 @@ impl Artifacts {
         }
         let loader = self.inner.registry.loader().clone();
         let (dir, owned_name) = (self.inner.registry.dir().to_owned(), name.to_owned());
-        let sidecar = version.sidecar.clone();
+        let (sidecar, arrived) = (version.sidecar.clone(), origin(version.source));
         let loaded = tokio::task::spawn_blocking(move || {
-            loader.load_bytes(&owned_name, &file, &bytes, sidecar.as_deref(), &dir)
+            loader.load_bytes(&owned_name, &file, &bytes, sidecar.as_deref(), &dir, arrived)
         })
         .await;
         let Ok(mut entry) = loaded else { return failed("loading the version panicked".into()) };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Artifacts, origin};
-use crate::plugins::registry::PluginEntry;
+use crate::plugins::registry::{Origin, PluginEntry};
 use crate::store::{NewVersion, PluginVersion, StoreError, VersionSource};
 
 /// A component received whole into a private file, with what was
@@ -58,7 +58,14 @@ impl Artifacts {
         let (name, sidecar) = (upload.name.clone(), upload.sidecar.clone());
         let file = registry.dir().join(format!("{name}.wasm"));
         let entry = tokio::task::spawn_blocking(move || {
-            registry.loader().load_bytes(&name, &file, &bytes, sidecar.as_deref(), registry.dir())
+            registry.loader().load_bytes(
+                &name,
+                &file,
+                &bytes,
+                sidecar.as_deref(),
+                registry.dir(),
+                Origin::Upload,
+            )
         })
         .await
         .map_err(|_| UploadError::Invalid("loading the component panicked".into()))?;

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
 use super::cache::ArtifactCache;
+use super::dirs::DirPolicy;
+use super::origin::Origin;
 use super::sidecar::{Sidecar, SidecarError};
 use crate::executor::{Executor, Limits, PrepareError, Runnable, Shape};
 
@@ -44,16 +46,6 @@ impl Plugin {
 pub enum LoadSource {
     Compiled,
     Cache,
-}
-
-/// How the version a node serves arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// A file in a plugin directory.
-    Directory,
-    /// An upload (`PUT /api/v1/plugins/{name}`).
-    Upload,
 }
 
 /// What is known about one task type's plugin, loaded or not.
@@ -122,17 +114,25 @@ pub fn is_valid_task_type(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// Loads plugin files with one executor and one artifact cache.
+/// Loads plugin files with one executor, one artifact cache and this
+/// node's rule for host directories.
 #[derive(Clone)]
 pub struct Loader {
     executor: Executor,
     cache: ArtifactCache,
+    dirs: DirPolicy,
 }
 
 impl Loader {
     pub fn new(executor: Executor, cache_dir: Option<PathBuf>) -> Self {
         let cache = ArtifactCache::new(cache_dir, executor.engine());
-        Self { executor, cache }
+        Self { executor, cache, dirs: DirPolicy::default() }
+    }
+
+    /// Grants host directories by `policy` (by default: none outside a
+    /// directory file's own plugin directory).
+    pub fn with_dir_policy(self, dirs: DirPolicy) -> Self {
+        Self { dirs, ..self }
     }
 
     /// Loads the file at `path`; the task type is its stem.
@@ -145,7 +145,9 @@ impl Loader {
             .map_err(LoadError::Read)
             .and_then(|bytes| Ok((bytes, Sidecar::text_for_plugin(path)?)));
         let mut entry = match read {
-            Ok((bytes, sidecar)) => self.load_bytes(&name, path, &bytes, sidecar.as_deref(), plugin_dir),
+            Ok((bytes, sidecar)) => {
+                self.load_bytes(&name, path, &bytes, sidecar.as_deref(), plugin_dir, Origin::Directory)
+            }
             Err(e) => {
                 let mut info = PluginInfo::unloaded(&name, path);
                 info.size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -160,7 +162,7 @@ impl Loader {
 
     /// Loads a component from memory as task type `name`: `file` is where
     /// it is (or would be) in the plugin directory, `sidecar` its sidecar
-    /// text, and the sidecar's `dirs` are taken from `plugin_dir`.
+    /// text, arrived as `origin`; relative `dirs` are taken from `plugin_dir`.
     pub fn load_bytes(
         &self,
         name: &str,
@@ -168,11 +170,12 @@ impl Loader {
         bytes: &[u8],
         sidecar: Option<&str>,
         plugin_dir: &Path,
+        origin: Origin,
     ) -> PluginEntry {
         let start = Instant::now();
         let mut info = PluginInfo::unloaded(name, file);
         info.size = bytes.len() as u64;
-        let plugin = self.try_load(name, file, bytes, sidecar, plugin_dir, &mut info);
+        let plugin = self.try_load(name, file, bytes, (sidecar, origin), plugin_dir, &mut info);
         info.load_ms = start.elapsed().as_secs_f64() * 1000.0;
         match plugin {
             Ok(plugin) => {
@@ -191,7 +194,7 @@ impl Loader {
         name: &str,
         file: &Path,
         bytes: &[u8],
-        sidecar_text: Option<&str>,
+        (sidecar_text, origin): (Option<&str>, Origin),
         plugin_dir: &Path,
         info: &mut PluginInfo,
     ) -> Result<Plugin, LoadError> {
@@ -204,7 +207,7 @@ impl Loader {
             Some(text) => Sidecar::parse(text, &file.with_extension("toml"))?,
             None => Sidecar::default(),
         };
-        let grants = sidecar.grants(plugin_dir).map_err(LoadError::Grant)?;
+        let grants = sidecar.grants(plugin_dir, &self.dirs, origin).map_err(LoadError::Grant)?;
 
         let engine = self.executor.engine();
         let component = match self.cache.load(engine, &digest) {

@@ -14,13 +14,17 @@
 //! `crate::engine::reload`).
 
 mod cache;
+mod dirs;
 mod load;
+mod origin;
 mod sidecar;
 
 pub use cache::ArtifactCache;
+pub use dirs::DirPolicy;
 pub use load::{
-    LoadError, LoadSource, Loader, Origin, Plugin, PluginEntry, PluginInfo, fingerprint, is_valid_task_type,
+    LoadError, LoadSource, Loader, Plugin, PluginEntry, PluginInfo, fingerprint, is_valid_task_type,
 };
+pub use origin::Origin;
 pub use sidecar::{MAX_MEMORY_MB, Sidecar, SidecarError};
 
 use arc_swap::ArcSwap;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::dirs::DirPolicy;
+use super::origin::Origin;
 use crate::contract::kv::{Bounds, DEFAULT_BOUNDS, is_valid_bucket};
 use crate::contract::secret::is_valid_name as is_valid_secret_name;
 use crate::doors::outbound::AllowedHosts;
@@ -33,7 +35,8 @@ pub struct Sidecar {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Read-only directories: guest path → host path (relative host paths
-    /// are taken from the plugin directory).
+    /// are taken from the plugin directory); what may be granted is
+    /// [`DirPolicy`]'s to say.
     #[serde(default)]
     pub dirs: BTreeMap<String, PathBuf>,
     /// Where it may send HTTP requests, in Spin's syntax
@@ -61,12 +64,19 @@ pub struct Sidecar {
     pub max_concurrency: Option<u32>,
 }
 
+/// Why a sidecar cannot be used; it names the file by its name alone (never
+/// the host's directory).
 #[derive(Debug, thiserror::Error)]
 pub enum SidecarError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("cannot read {file}: {source}")]
+    Read { file: String, source: std::io::Error },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// A sidecar's file name, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 impl Sidecar {
@@ -82,13 +92,13 @@ impl Sidecar {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(SidecarError::Read { path, source }),
+            Err(source) => Err(SidecarError::Read { file: file_name(&path), source }),
         }
     }
 
     /// Parses and checks sidecar text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, SidecarError> {
-        let invalid = |message: String| SidecarError::Invalid { path: path.to_owned(), message };
+        let invalid = |message: String| SidecarError::Invalid { file: file_name(path), message };
         let sidecar: Sidecar = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
         sidecar.validate().map_err(invalid)?;
         Ok(sidecar)
@@ -160,17 +170,12 @@ impl Sidecar {
         Ok(())
     }
 
-    /// The grants, with host directories resolved against `plugin_dir` and
-    /// checked to exist.
-    pub fn grants(&self, plugin_dir: &Path) -> Result<Grants, String> {
+    /// The grants of a sidecar that arrived as `origin` beside
+    /// `plugin_dir`, each host directory resolved and allowed by `policy`.
+    pub fn grants(&self, plugin_dir: &Path, policy: &DirPolicy, origin: Origin) -> Result<Grants, String> {
         let mut dirs = Vec::new();
         for (guest, host) in &self.dirs {
-            let host = plugin_dir.join(host);
-            let host =
-                host.canonicalize().map_err(|e| format!("dirs.{guest:?} = {}: {e}", host.display()))?;
-            if !host.is_dir() {
-                return Err(format!("dirs.{guest:?} = {}: not a directory", host.display()));
-            }
+            let host = policy.grant(guest, host, plugin_dir, origin)?;
             dirs.push(DirGrant { host, guest: guest.clone() });
         }
         let outbound = AllowedHosts::parse(&self.allowed_outbound_hosts).map_err(|e| e.to_string())?;
