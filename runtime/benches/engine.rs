@@ -113,7 +113,8 @@ async fn end_to_end(plugins: &Path, runs: usize) {
                 cancelled_by: None,
             };
             let backend = env.backend.clone();
-            async move { backend.enqueue(run, HistoryEvent::new("run_requested", "bench", None)).await.unwrap() }
+            let event = HistoryEvent::new("run_requested", "bench", None);
+            async move { backend.enqueue(run, Some(event), None).await.unwrap() }
         })
         .buffer_unordered(64)
         .collect::<Vec<_>>()

@@ -189,6 +189,37 @@ async fn the_dashboard_works_in_a_real_browser(d) {
     c.goto(&format!("{origin}/ui/configs/{nightly}")).await.unwrap();
     wait_for(&c, "the config page", |_, s| s.contains("History") && s.contains("paused")).await;
     shot(&c, &format!("config-{}", d.plan.kind())).await;
+
+    // Run with parameters: checked in the page before it is sent, and again
+    // by the server; a good payload runs, merged onto the config's.
+    let before = server.records(&nightly).await.len();
+    c.find(Locator::XPath("//summary[text()='Run with parameters']")).await.unwrap().click().await.unwrap();
+    let field = c.find(Locator::Css("textarea[name=parameters]")).await.unwrap();
+    field.send_keys("{\"report\": ").await.unwrap();
+    c.find(Locator::XPath("//button[text()='Run with parameters']")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&c, "#parameters-error").await.starts_with("Not JSON"), "the page says why");
+    assert_eq!(field.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    let unchecked: Value = c
+        .execute(
+            "const csrf = document.querySelector('input[name=csrf]').value;
+             return fetch('/ui/configs/' + arguments[0] + '/run', {method: 'POST',
+               body: new URLSearchParams({csrf: csrf, parameters: '{nope'})}).then(r => r.status);",
+            vec![json!(nightly)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unchecked, 422, "the server checks too");
+    field.clear().await.unwrap();
+    field.send_keys("{\"report\": \"marketing\", \"day\": 3}").await.unwrap();
+    c.find(Locator::XPath("//button[text()='Run with parameters']")).await.unwrap().click().await.unwrap();
+    wait_for(&c, "the run's notice", |_, s| s.contains("with parameters (")).await;
+    eventually("the run with parameters", Duration::from_secs(20), || async {
+        server.records(&nightly).await.len() == before + 1
+    })
+    .await;
+    let record = server.records(&nightly).await.remove(0);
+    assert_eq!(record["parameters"], json!({"report": "marketing", "day": 3}), "{record}");
+    shot(&c, &format!("config-run-with-parameters-{}", d.plan.kind())).await;
     c.goto(&format!("{origin}/ui/plugins")).await.unwrap();
     let source = wait_for(&c, "the plugins page", |_, s| s.contains("echo")).await;
     assert!(source.contains("fail") && source.contains("Reload"));

@@ -1,7 +1,7 @@
 //! Configs: create (validated, its schedule decided in the same request,
 //! undone as a whole if that fails), read merged with the live schedule,
 //! list, update (a scheduled config picks up its new definition at once),
-//! delete, and run one now.
+//! and delete. A webhook's secret is sealed before the store sees it.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -71,6 +71,7 @@ impl App {
         new.name = new.name.trim().to_owned();
         new.tags = tidy(std::mem::take(&mut new.tags));
         self.validate(&new.preview(), true).await?;
+        new.webhook = self.sealed(new.webhook)?;
         let config = self.store().create_config(new).await?;
         if let Err(e) = self.scheduler().config_created(&config, auto_start).await {
             if let Err(undo) = self.store().delete_config(config.id).await {
@@ -102,6 +103,9 @@ impl App {
         patch.tags = patch.tags.map(tidy);
         let schedule_changed = patch.scheduler_type.is_some() || patch.schedule_config.is_some();
         self.validate(&patch.apply(current.clone()), schedule_changed).await?;
+        if let Some(webhook) = patch.webhook.take() {
+            patch.webhook = Some(self.sealed(webhook)?);
+        }
         let updated = self.store().update_config(current.id, &patch).await?.ok_or_else(|| no_config(id))?;
         self.scheduler().config_updated(&updated).await?;
         self.view_of(updated, RECENT_HISTORY, false).await
@@ -114,11 +118,5 @@ impl App {
         self.scheduler().forget(config.id).await?;
         self.store().delete_config(config.id).await?;
         Ok(())
-    }
-
-    /// Queues a run of the config now, whatever its scheduler type.
-    pub async fn run_now(&self, id: Uuid) -> Result<Uuid, AppError> {
-        let config = self.config(id).await?;
-        Ok(self.scheduler().run_config_now(&config).await?)
     }
 }

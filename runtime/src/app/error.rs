@@ -23,6 +23,16 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A webhook delivery without its config's signature (the same answer
+    /// whatever was wrong, so it tells nothing about which configs exist).
+    #[error("{0}")]
+    Unsigned(String),
+    /// A body that does not parse (not the JSON it claims to be).
+    #[error("{0}")]
+    Malformed(String),
+    /// A body in a format this does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// This client asked too often; it may ask again shortly.
     #[error("{0}")]
     Throttled(String),
@@ -70,6 +80,8 @@ impl From<ServiceError> for AppError {
             ServiceError::Spec(spec) => AppError::Invalid(spec.to_string()),
             ServiceError::Store(e) => e.into(),
             ServiceError::Backend(e) => e.into(),
+            ServiceError::KeyReused(_) => AppError::Conflict(e.to_string()),
+            ServiceError::Backfill(message) => AppError::Invalid(message),
         }
     }
 }

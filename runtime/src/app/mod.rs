@@ -1,7 +1,8 @@
 //! The application layer: every command and read a front end offers (the
 //! API, the dashboard, the CLI where it talks to a database), each rule
 //! once. Creating a config (validated, with its compensating undo), running
-//! one now, cancelling, replaying, schedule actions (with `until`, alone or
+//! one now (with a payload and an idempotency key), a signed webhook
+//! delivery, a backfill, cancelling, replaying, schedule actions (with `until`, alone or
 //! in bulk), a config's merged view, an execution with its notifications,
 //! the overview, plugin versions, the doors' data, tokens and who acted.
 //!
@@ -12,7 +13,9 @@
 
 mod configs;
 mod doors;
+mod enqueue;
 mod error;
+mod hooks;
 mod overview;
 mod plugins;
 pub mod replay;
@@ -25,7 +28,9 @@ mod validate;
 
 pub use configs::ConfigView;
 pub use doors::{Entry, KeyList};
+pub use enqueue::{MAX_KEY, RunInput};
 pub use error::AppError;
+pub use hooks::{Delivery, is_signed};
 pub use overview::{HourCount, Overview};
 pub use plugins::Published;
 pub use runs::{CancelDone, ExecutionView, RecordRef, hours_ago};

@@ -90,7 +90,7 @@ impl App {
             "schedule_actions": Action::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             "schedule_statuses": ScheduleStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             "concurrency": ["allow", "forbid", "buffer_one", "replace"],
-            "triggers": ["cron", "date", "manual", "retry", "replay"],
+            "triggers": ["cron", "date", "manual", "retry", "replay", "webhook", "backfill"],
             "notify_on": ["failure", "recovery", "always"],
             "task_types": self.task_types(),
         })

@@ -31,6 +31,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A webhook delivery that is not signed with its config's secret.
+    #[error("{0}")]
+    Unsigned(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -41,6 +44,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{0}")]
     TooManyRequests(String),
     /// Names the field: `field: what is wrong`.
@@ -65,12 +70,15 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized | ApiError::Unsigned(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
@@ -87,7 +95,7 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message: self.to_string() } };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert("www-authenticate", "Bearer".parse().expect("a valid header"));
         }
         response
@@ -101,6 +109,9 @@ impl From<AppError> for ApiError {
             AppError::Conflict(m) => ApiError::Conflict(m),
             AppError::Invalid(m) => ApiError::Invalid(m),
             AppError::Forbidden(m) => ApiError::Forbidden(m),
+            AppError::Unsigned(m) => ApiError::Unsigned(m),
+            AppError::Malformed(m) => ApiError::BadRequest(m),
+            AppError::UnsupportedMediaType(m) => ApiError::UnsupportedMediaType(m),
             AppError::Throttled(m) => ApiError::TooManyRequests(m),
             AppError::Unavailable(m) => ApiError::Unavailable(m),
             AppError::Internal(m) => ApiError::Internal(m),

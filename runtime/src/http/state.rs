@@ -14,11 +14,13 @@ pub struct AppState {
     pub app: App,
     /// Largest plugin upload, in bytes (413 beyond).
     pub max_upload_bytes: u64,
+    /// Largest webhook delivery, in bytes (413 beyond).
+    pub max_hook_bytes: usize,
 }
 
 impl AppState {
-    pub fn new(app: App, max_upload_bytes: u64) -> Self {
-        Self { app, max_upload_bytes }
+    pub fn new(app: App, max_upload_bytes: u64, max_hook_bytes: usize) -> Self {
+        Self { app, max_upload_bytes, max_hook_bytes }
     }
 }
 

@@ -170,7 +170,7 @@ async fn api(
         backend_kind: parts.plan.kind(),
         roles: settings.roles.iter().map(|r| r.as_str().to_owned()).collect(),
     });
-    let state = AppState::new(app, settings.max_upload_mb << 20);
+    let state = AppState::new(app, settings.max_upload_mb << 20, (settings.max_hook_kb << 10) as usize);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
     }

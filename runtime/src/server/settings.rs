@@ -61,6 +61,8 @@ pub struct Settings {
     pub outbound_ca_file: Option<PathBuf>,
     /// Largest plugin upload accepted, in MiB.
     pub max_upload_mb: u64,
+    /// Largest webhook delivery accepted, in KiB.
+    pub max_hook_kb: u64,
     /// Versions of a task type kept beyond those that are current, pinned
     /// or have records (older ones are pruned when a new one arrives).
     pub plugin_keep_versions: u32,
@@ -99,6 +101,7 @@ impl Default for Settings {
             secret_key_file: "taskbox.key".into(),
             outbound_ca_file: None,
             max_upload_mb: 64,
+            max_hook_kb: 1024,
             plugin_keep_versions: 20,
             notify_allowed_hosts: Vec::new(),
             public_url: None,
@@ -281,6 +284,9 @@ impl Settings {
         }
         if let Some(v) = var("TASKBOX_MAX_CONNECTIONS") {
             self.max_connections = number("TASKBOX_MAX_CONNECTIONS", &v, 16..=1_000_000)? as usize;
+        }
+        if let Some(v) = var("TASKBOX_MAX_HOOK_KB") {
+            self.max_hook_kb = number("TASKBOX_MAX_HOOK_KB", &v, 1..=65_536)?;
         }
         Ok(())
     }

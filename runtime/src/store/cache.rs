@@ -246,6 +246,15 @@ impl ConfigStore for CachedStore {
         self.store.find_attempt(execution_id, attempt).await
     }
 
+    async fn tick_runs(
+        &self,
+        config_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        self.store.tick_runs(config_id, from, to).await
+    }
+
     async fn execution_stats(
         &self,
         config_id: Option<Uuid>,

@@ -270,6 +270,14 @@ pub trait ConfigStore: Send + Sync + 'static {
         execution_id: Uuid,
         attempt: i32,
     ) -> Result<Option<StoredExecution>, StoreError>;
+    /// The `scheduled_at` of this config's `cron` and `backfill` records
+    /// in `[from, to)`: the ticks that ran (what a backfill skips).
+    async fn tick_runs(
+        &self,
+        config_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError>;
     /// Statistics for one config, or all configs with `None`.
     async fn execution_stats(
         &self,

@@ -43,6 +43,12 @@ pub struct TaskConfig {
     #[serde(serialize_with = "Notify::serialize_public")]
     #[schema(value_type = Option<NotifyView>)]
     pub notify: Option<Notify>,
+    /// Signed deliveries to `POST /hooks/{id}` run the config. Answers show
+    /// whether a secret is set, never the secret.
+    #[sqlx(json(nullable))]
+    #[serde(serialize_with = "Webhook::serialize_public")]
+    #[schema(value_type = Option<WebhookView>)]
+    pub webhook: Option<Webhook>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -77,6 +83,30 @@ impl Notify {
             .as_ref()
             .map(|n| NotifyView { url: n.url.clone(), on: n.on, secret_set: n.secret.is_some() })
             .serialize(s)
+    }
+}
+
+/// A config's webhook: a delivery to `POST /hooks/{config_id}` runs the
+/// config only if signed with `secret` (HMAC-SHA256 of the raw body, in
+/// `X-Taskbox-Signature` or `X-Hub-Signature-256`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The HMAC key, 16 to 1024 bytes (write-only). Kept sealed with the
+    /// secrets key: the app seals it before the store sees it.
+    #[schema(min_length = 16, max_length = 1024)]
+    pub secret: String,
+}
+
+/// How a config's webhook is shown: the secret only as set.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub secret_set: bool,
+}
+
+impl Webhook {
+    fn serialize_public<S: serde::Serializer>(webhook: &Option<Webhook>, s: S) -> Result<S::Ok, S::Error> {
+        webhook.as_ref().map(|_| WebhookView { secret_set: true }).serialize(s)
     }
 }
 
@@ -126,6 +156,8 @@ pub struct NewConfig {
     pub max_concurrency: Option<i32>,
     #[serde(default)]
     pub notify: Option<Notify>,
+    #[serde(default)]
+    pub webhook: Option<Webhook>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -155,6 +187,7 @@ impl NewConfig {
             tags: Vec::new(),
             max_concurrency: None,
             notify: None,
+            webhook: None,
         }
     }
 
@@ -178,6 +211,7 @@ impl NewConfig {
             tags: self.tags.clone(),
             max_concurrency: self.max_concurrency,
             notify: self.notify.clone(),
+            webhook: self.webhook.clone(),
             created_at: now,
             updated_at: now,
         }
@@ -235,6 +269,10 @@ pub struct ConfigPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Notify>)]
     pub notify: Option<Option<Notify>>,
+    /// `null` removes the webhook; a webhook replaces the secret.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Webhook>)]
+    pub webhook: Option<Option<Webhook>>,
 }
 
 /// A field that, when present, has a value: `null` is refused (naming the
@@ -261,7 +299,7 @@ impl ConfigPatch {
         }
         set!(name, description, task_type, scheduler_type, schedule_config, parameters);
         set!(max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest);
-        set!(tags, max_concurrency);
+        set!(tags, max_concurrency, webhook);
         if let Some(notify) = &self.notify {
             let kept = c.notify.take().and_then(|n| n.secret);
             c.notify = notify.clone().map(|n| Notify { secret: n.secret.or(kept), ..n });

@@ -159,6 +159,26 @@ where
         .await
     }
 
+    async fn tick_runs(
+        &self,
+        config_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        read_twice(self, || async {
+            // The partial index `task_executions_ticks` answers this.
+            let mut q = QueryBuilder::new("SELECT scheduled_at FROM task_executions WHERE config_id = ");
+            q.push_bind(config_id)
+                .push(" AND trigger IN ('cron', 'backfill') AND scheduled_at >= ")
+                .push_bind(from)
+                .push(" AND scheduled_at < ")
+                .push_bind(to);
+            let rows: Vec<(DateTime<Utc>,)> = q.build_query_as().fetch_all(self.pool()).await?;
+            Ok(rows.into_iter().map(|(at,)| at).collect())
+        })
+        .await
+    }
+
     async fn execution_stats(
         &self,
         config_id: Option<Uuid>,

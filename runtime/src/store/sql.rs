@@ -28,11 +28,11 @@ impl<R: sqlx::Row, T: for<'r> FromRow<'r, R> + Send + Unpin> Decoded<R> for T {}
 /// Every column of a config, in [`TaskConfig`]'s order.
 pub(super) const CONFIG_COLUMNS: &str = "id, name, description, task_type, scheduler_type, \
      schedule_config, parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, \
-     concurrency, plugin_digest, tags, max_concurrency, notify, created_at, updated_at";
+     concurrency, plugin_digest, tags, max_concurrency, notify, webhook, created_at, updated_at";
 /// The columns a write of a config sets, in the order `push_written` binds.
 const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_config, parameters, \
      max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest, tags, \
-     max_concurrency, notify, updated_at";
+     max_concurrency, notify, webhook, updated_at";
 /// An execution record's columns as written (all but the row id), in
 /// [`ExecutionRecord`]'s order.
 pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
@@ -176,6 +176,8 @@ where
         values.push_bind(serde_json::json!(c.tags)).push_bind(c.max_concurrency);
         // The stored form keeps the secret (`Notify`'s own serialisation).
         values.push_bind(c.notify.as_ref().map(|n| serde_json::to_value(n).expect("notify serialises")));
+        // The sealed secret (sealed by the app before it reached the store).
+        values.push_bind(c.webhook.as_ref().map(|w| serde_json::to_value(w).expect("webhook serialises")));
         clock.push_now(values, at);
     }
 

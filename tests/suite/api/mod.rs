@@ -4,9 +4,12 @@
 //! test needs one; and outages of Redis and PostgreSQL.
 
 mod auth;
+mod backfill;
 mod configs;
+mod input;
 mod outages;
 mod system;
+mod webhooks;
 
 /// Every route behind the token, as the router declares it (the config's
 /// DELETE last, so the others still find it in the auth matrix).
@@ -19,6 +22,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/schedules"),
     ("GET", "/schedules/summary"),
     ("GET", "/schedules/{id}/history"),
+    ("POST", "/schedules/{id}/backfill"),
     ("POST", "/schedules/{id}/{action}"),
     ("GET", "/executions"),
     ("GET", "/executions/recent"),

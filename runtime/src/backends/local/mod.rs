@@ -22,6 +22,7 @@ mod enqueue;
 mod gate;
 mod history;
 mod kv;
+mod once;
 mod queue;
 mod schedule;
 
@@ -97,7 +98,7 @@ impl LocalBackend {
         Ok(())
     }
 
-    /// Sweeps expired histories hourly until `shutdown` turns true.
+    /// Sweeps expired histories and idempotency keys hourly until `shutdown` turns true.
     #[tracing::instrument(skip_all, name = "history_sweep")]
     pub async fn sweep_loop(self, mut shutdown: watch::Receiver<bool>) {
         let mut every = tokio::time::interval(SWEEP_EVERY);
@@ -108,6 +109,9 @@ impl LocalBackend {
             }
             if let Err(e) = self.sweep_history().await {
                 tracing::warn!(error = %e, "cannot sweep expired schedule history");
+            }
+            if let Err(e) = self.sweep_idempotency().await {
+                tracing::warn!(error = %e, "cannot sweep expired idempotency keys");
             }
         }
     }

@@ -381,8 +381,13 @@ impl ScheduleBackend for LocalBackend {
         Ok(results)
     }
 
-    async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
-        self.enqueuer.enqueue(run, event).await
+    async fn enqueue(
+        &self,
+        run: QueuedRun,
+        event: Option<HistoryEvent>,
+        once: Option<&Once>,
+    ) -> Result<Enqueued, BackendError> {
+        self.enqueuer.enqueue(run, event, once.cloned()).await
     }
 
     async fn state_marker(&self, _fresh: &str) -> Result<Option<String>, BackendError> {

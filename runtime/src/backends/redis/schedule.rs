@@ -303,18 +303,37 @@ impl ScheduleBackend for RedisBackend {
             .collect())
     }
 
-    async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError> {
-        let _: i64 = ENQUEUE
+    async fn enqueue(
+        &self,
+        run: QueuedRun,
+        event: Option<HistoryEvent>,
+        once: Option<&Once>,
+    ) -> Result<Enqueued, BackendError> {
+        let (key, fingerprint) = once.map_or(("", ""), |o| (o.key.as_str(), o.fingerprint.as_str()));
+        let answer: Vec<String> = ENQUEUE
             .arg(&*self.prefix)
             .arg(run.job.config_id.to_string())
             .arg(Band::of_run(&run).as_str())
             .arg(json(&run))
-            .arg(json(&event))
+            .arg(event.as_ref().map(json).unwrap_or_default())
             .arg(run.execution_id.to_string())
             .arg(gates(&run))
+            .arg(key)
+            .arg(fingerprint)
+            .arg(ONCE_TTL.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(())
+        match answer.first().map(String::as_str) {
+            Some("new") => Ok(Enqueued::New),
+            Some("conflict") => Ok(Enqueued::Conflict),
+            Some("again") => {
+                let first = answer.get(1).and_then(|id| id.parse().ok());
+                first
+                    .map(Enqueued::Again)
+                    .ok_or_else(|| BackendError::unknown("an idempotency key's run", answer.join("|")))
+            }
+            _ => Err(BackendError::unknown("enqueue's answer", answer.join("|"))),
+        }
     }
 
     async fn state_marker(&self, fresh: &str) -> Result<Option<String>, BackendError> {

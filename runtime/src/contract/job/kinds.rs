@@ -61,9 +61,21 @@ pub enum Trigger {
     Retry,
     /// `POST /executions/{id}/replay`: a past run again, with its version and parameters.
     Replay,
+    /// `POST /hooks/{config_id}`: a signed delivery, its body the payload.
+    Webhook,
+    /// `POST /schedules/{id}/backfill`: a past tick of the schedule.
+    Backfill,
 }
 
 text_enum!(SchedulerType { Cron = "cron", Date = "date", Manual = "manual" });
 text_enum!(Concurrency { Allow = "allow", Forbid = "forbid", BufferOne = "buffer_one", Replace = "replace" });
 text_enum!(NotifyOn { Failure = "failure", Recovery = "recovery", Always = "always" });
-text_enum!(Trigger { Cron = "cron", Date = "date", Manual = "manual", Retry = "retry", Replay = "replay" });
+text_enum!(Trigger {
+    Cron = "cron",
+    Date = "date",
+    Manual = "manual",
+    Retry = "retry",
+    Replay = "replay",
+    Webhook = "webhook",
+    Backfill = "backfill",
+});

@@ -8,6 +8,7 @@
 //! can be read alone.
 
 mod kinds;
+pub mod payload;
 
 pub use kinds::{Concurrency, NotifyOn, SchedulerType, Trigger};
 

@@ -150,6 +150,33 @@ pub enum Fired {
     Lost,
 }
 
+/// What makes an enqueue safe to repeat (an `Idempotency-Key`, a webhook's
+/// delivery id, a backfilled tick): the first enqueue with `key` for a
+/// config queues its run; another within [`ONCE_TTL`] queues nothing and
+/// answers that run, or a conflict if its `fingerprint` differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Once {
+    pub key: String,
+    /// What was asked, as a digest: the same key with another request is a
+    /// conflict.
+    pub fingerprint: String,
+}
+
+/// How long a key holds.
+pub const ONCE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// What an enqueue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The run was queued.
+    New,
+    /// The key was used before, by the same request: this run was queued
+    /// then (nothing now).
+    Again(Uuid),
+    /// The key was used before by another request: nothing queued.
+    Conflict,
+}
+
 /// Live data about one config's schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleInfo {
@@ -214,8 +241,15 @@ pub trait ScheduleBackend: Send + Sync + 'static {
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError>;
     /// Settles due entries; each one atomically.
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError>;
-    /// Enqueues a run now (run-now, retries), recording `event`.
-    async fn enqueue(&self, run: QueuedRun, event: HistoryEvent) -> Result<(), BackendError>;
+    /// Enqueues a run now (run-now, webhooks, replays, backfills),
+    /// recording `event` if any; with `once`, only if no run was queued
+    /// with its key before (in the same atomic step).
+    async fn enqueue(
+        &self,
+        run: QueuedRun,
+        event: Option<HistoryEvent>,
+        once: Option<&Once>,
+    ) -> Result<Enqueued, BackendError>;
 
     /// The marker that tells whether this backend's state survived: set to
     /// `fresh` unless one is there, in one step; answers the one that was

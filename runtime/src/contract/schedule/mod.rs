@@ -7,5 +7,5 @@ pub mod backend;
 mod spec;
 mod status;
 
-pub use spec::{ScheduleSpec, SpecError};
+pub use spec::{COUNT_CAP, ScheduleSpec, SpecError};
 pub use status::{Action, HistoryEvent, Status, TransitionError};

@@ -152,6 +152,36 @@ impl ScheduleSpec {
         matches!(self, ScheduleSpec::Cron { .. })
     }
 
+    /// The fire times (each tick delayed by its jitter, as the schedule
+    /// fires it) of the cron ticks in `[from, to)`, oldest first. More
+    /// than `limit` is `Err` with how many there are, counted up to
+    /// [`COUNT_CAP`] (where counting stops).
+    pub fn fires_in(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DateTime<Utc>>, usize> {
+        let ScheduleSpec::Cron { jitter_ms, salt, .. } = self else { return Ok(Vec::new()) };
+        let mut fires = Vec::new();
+        // Ticks are whole seconds at the finest: a millisecond before
+        // `from` makes a tick at `from` count.
+        let mut at = from - chrono::Duration::milliseconds(1);
+        let mut count = 0;
+        while let Some(tick) = self.tick_after(at).filter(|t| *t < to) {
+            count += 1;
+            if count > limit {
+                if count >= COUNT_CAP {
+                    break;
+                }
+            } else {
+                fires.push(tick + chrono::Duration::milliseconds(jitter_of(*salt, tick, *jitter_ms) as i64));
+            }
+            at = tick;
+        }
+        if count > limit { Err(count) } else { Ok(fires) }
+    }
+
     /// The first cron tick strictly after `after`, without jitter.
     fn tick_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let ScheduleSpec::Cron { cron, timezone, .. } = self else { return None };
@@ -183,6 +213,8 @@ impl ScheduleSpec {
 
 /// The longest jitter accepted: a day.
 const MAX_JITTER_SECONDS: f64 = 86_400.0;
+/// Where [`ScheduleSpec::fires_in`] stops counting.
+pub const COUNT_CAP: usize = 1_000_000;
 /// How many ticks [`ScheduleSpec::shortest_gap`] looks at.
 const GAP_SAMPLE: usize = 16;
 
@@ -279,6 +311,31 @@ mod tests {
     fn split_fields_build_an_expression() {
         let spec = cron(json!({"minute": "30", "hour": 2}));
         assert_eq!(spec.next_after(at("2026-03-01T00:00:00Z")), Some(at("2026-03-01T02:30:00Z")));
+    }
+
+    /// Ticks over both clock changes of a named time zone: every real
+    /// hour once (25 on the day the clocks go back, 23 on the day they go
+    /// forward), oldest first.
+    #[test]
+    fn ticks_in_a_window_follow_the_clock_changes() {
+        let hourly = cron(json!({"cron_expression": "0 * * * *", "timezone": "Europe/Berlin"}));
+        let back = hourly.fires_in(at("2026-10-24T22:00:00Z"), at("2026-10-25T23:00:00Z"), 100).unwrap();
+        assert_eq!(back.len(), 25, "{back:?}");
+        assert!(back.windows(2).all(|w| w[1] - w[0] == chrono::Duration::hours(1)), "{back:?}");
+        let forward = hourly.fires_in(at("2026-03-28T23:00:00Z"), at("2026-03-29T22:00:00Z"), 100).unwrap();
+        assert_eq!(forward.len(), 23, "{forward:?}");
+        assert_eq!(forward[0], at("2026-03-28T23:00:00Z"), "a tick at `from` is in the window");
+        assert!(forward.iter().all(|t| *t < at("2026-03-29T22:00:00Z")), "`to` is not");
+    }
+
+    #[test]
+    fn a_window_with_too_many_ticks_says_how_many() {
+        let minutely = cron(json!({"cron_expression": "* * * * *"}));
+        let day = (at("2026-01-01T00:00:00Z"), at("2026-01-02T00:00:00Z"));
+        assert_eq!(minutely.fires_in(day.0, day.1, 10_000).unwrap().len(), 1440);
+        assert_eq!(minutely.fires_in(day.0, day.1, 1000), Err(1440));
+        let daily = cron(json!({"cron_expression": "0 0 * * *"}));
+        assert_eq!(daily.fires_in(day.1, day.0, 10).unwrap(), Vec::<DateTime<Utc>>::new(), "an empty window");
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub const MAX_VALUE_CHARS: usize = 16 << 10;
 /// The known text the key check seals.
 const KEY_CHECK: &[u8] = b"taskbox secret key check";
 const KEY_CHECK_NAME: &str = "key-check";
+/// What [`Secrets::seal_text`] values start with.
+const SEALED: &str = "sealed:v1:";
+/// The associated data of a host value starts with this, which no secret
+/// name can (names are letters, digits and `_`), so a plugin's sealed
+/// secret never opens as a host value or the other way round.
+const PURPOSE: &str = "host:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -80,6 +86,28 @@ impl Secrets {
     /// False if there was no such secret.
     pub async fn delete(&self, name: &str) -> Result<bool, SecretsError> {
         Ok(self.store.delete_secret(name).await?)
+    }
+
+    /// `value` sealed under the key for one `purpose` (associated data), as
+    /// text a store can keep: `sealed:v1:<nonce>:<ciphertext>`, base64. For
+    /// values the host itself uses (a config's webhook secret), never a
+    /// plugin's.
+    pub fn seal_text(&self, purpose: &str, value: &str) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let (nonce, ciphertext) = self.cipher.seal(&format!("{PURPOSE}{purpose}"), value.as_bytes());
+        format!("{SEALED}{}:{}", b64.encode(nonce), b64.encode(ciphertext))
+    }
+
+    /// What [`Secrets::seal_text`] sealed for `purpose`; `None` if `text` is
+    /// not such a value or does not open under this key for that purpose.
+    pub fn open_text(&self, purpose: &str, text: &str) -> Option<String> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let (nonce, ciphertext) = text.strip_prefix(SEALED)?.split_once(':')?;
+        let (nonce, ciphertext) = (b64.decode(nonce).ok()?, b64.decode(ciphertext).ok()?);
+        let value = self.cipher.open(&format!("{PURPOSE}{purpose}"), &nonce, &ciphertext).ok()?;
+        String::from_utf8(value).ok()
     }
 
     /// The values of `names`, in their order; the first that does not

@@ -4,11 +4,13 @@
 //! is one atomic backend step, and it runs the loop that fires due entries.
 //! It never speaks HTTP and never runs a task.
 
+mod enqueue;
 mod firing;
 mod read;
 mod reconcile;
 mod service;
 
+pub use enqueue::{Backfilled, MAX_BACKFILL, Requested, RunRequest};
 pub use firing::{fire_due, fire_loop};
 pub use read::{ScheduleItem, Summary};
 pub use reconcile::{Reconciled, watch_state};

@@ -1,6 +1,7 @@
-//! Schedule actions (start, stop, pause, resume, reload, run-now), the
+//! Schedule actions (start, stop, pause, resume, reload), the
 //! rule that an updated config is re-registered, and the merged view of a
-//! config's schedule. Lists and counts are in `read.rs`.
+//! config's schedule. Lists and counts are in `read.rs`, runs asked for
+//! (now, replays, backfills) in `enqueue.rs`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use crate::contract::BackendError;
 
-use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger, TypeLimits, no_type_limits};
+use crate::contract::job::{Job, SchedulerType, TypeLimits, no_type_limits};
 use crate::contract::queue::{Cancelled, Queue};
 use crate::contract::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
 use crate::contract::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
@@ -29,6 +30,15 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// An idempotency key used before with another request.
+    #[error(
+        "idempotency key {0:?} was used with another request for this config \
+         (a key holds 24 h; send a new key for a new request)"
+    )]
+    KeyReused(String),
+    /// A backfill that cannot be done; names the field.
+    #[error("{0}")]
+    Backfill(String),
 }
 
 /// An action that was carried out.
@@ -64,7 +74,7 @@ pub struct SchedulerService {
     /// Where runs are cancelled; `None`: cancel answers unavailable.
     queue: Option<Arc<dyn Queue>>,
     /// Task types' limits, stamped on each run queued here.
-    type_limits: TypeLimits,
+    pub(super) type_limits: TypeLimits,
     /// Where each user's decision is kept, for rebuilding lost state;
     /// `None`: not kept (a lost state comes back as the startup rule says).
     pub(super) intents: Option<Arc<dyn IntentStore>>,
@@ -177,46 +187,6 @@ impl SchedulerService {
         }
         let current = self.backend.info(config_id, 0).await?.status.unwrap_or(Status::Inactive);
         Err(TransitionError { action: action.as_str(), current }.into())
-    }
-
-    /// Queues one run of the config now, whatever its scheduler type.
-    pub async fn run_now(&self, config_id: Uuid) -> Result<Uuid, ServiceError> {
-        let config = self.config(config_id).await?;
-        self.run_config_now(&config).await
-    }
-
-    /// [`SchedulerService::run_now`] for a config the caller has just read.
-    pub async fn run_config_now(&self, config: &TaskConfig) -> Result<Uuid, ServiceError> {
-        self.enqueue_now(Job::of(config), Trigger::Manual, "manual run").await
-    }
-
-    /// Queues a run of `config` again as a past run of it ran: that task
-    /// type at that exact plugin version (`digest`, whatever the config
-    /// says now), with those parameters and that deadline.
-    pub async fn replay(
-        &self,
-        config: &TaskConfig,
-        (task_type, digest): (&str, &str),
-        parameters: &serde_json::Value,
-        timeout_seconds: Option<f64>,
-    ) -> Result<Uuid, ServiceError> {
-        let job = Job {
-            task_type: task_type.to_owned(),
-            parameters: parameters.to_string(),
-            plugin_digest: Some(digest.to_owned()),
-            timeout_seconds: timeout_seconds.or(config.timeout_seconds),
-            ..Job::of(config)
-        };
-        self.enqueue_now(job, Trigger::Replay, "replay").await
-    }
-
-    async fn enqueue_now(&self, mut job: Job, trigger: Trigger, what: &str) -> Result<Uuid, ServiceError> {
-        job.type_max_concurrency = (self.type_limits)(&job.task_type);
-        let run = QueuedRun::first(job, trigger, Utc::now(), false);
-        let execution_id = run.execution_id;
-        let event = HistoryEvent::new("run_requested", format!("{what} {execution_id} queued"), None);
-        self.backend.enqueue(run, event).await?;
-        Ok(execution_id)
     }
 
     /// After `config` was created: its schedule starts with `auto_start`

@@ -1,18 +1,20 @@
 //! `/configs`: create, list, read, update, delete task configs, and run one
-//! now.
+//! now (with a payload and an idempotency key).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Body, Query};
+use super::extract::{Body, MaybeBody, Query};
 use super::{ApiError, List};
-use crate::app::{App, ConfigView, page};
+use crate::app::{App, ConfigView, MAX_KEY, RunInput, page};
+use crate::engine::scheduler::Requested;
 use crate::http::error::ErrorBody;
 use crate::http::paths::ConfigId;
 use crate::http::state::AppState;
@@ -122,18 +124,65 @@ async fn remove(State(app): State<App>, ConfigId(id): ConfigId) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, ToSchema)]
-struct Queued {
-    execution_id: Uuid,
+/// A run's input (the body may be left out: the config's parameters as
+/// they are).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunBody {
+    /// Merged onto the config's `parameters` as an RFC 7396 JSON merge
+    /// patch: an object merges key by key, `null` inside it removes a key,
+    /// anything else replaces them. The config itself is unchanged.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<serde_json::Value>,
 }
 
-/// Queue a run now, whatever the scheduler type.
-#[utoipa::path(post, path = "/configs/{id}/run", tag = "configs", params(("id" = Uuid, Path)),
-    responses((status = 202, body = Queued), (status = 404, body = ErrorBody)))]
+/// A queued run.
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    pub execution_id: Uuid,
+}
+
+/// `Idempotency-Key` (or a webhook's delivery id), as text.
+pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+            ApiError::invalid(name, format!("must be 1 to {MAX_KEY} printable ASCII characters"))
+        }),
+    }
+}
+
+/// The answer to a run asked for: 202, and `Idempotent-Replayed: true`
+/// when its key had queued it before.
+pub fn accepted(requested: Requested) -> Response {
+    let mut response =
+        (StatusCode::ACCEPTED, Json(Queued { execution_id: requested.execution_id })).into_response();
+    if requested.repeated {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Queue a run now, whatever the scheduler type, optionally with a payload
+/// merged onto the config's parameters. With an `Idempotency-Key`, the
+/// same request again within 24 h answers the same run and queues nothing.
+#[utoipa::path(post, path = "/configs/{id}/run", tag = "configs",
+    params(("id" = Uuid, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters: \
+            the same key with the same body within 24 h answers the first run (and \
+            `Idempotent-Replayed: true`); with another body, a 409")),
+    request_body(content = Option<RunBody>, description = "optional: without a body the run takes the config's parameters"),
+    responses((status = 202, body = Queued, description = "queued (or queued before, with this key)",
+            headers(("Idempotent-Replayed" = String, description = "`true` when the key had queued this run before"))),
+        (status = 404, description = "no such config", body = ErrorBody),
+        (status = 409, description = "the idempotency key was used with another body", body = ErrorBody)))]
 async fn run_now(
     State(app): State<App>,
     ConfigId(id): ConfigId,
-) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    let execution_id = app.run_now(id).await?;
-    Ok((StatusCode::ACCEPTED, Json(Queued { execution_id })))
+    headers: HeaderMap,
+    MaybeBody(body): MaybeBody<RunBody>,
+) -> Result<Response, ApiError> {
+    let key = header_text(&headers, "Idempotency-Key")?;
+    let payload = body.and_then(|b| b.parameters);
+    Ok(accepted(app.run(id, RunInput { payload, key }).await?))
 }

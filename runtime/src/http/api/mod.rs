@@ -11,6 +11,7 @@ mod auth;
 mod configs;
 mod executions;
 mod extract;
+mod hooks;
 mod kv;
 mod links;
 mod metrics;
@@ -36,7 +37,7 @@ use crate::store::Page;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskbox", description = "Schedule and run WebAssembly tasks. \
-        Every route under /api/v1 except /system/health takes `Authorization: Bearer <token>`; \
+        Every route under /api/v1 except /system/health and /hooks takes `Authorization: Bearer <token>`; \
         viewer tokens may only GET."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -47,6 +48,7 @@ use crate::store::Page;
         (name = "plugins", description = "The plugin registry"),
         (name = "kv", description = "Plugins' key-value state, by bucket"),
         (name = "secrets", description = "Secrets for plugins (admin only; values are never answered)"),
+        (name = "hooks", description = "Signed webhook deliveries (no bearer token: the signature is the credential)"),
         (name = "system", description = "Health, status, enums, dashboard"),
         (name = "ops", description = "Operations"),
     )
@@ -80,7 +82,8 @@ impl Modify for CommonErrors {
         ];
         let with_body = [("400", "the body is not JSON, or not sent as application/json")];
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if !path.starts_with("/api/v1/") || path == "/api/v1/system/health" {
+            let public = path == "/api/v1/system/health" || path.starts_with("/api/v1/hooks/");
+            if !path.starts_with("/api/v1/") || public {
                 continue;
             }
             let operations = [
@@ -118,7 +121,10 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(secrets::router())
         .merge(system::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
-    let api = OpenApiRouter::new().merge(system::public_router()).merge(protected);
+    let api = OpenApiRouter::new()
+        .merge(system::public_router())
+        .merge(hooks::router(state.max_hook_bytes))
+        .merge(protected);
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
         .routes(routes!(metrics::render))

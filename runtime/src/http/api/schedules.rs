@@ -1,9 +1,10 @@
-//! `/schedules`: schedule actions (one config, or many by tag or ids), the
-//! list of schedules with their real next run, a config's history, and the
-//! summary by status.
+//! `/schedules`: schedule actions (one config, or many by tag or ids), a
+//! backfill of past ticks, the list of schedules with their real next run,
+//! a config's history, and the summary by status.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -13,9 +14,9 @@ use uuid::Uuid;
 
 use super::extract::{Body, Query};
 use super::{ApiError, List};
-use crate::app::{App, BulkDone, BulkTarget, page};
+use crate::app::{Actor, App, BulkDone, BulkTarget, page};
 use crate::contract::schedule::{Action, HistoryEvent, Status};
-use crate::engine::scheduler::{ActionDone, ScheduleItem, Summary};
+use crate::engine::scheduler::{ActionDone, Backfilled, ScheduleItem, Summary};
 use crate::http::error::ErrorBody;
 use crate::http::paths::ConfigId;
 use crate::http::state::AppState;
@@ -27,7 +28,43 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(summary))
         .routes(routes!(history))
         .routes(routes!(bulk))
+        .routes(routes!(backfill))
         .routes(routes!(act))
+}
+
+/// The window of a backfill.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BackfillBody {
+    /// The first moment of the window (RFC 3339), included.
+    from: DateTime<Utc>,
+    /// The end of the window (RFC 3339), excluded.
+    to: DateTime<Utc>,
+    /// Queue ticks that have a run already too.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Queue one run per tick of a cron config's schedule in `[from, to)`, in
+/// its time zone, oldest first (admin tokens only). Each run has its tick
+/// as `scheduled_at` and trigger `backfill`, and waits for the config's
+/// `max_concurrency` like any other. A tick that already has a `cron` or
+/// `backfill` run is skipped unless `force`.
+#[utoipa::path(post, path = "/schedules/{id}/backfill", tag = "schedules", params(("id" = Uuid, Path)),
+    request_body = BackfillBody,
+    responses((status = 202, body = Backfilled),
+        (status = 403, description = "not an admin token", body = ErrorBody),
+        (status = 404, description = "no such config", body = ErrorBody),
+        (status = 422, description = "not a cron config, an empty window, or more than 10,000 ticks \
+            (the message says how many)", body = ErrorBody)))]
+async fn backfill(
+    State(app): State<App>,
+    Extension(actor): Extension<Actor>,
+    ConfigId(id): ConfigId,
+    Body(body): Body<BackfillBody>,
+) -> Result<(StatusCode, Json<Backfilled>), ApiError> {
+    let done = app.backfill(&actor, id, (body.from, body.to), body.force).await?;
+    Ok((StatusCode::ACCEPTED, Json(done)))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -1,5 +1,6 @@
-//! The dashboard's buttons: a schedule action (or run now), "run again" of
-//! a run's config, and a rescan of the plugin directory. Each checks the
+//! The dashboard's buttons: a schedule action (or run now), a run with
+//! parameters, "run again" of a run's config, and a rescan of the plugin
+//! directory. Each checks the
 //! session's CSRF token and role, makes the application layer's call the
 //! API makes, and goes back to the page it came from with its result in
 //! words.
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use super::UiError;
 use super::pages::{given, query_string};
 use super::session::{CsrfForm, Session};
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, RunInput};
 use crate::contract::schedule::Action;
 use crate::http::error::ApiError;
 use crate::http::paths::{ConfigId, RecordId};
@@ -65,6 +66,42 @@ pub(crate) async fn act(
         }
     };
     Ok(with_notice(&back, &notice))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RunForm {
+    csrf: String,
+    back: Option<String>,
+    /// JSON merged onto the config's parameters; empty: none.
+    #[serde(default)]
+    parameters: String,
+}
+
+/// "Run with parameters": a run now with a payload (checked in the page
+/// first; here again, a 422 if it is not JSON).
+pub(crate) async fn run_with(
+    State(app): State<App>,
+    session: Session,
+    id: Result<ConfigId, ApiError>,
+    Form(form): Form<RunForm>,
+) -> Result<Response, UiError> {
+    session.check(&form.csrf)?;
+    let ConfigId(id) = id?;
+    let back = back_to(&form.back, &format!("/ui/configs/{id}"))?;
+    let text = form.parameters.trim();
+    let payload = match text.is_empty() {
+        true => None,
+        false => Some(
+            serde_json::from_str(text)
+                .map_err(|e| ApiError::invalid("parameters", format!("not JSON: {e}")))?,
+        ),
+    };
+    let config = app.config(id).await?;
+    let run = app.run(id, RunInput { payload, key: None }).await?;
+    Ok(with_notice(
+        &back,
+        &format!("Queued a run of {} with parameters ({}).", config.name, run.execution_id),
+    ))
 }
 
 /// "Run again": a new run of the run's config.

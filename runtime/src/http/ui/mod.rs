@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/schedules", get(pages::schedules))
         .route("/ui/schedules/{id}/{action}", post(actions::act))
         .route("/ui/configs/{id}", get(pages::config))
+        .route("/ui/configs/{id}/run", post(actions::run_with))
         .route("/ui/runs", get(pages::runs))
         .route("/ui/runs/rows", get(pages::run_rows))
         .route("/ui/runs/{id}", get(pages::run))

@@ -41,7 +41,21 @@ pub(crate) async fn config(
             "next run " (time(view.next_run))
             " · " (words::schedule(config.scheduler_type, &config.schedule_config))
         }
-        @if session.may_act() { p { (actions(&session, config_id, view.schedule_status, &here)) } }
+        @if session.may_act() {
+            p { (actions(&session, config_id, view.schedule_status, &here)) }
+            details {
+                summary { "Run with parameters" }
+                form.stack method="post" action={"/ui/configs/" (config_id) "/run"} {
+                    (session.csrf_field())
+                    input type="hidden" name="back" value=(here);
+                    label for="parameters" { "Parameters (JSON, merged onto the config's: a " code { "null" } " removes a key)" }
+                    textarea #parameters name="parameters" rows="6" data-json
+                        placeholder=r#"{"key": "value"}"# aria-describedby="parameters-error" {}
+                    p.error #parameters-error data-json-error role="alert" {}
+                    button type="submit" { "Run with parameters" }
+                }
+            }
+        }
         section.cards aria-label="Statistics" {
             div.card { div.n { (stats.total) } div.l { "runs" } }
             div.card { div.n { (format!("{:.1} %", stats.success_rate * 100.0)) } div.l { "succeeded" } }
