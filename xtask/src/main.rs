@@ -7,11 +7,13 @@
 //!   the Python and JavaScript ones with `taskbox build` where their
 //!   toolchain is installed (it says which it skipped).
 //! - `toolchains` — install the pinned Python and JavaScript toolchains
-//!   (componentize-py, componentize-js) into `target/toolchains/`.
+//!   (componentize-py, componentize-js) into `target/toolchains/`, and the
+//!   typed-client tools (openapi-spec-validator, openapi-python-client)
+//!   into `target/openapi/` (`clients.rs`).
 //! - `serve [ARGS]` — `plugins`, then `taskbox serve [ARGS]` from a release
 //!   build: the embedded default (SQLite `taskbox.db`, local backend,
 //!   `./plugins` watched for changes).
-//! - `test [ARGS]` — `toolchains`, `plugins`, makes sure PostgreSQL and Redis answer
+//! - `test [ARGS]` — `toolchains` (both kinds), `plugins`, makes sure PostgreSQL and Redis answer
 //!   (starting local ones that are installed but down), then the whole test
 //!   suite (`cargo test --release --workspace [ARGS]`); with no ARGS, then
 //!   the `schemathesis` step.
@@ -24,6 +26,7 @@
 //! Plain `std` only: this crate must build in a second.
 
 mod browser;
+mod clients;
 mod docs;
 mod guests;
 mod schemathesis;
@@ -38,9 +41,10 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("plugins") => build_plugins(),
-        Some("toolchains") => guests::install(&root()),
+        Some("toolchains") => guests::install(&root()).and_then(|()| clients::install(&root())),
         Some("serve") => build_plugins().and_then(|()| serve(args.collect())),
         Some("test") => guests::install(&root())
+            .and_then(|()| clients::install(&root()))
             .and_then(|()| build_plugins())
             .and_then(|()| services::ensure())
             .and_then(|()| browser::ensure())

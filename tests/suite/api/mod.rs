@@ -5,6 +5,7 @@
 
 mod auth;
 mod backfill;
+mod clients;
 mod configs;
 mod input;
 mod outages;

@@ -63,7 +63,7 @@ struct ListQuery {
 }
 
 /// Create a task config (and start its schedule with `auto_start=true`).
-#[utoipa::path(post, path = "/configs", tag = "configs", params(CreateQuery), request_body = NewConfig,
+#[utoipa::path(post, path = "/configs", operation_id = "create_config", tag = "configs", params(CreateQuery), request_body = NewConfig,
     responses((status = 201, body = ConfigView), (status = 409, description = "duplicate name", body = ErrorBody),
         (status = 422, description = "invalid field (named in the message)", body = ErrorBody)))]
 async fn create(
@@ -103,7 +103,7 @@ async fn read(
 }
 
 /// Change fields of a config; a scheduled config is re-registered at once.
-#[utoipa::path(patch, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path)),
+#[utoipa::path(patch, path = "/configs/{id}", operation_id = "update_config", tag = "configs", params(("id" = Uuid, Path)),
     request_body = ConfigPatch,
     responses((status = 200, body = ConfigView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -117,7 +117,7 @@ async fn update(
 
 /// Delete a config: its schedule, its queued runs (runs already started
 /// finish), the config and its execution records.
-#[utoipa::path(delete, path = "/configs/{id}", tag = "configs", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/configs/{id}", operation_id = "delete_config", tag = "configs", params(("id" = Uuid, Path)),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 async fn remove(State(app): State<App>, ConfigId(id): ConfigId) -> Result<StatusCode, ApiError> {
     app.delete_config(id).await?;
@@ -132,7 +132,6 @@ pub struct RunBody {
     /// Merged onto the config's `parameters` as an RFC 7396 JSON merge
     /// patch: an object merges key by key, `null` inside it removes a key,
     /// anything else replaces them. The config itself is unchanged.
-    #[schema(value_type = Option<Object>)]
     pub parameters: Option<serde_json::Value>,
 }
 
@@ -166,7 +165,7 @@ pub fn accepted(requested: Requested) -> Response {
 /// Queue a run now, whatever the scheduler type, optionally with a payload
 /// merged onto the config's parameters. With an `Idempotency-Key`, the
 /// same request again within 24 h answers the same run and queues nothing.
-#[utoipa::path(post, path = "/configs/{id}/run", tag = "configs",
+#[utoipa::path(post, path = "/configs/{id}/run", operation_id = "run_config", tag = "configs",
     params(("id" = Uuid, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters: \
             the same key with the same body within 24 h answers the first run (and \

@@ -76,7 +76,7 @@ struct RecentQuery {
 }
 
 /// Records of the last `hours` (default 24).
-#[utoipa::path(get, path = "/executions/recent", tag = "executions", params(RecentQuery),
+#[utoipa::path(get, path = "/executions/recent", operation_id = "recent_executions", tag = "executions", params(RecentQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn recent(
     State(app): State<App>,
@@ -88,7 +88,7 @@ async fn recent(
 }
 
 /// Failed records of the last `hours` (default 24).
-#[utoipa::path(get, path = "/executions/failed", tag = "executions", params(RecentQuery),
+#[utoipa::path(get, path = "/executions/failed", operation_id = "failed_executions", tag = "executions", params(RecentQuery),
     responses((status = 200, body = List<StoredExecution>), (status = 422, body = ErrorBody)))]
 async fn failed(
     State(app): State<App>,
@@ -108,7 +108,7 @@ struct StatsQuery {
 }
 
 /// Counts, success rate and durations, for one config or all.
-#[utoipa::path(get, path = "/executions/stats", tag = "executions", params(StatsQuery),
+#[utoipa::path(get, path = "/executions/stats", operation_id = "execution_stats", tag = "executions", params(StatsQuery),
     responses((status = 200, body = ExecutionStats), (status = 422, body = ErrorBody)))]
 async fn stats(
     State(app): State<App>,
@@ -175,7 +175,7 @@ struct Deleted {
 }
 
 /// Delete records that started more than `older_than_days` ago.
-#[utoipa::path(delete, path = "/executions", tag = "executions", params(CleanupQuery),
+#[utoipa::path(delete, path = "/executions", operation_id = "delete_executions", tag = "executions", params(CleanupQuery),
     responses((status = 200, body = Deleted), (status = 422, body = ErrorBody)))]
 async fn cleanup(State(app): State<App>, Query(q): Query<CleanupQuery>) -> Result<Json<Deleted>, ApiError> {
     Ok(Json(Deleted { deleted: app.delete_executions_older_than(q.older_than_days).await? }))

@@ -32,7 +32,7 @@ pub fn router(max_bytes: usize) -> OpenApiRouter<AppState> {
 /// parameters). A delivery id (`X-Taskbox-Delivery`, `X-GitHub-Delivery`)
 /// makes a redelivery answer the first run. Paused and stopped configs run
 /// too.
-#[utoipa::path(post, path = "/hooks/{config_id}", tag = "hooks", security(()),
+#[utoipa::path(post, path = "/hooks/{config_id}", operation_id = "deliver_webhook", tag = "hooks", security(()),
     params(("config_id" = Uuid, Path),
         ("X-Taskbox-Signature" = Option<String>, Header, description = "`sha256=<hex>`"),
         ("X-Hub-Signature-256" = Option<String>, Header, description = "`sha256=<hex>` (GitHub)"),

@@ -35,7 +35,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 }
 
 /// Prometheus text (no token needed).
-#[utoipa::path(get, path = "/metrics", tag = "ops", security(()),
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops", security(()),
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn render(State(app): State<App>) -> Response {
     let Some(handle) = handle() else {

@@ -72,7 +72,7 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{Ref, ResponseBuilder};
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
         let common = [
             ("401", "missing or invalid bearer token"),
             ("403", "a viewer token may only read (and not even that for secrets)"),
@@ -100,9 +100,42 @@ impl Modify for CommonErrors {
                 for (status, description) in common.into_iter().chain(body) {
                     let answer = ResponseBuilder::new()
                         .description(description)
-                        .content_ref("application/json", Ref::from_schema_name("ErrorBody"))
+                        .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))))
                         .build();
                     operation.responses.responses.entry(status.to_owned()).or_insert(answer.into());
+                }
+            }
+        }
+    }
+}
+
+/// Gives every answer without a description its status's reason phrase
+/// ("OK", "Accepted", ...): OpenAPI requires one, and validators and
+/// client generators refuse a document without.
+struct Described;
+
+impl Modify for Described {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        let reason =
+                            status.parse().ok().and_then(|s| axum::http::StatusCode::from_u16(s).ok());
+                        let reason = reason.and_then(|s| s.canonical_reason()).unwrap_or("The answer");
+                        response.description = reason.to_owned();
+                    }
                 }
             }
         }
@@ -131,6 +164,7 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .split_for_parts();
     // After the merge: only now are the routes' operations in the document.
     CommonErrors.modify(&mut doc);
+    Described.modify(&mut doc);
     links::add(&mut doc);
     (routes, doc)
 }

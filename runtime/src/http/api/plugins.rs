@@ -35,7 +35,7 @@ async fn read(State(app): State<App>, PluginName(name): PluginName) -> Result<Js
 }
 
 /// Rescan the plugin directory now.
-#[utoipa::path(post, path = "/plugins/reload", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
+#[utoipa::path(post, path = "/plugins/reload", operation_id = "reload_plugins", tag = "plugins", responses((status = 200, body = Vec<PluginInfo>)))]
 async fn reload(State(app): State<App>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
     app.reload_plugins().await?;
     Ok(Json(app.plugins()))

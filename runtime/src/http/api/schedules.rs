@@ -50,7 +50,7 @@ struct BackfillBody {
 /// as `scheduled_at` and trigger `backfill`, and waits for the config's
 /// `max_concurrency` like any other. A tick that already has a `cron` or
 /// `backfill` run is skipped unless `force`.
-#[utoipa::path(post, path = "/schedules/{id}/backfill", tag = "schedules", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/schedules/{id}/backfill", operation_id = "backfill_schedule", tag = "schedules", params(("id" = Uuid, Path)),
     request_body = BackfillBody,
     responses((status = 202, body = Backfilled),
         (status = 403, description = "not an admin token", body = ErrorBody),
@@ -77,7 +77,7 @@ struct ActQuery {
 
 /// Start, stop, pause (for good, or `?until=` a time), resume or reload a
 /// config's schedule.
-#[utoipa::path(post, path = "/schedules/{id}/{action}", tag = "schedules",
+#[utoipa::path(post, path = "/schedules/{id}/{action}", operation_id = "schedule_action", tag = "schedules",
     params(("id" = Uuid, Path), ("action" = Action, Path), ActQuery),
     responses((status = 200, body = ActionDone),
         (status = 404, description = "no such config or action", body = ErrorBody),
@@ -114,7 +114,7 @@ struct BulkAction {
 
 /// Apply one schedule action to many configs (by `tag` or `ids`), each
 /// atomically; answers per config what happened.
-#[utoipa::path(post, path = "/schedules/actions", tag = "schedules", request_body = BulkAction,
+#[utoipa::path(post, path = "/schedules/actions", operation_id = "bulk_schedule_action", tag = "schedules", request_body = BulkAction,
     responses((status = 200, body = BulkDone), (status = 422, body = ErrorBody)))]
 async fn bulk(State(app): State<App>, Body(b): Body<BulkAction>) -> Result<Json<BulkDone>, ApiError> {
     let target = match (b.tag, b.ids) {
@@ -160,7 +160,7 @@ struct HistoryQuery {
 }
 
 /// A config's schedule history, newest first.
-#[utoipa::path(get, path = "/schedules/{id}/history", tag = "schedules",
+#[utoipa::path(get, path = "/schedules/{id}/history", operation_id = "schedule_history", tag = "schedules",
     params(("id" = Uuid, Path), HistoryQuery),
     responses((status = 200, body = Vec<HistoryEvent>), (status = 404, body = ErrorBody)))]
 async fn history(
@@ -172,7 +172,7 @@ async fn history(
 }
 
 /// Configs counted by schedule status (the seed's keys).
-#[utoipa::path(get, path = "/schedules/summary", tag = "schedules", responses((status = 200, body = Summary)))]
+#[utoipa::path(get, path = "/schedules/summary", operation_id = "schedule_summary", tag = "schedules", responses((status = 200, body = Summary)))]
 async fn summary(State(app): State<App>) -> Result<Json<Summary>, ApiError> {
     Ok(Json(app.summary().await?))
 }

@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Counts by status, the last 24 hours' success rate, recent failures and
 /// the next runs, in one answer.
-#[utoipa::path(get, path = "/system/dashboard", tag = "system",
+#[utoipa::path(get, path = "/system/dashboard", operation_id = "system_dashboard", tag = "system",
     responses((status = 200, body = Object)))]
 async fn dashboard(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let o = app.overview().await?;
@@ -41,7 +41,7 @@ async fn dashboard(State(app): State<App>) -> Result<Json<Value>, ApiError> {
 }
 
 /// Whether the database, the schedule backend and the registry answer (no token needed).
-#[utoipa::path(get, path = "/system/health", tag = "system", security(()),
+#[utoipa::path(get, path = "/system/health", operation_id = "system_health", tag = "system", security(()),
     responses((status = 200, body = Object), (status = 503, description = "a part is unreachable", body = Object)))]
 async fn health(State(app): State<App>) -> (StatusCode, Json<Value>) {
     let health = app.health().await;
@@ -51,14 +51,14 @@ async fn health(State(app): State<App>) -> (StatusCode, Json<Value>) {
 
 /// Version, backend, roles, uptime and plugins of this process, and the
 /// workers whose heartbeat is current (in any process).
-#[utoipa::path(get, path = "/system/status", tag = "system",
+#[utoipa::path(get, path = "/system/status", operation_id = "system_status", tag = "system",
     responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
 async fn status(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(app.status().await?)))
 }
 
 /// The values clients need: scheduler types, actions, statuses, task types.
-#[utoipa::path(get, path = "/system/enums", tag = "system", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/system/enums", operation_id = "system_enums", tag = "system", responses((status = 200, body = Object)))]
 async fn enums(State(app): State<App>) -> Json<Value> {
     Json(app.enums())
 }
