@@ -216,6 +216,7 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
                 tags: Vec::new(),
                 max_concurrency: None,
                 notify: None,
+                webhook: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
             });

@@ -18,6 +18,7 @@ mod cache;
 mod dashboard;
 mod deliveries;
 mod dialect;
+mod hooks;
 mod intents;
 mod model;
 mod postgres;
