@@ -16,6 +16,7 @@ mod key_value;
 mod languages;
 mod operators;
 mod outbound;
+mod preview1;
 mod queue;
 mod registry;
 mod reload;

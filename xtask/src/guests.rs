@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 /// The version `sdk/toolchains.txt` pins `tool` to (`taskbox build` reads
 /// the same file).
-fn pinned(root: &Path, tool: &str) -> Result<String, String> {
+pub(crate) fn pinned(root: &Path, tool: &str) -> Result<String, String> {
     let path = root.join("sdk/toolchains.txt");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
@@ -160,12 +160,12 @@ fn guests(dir: &Path, lang: &Lang) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
+pub(crate) fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// The newest modification time of a file or of anything under a directory.
-fn newest(path: &Path) -> Option<SystemTime> {
+pub(crate) fn newest(path: &Path) -> Option<SystemTime> {
     let own = modified(path);
     let Ok(entries) = std::fs::read_dir(path) else { return own };
     entries.filter_map(Result::ok).map(|e| newest(&e.path())).fold(own, |a, b| a.max(b))

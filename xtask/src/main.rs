@@ -5,9 +5,12 @@
 //!   `tests/components/` into `target/test-components/`: the Rust ones for
 //!   `wasm32-wasip2` (adding the target through rustup if it is missing),
 //!   the Python and JavaScript ones with `taskbox build` where their
-//!   toolchain is installed (it says which it skipped).
-//! - `toolchains` — install the pinned Python and JavaScript toolchains
-//!   (componentize-py, componentize-js) into `target/toolchains/`, and the
+//!   toolchain is installed (it says which it skipped), and the WASI
+//!   preview-1 programs of their `preview1/` folders as plain modules
+//!   (Rust for `wasm32-wasip1`, C and Zig with Zig: `preview1.rs`).
+//! - `toolchains` — install the pinned Python, JavaScript and Zig
+//!   toolchains (componentize-py, componentize-js, ziglang) into
+//!   `target/toolchains/`, and the
 //!   typed-client tools (openapi-spec-validator, openapi-python-client)
 //!   into `target/openapi/` (`clients.rs`).
 //! - `serve [ARGS]` — `plugins`, then `taskbox serve [ARGS]` from a release
@@ -29,6 +32,7 @@ mod browser;
 mod clients;
 mod docs;
 mod guests;
+mod preview1;
 mod schemathesis;
 mod services;
 
@@ -37,14 +41,18 @@ use std::process::{Command, ExitCode};
 
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
+fn install_toolchains() -> Result<(), String> {
+    let root = root();
+    guests::install(&root).and_then(|()| preview1::install(&root)).and_then(|()| clients::install(&root))
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("plugins") => build_plugins(),
-        Some("toolchains") => guests::install(&root()).and_then(|()| clients::install(&root())),
+        Some("toolchains") => install_toolchains(),
         Some("serve") => build_plugins().and_then(|()| serve(args.collect())),
-        Some("test") => guests::install(&root())
-            .and_then(|()| clients::install(&root()))
+        Some("test") => install_toolchains()
             .and_then(|()| build_plugins())
             .and_then(|()| services::ensure())
             .and_then(|()| browser::ensure())
@@ -87,29 +95,33 @@ fn pip_install(venv: &Path, requirement: &str, for_what: &str) -> Result<(), Str
     run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", requirement]))
 }
 
-/// Adds the guest target to the toolchain `rust-toolchain.toml` names, if
-/// it lacks it. A fresh rustup installs the file's targets with the
+/// Adds the guest targets to the toolchain `rust-toolchain.toml` names, if
+/// it lacks them. A fresh rustup installs the file's targets with the
 /// toolchain; one that has the toolchain already does not add them.
-fn ensure_guest_target() -> Result<(), String> {
+fn ensure_guest_targets() -> Result<(), String> {
+    ensure_target(GUEST_TARGET).and_then(|()| ensure_target(preview1::TARGET))
+}
+
+fn ensure_target(target: &str) -> Result<(), String> {
     let libdir = Command::new("rustc")
         .current_dir(root())
-        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .args(["--print", "target-libdir", "--target", target])
         .output()
         .map_err(|e| format!("cannot run rustc: {e}"))?;
     let path = String::from_utf8_lossy(&libdir.stdout).trim().to_owned();
     if libdir.status.success() && Path::new(&path).is_dir() {
         return Ok(());
     }
-    eprintln!("xtask: adding the {GUEST_TARGET} target (rustup target add {GUEST_TARGET})");
-    run(Command::new("rustup").current_dir(root()).args(["target", "add", GUEST_TARGET])).map_err(|e| {
-        format!("{e}\nxtask: the example plugins need the {GUEST_TARGET} target: install rustup, or run `rustup target add {GUEST_TARGET}`")
+    eprintln!("xtask: adding the {target} target (rustup target add {target})");
+    run(Command::new("rustup").current_dir(root()).args(["target", "add", target])).map_err(|e| {
+        format!("{e}\nxtask: the example plugins need the {target} target: install rustup, or run `rustup target add {target}`")
     })
 }
 
 /// Builds the examples into `plugins/` and the test components into
 /// `target/test-components/`.
 fn build_plugins() -> Result<(), String> {
-    ensure_guest_target()?;
+    ensure_guest_targets()?;
     let root = root();
     let mut built = build_guests(&root, &root.join("examples"), &root.join("plugins"))?;
     built.sort();
@@ -149,6 +161,7 @@ fn build_guests(root: &Path, dir: &Path, out: &Path) -> Result<Vec<String>, Stri
         }
     }
     copied.extend(guests::build(root, dir, out)?);
+    copied.extend(preview1::build(root, &dir.join("preview1"), out)?);
     Ok(copied)
 }
 

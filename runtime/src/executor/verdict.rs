@@ -75,11 +75,21 @@ fn judge(
 ) -> Result<String, String> {
     let timed_out =
         || format!("timed out after {:.3}s (deadline {:?})", elapsed.as_secs_f64(), limits.timeout);
+    // A program that exits on a failed allocation (Go's runtime does, and
+    // so may C) failed because of the cap: say so rather than its code.
+    let out_of_memory = memory_refused.map(|asked| {
+        format!(
+            "exceeded the memory limit of {} MiB (asked for {} MiB in all)",
+            limits.memory_bytes >> 20,
+            asked.div_ceil(1 << 20)
+        )
+    });
+    let exited = |message: String| Err(out_of_memory.clone().unwrap_or(message));
     match ended {
         Ended::Returned(Ok(text)) => Ok(text),
         Ended::Returned(Err(message)) => Err(message),
         Ended::CommandExited(Ok(())) => Ok(String::new()),
-        Ended::CommandExited(Err(())) => Err(COMMAND_FAILED.into()),
+        Ended::CommandExited(Err(())) => exited(COMMAND_FAILED.into()),
         Ended::TimedOut => Err(timed_out()),
         Ended::Cancelled => Err(super::CANCELLED.into()),
         Ended::Error(e) => {
@@ -87,20 +97,16 @@ fn judge(
                 return match exit.0 {
                     0 => Ok(String::new()),
                     // `wasi:cli/exit.exit(err)` arrives as 1; `exit-with-code` keeps the code.
-                    1 => Err(COMMAND_FAILED.into()),
-                    code => Err(format!("the command exited with code {code}")),
+                    1 => exited(COMMAND_FAILED.into()),
+                    code => exited(format!("the command exited with code {code}")),
                 };
             }
             let trap = e.downcast_ref::<Trap>().copied();
             if trap == Some(Trap::Interrupt) {
                 return Err(timed_out());
             }
-            if let Some(asked) = memory_refused {
-                return Err(format!(
-                    "exceeded the memory limit of {} MiB (asked for {} MiB in all)",
-                    limits.memory_bytes >> 20,
-                    asked.div_ceil(1 << 20)
-                ));
+            if let Some(message) = out_of_memory {
+                return Err(message);
             }
             Err(match trap {
                 Some(Trap::StackOverflow) => "stack overflow: the guest's call stack is exhausted".to_owned(),

@@ -55,6 +55,40 @@ impl ArtifactCache {
         }
     }
 
+    /// Is there a cache at all?
+    pub fn enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// What names this engine's artifacts apart: its compatibility hash.
+    pub fn engine_key(&self) -> &str {
+        &self.engine_key
+    }
+
+    /// Is an artifact of `digest` cached?
+    pub fn has(&self, digest: &str) -> bool {
+        self.path(digest).is_some_and(|p| p.exists())
+    }
+
+    /// The cached artifact of `digest`, as bytes (to share it).
+    pub fn bytes(&self, digest: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(digest)?).ok()
+    }
+
+    /// Caches an artifact compiled elsewhere whose MAC the caller checked;
+    /// whether it was written. Loading it still checks its header and
+    /// engine settings, and drops it when they do not fit.
+    pub fn put_bytes(&self, digest: &str, artifact: &[u8]) -> bool {
+        let Some(path) = self.path(digest) else { return false };
+        match write_bytes_atomically(&path, artifact) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot cache a shared compiled artifact");
+                false
+            }
+        }
+    }
+
     /// Stores `component` for `digest`; failures are only logged.
     pub fn store(&self, digest: &str, component: &Component) {
         let Some(path) = self.path(digest) else { return };
@@ -65,13 +99,15 @@ impl ArtifactCache {
 }
 
 fn write_atomically(path: &Path, component: &Component) -> anyhow::Result<()> {
+    Ok(write_bytes_atomically(path, &component.serialize()?)?)
+}
+
+fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache paths have a parent");
     create_private_dir(dir)?;
-    let bytes = component.serialize()?;
     let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
     std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    std::fs::rename(&tmp, path)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

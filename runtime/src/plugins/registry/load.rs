@@ -1,5 +1,6 @@
-//! Loading one plugin file: read, digest, sidecar, compile (or take the
-//! cached artifact), decide its shape and pre-link it. Blocking: call it off
+//! Loading one plugin file: read, digest, sidecar, adapt a preview-1
+//! module, compile (or take the cached artifact), decide its shape and
+//! pre-link it. Blocking: call it off
 //! the async threads.
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
+use super::adapt::{self, AdaptError, AdaptedFrom};
 use super::cache::ArtifactCache;
 use super::dirs::DirPolicy;
 use super::origin::Origin;
@@ -57,6 +59,9 @@ pub struct PluginInfo {
     pub size: u64,
     pub digest: Option<String>,
     pub shape: Option<Shape>,
+    /// Set when the file was not a component: what it was adapted from
+    /// (its `digest` is still the file's).
+    pub adapted_from: Option<AdaptedFrom>,
     pub loaded_at: Option<DateTime<Utc>>,
     pub source: Option<LoadSource>,
     pub load_ms: f64,
@@ -104,6 +109,8 @@ pub enum LoadError {
     #[error("not a valid WebAssembly component: {0:#}")]
     Compile(wasmtime::Error),
     #[error("{0}")]
+    Adapt(#[from] AdaptError),
+    #[error("{0}")]
     Prepare(#[from] PrepareError),
 }
 
@@ -133,6 +140,32 @@ impl Loader {
     /// directory file's own plugin directory).
     pub fn with_dir_policy(self, dirs: DirPolicy) -> Self {
         Self { dirs, ..self }
+    }
+
+    /// Does this loader cache compiled artifacts?
+    pub fn can_cache(&self) -> bool {
+        self.cache.enabled()
+    }
+
+    /// The engine's compatibility key, which compiled artifacts are kept by.
+    pub fn engine_key(&self) -> &str {
+        self.cache.engine_key()
+    }
+
+    /// Is a compiled artifact of component `digest` cached here?
+    pub fn has_compiled(&self, digest: &str) -> bool {
+        self.cache.has(digest)
+    }
+
+    /// The compiled artifact of component `digest` cached here, as bytes.
+    pub fn compiled(&self, digest: &str) -> Option<Vec<u8>> {
+        self.cache.bytes(digest)
+    }
+
+    /// Caches an artifact of `digest` compiled elsewhere, whose MAC the
+    /// caller checked: the next load of `digest` takes it.
+    pub fn put_compiled(&self, digest: &str, artifact: &[u8]) -> bool {
+        self.cache.put_bytes(digest, artifact)
     }
 
     /// Loads the file at `path`; the task type is its stem.
@@ -210,13 +243,18 @@ impl Loader {
         let grants = sidecar.grants(plugin_dir, &self.dirs, origin).map_err(LoadError::Grant)?;
 
         let engine = self.executor.engine();
+        info.adapted_from = adapt::is_core_module(bytes).then_some(AdaptedFrom::WasiPreview1);
         let component = match self.cache.load(engine, &digest) {
             Some(component) => {
                 info.source = Some(LoadSource::Cache);
                 component
             }
             None => {
-                let component = Component::new(engine, bytes).map_err(LoadError::Compile)?;
+                let component = match info.adapted_from {
+                    Some(AdaptedFrom::WasiPreview1) => Component::new(engine, adapt::adapt(bytes)?),
+                    None => Component::new(engine, bytes),
+                };
+                let component = component.map_err(LoadError::Compile)?;
                 self.cache.store(&digest, &component);
                 info.source = Some(LoadSource::Compiled);
                 component
@@ -241,6 +279,7 @@ impl PluginInfo {
             size: 0,
             digest: None,
             shape: None,
+            adapted_from: None,
             loaded_at: None,
             source: None,
             load_ms: 0.0,

@@ -1,7 +1,8 @@
 //! The plugin registry: which task types exist and the code each one runs.
 //!
 //! Owns scanning the plugin directory, loading each `<task_type>.wasm` (with
-//! its optional sidecar) through [`Loader`], and publishing what serves as
+//! its optional sidecar) through [`Loader`] (a WASI preview-1 module is
+//! adapted into a component first: `adapt`), and publishing what serves as
 //! an immutable map that is swapped atomically: a run holds the `Arc` of the
 //! version it started with, so a later scan never disturbs it. One broken
 //! file never stops the others, and a file that breaks after it loaded
@@ -13,12 +14,14 @@
 //! never executes anything, never reads the store (and never watches: see
 //! `crate::engine::reload`).
 
+mod adapt;
 mod cache;
 mod dirs;
 mod load;
 mod origin;
 mod sidecar;
 
+pub use adapt::{AdaptError, AdaptedFrom, adapt};
 pub use cache::ArtifactCache;
 pub use dirs::DirPolicy;
 pub use load::{

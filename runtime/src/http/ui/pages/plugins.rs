@@ -35,7 +35,10 @@ pub(crate) async fn plugins(
                     @let info = &entry.info;
                     tr {
                         td { strong { (name) } }
-                        td { (info.shape.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default()) }
+                        td {
+                            (info.shape.map(|s| s.to_string()).unwrap_or_default())
+                            @if info.adapted_from.is_some() { " (from WASI preview 1)" }
+                        }
                         td { code title=(info.digest.clone().unwrap_or_default()) {
                             (info.digest.as_deref().map(|d| &d[..d.len().min(12)]).unwrap_or("—")) } }
                         td.num { (format!("{:.1} KiB", info.size as f64 / 1024.0)) }
