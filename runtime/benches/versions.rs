@@ -99,7 +99,7 @@ async fn measure(
         let dir = tempfile::tempdir().unwrap();
         let loader = Loader::new(executor.clone(), Some(cache.to_owned()));
         let registry = Registry::new(dir.path(), loader);
-        (dir, Artifacts::new(registry, store.clone(), 20))
+        (dir, Artifacts::new(registry, store.clone(), 20, None))
     };
     let (cache_a, cache_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_dir_a, a) = node(cache_a.path());

@@ -11,6 +11,7 @@ mod app;
 mod architecture;
 mod cli;
 mod dashboard;
+mod fleet;
 mod hardening;
 mod key_value;
 mod languages;

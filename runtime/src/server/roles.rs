@@ -18,7 +18,7 @@ use crate::engine::scheduler::{SchedulerService, fire_loop, watch_state};
 use crate::engine::worker::{BASE_BACKOFF, Worker, WorkerDoors};
 use crate::executor::Executor;
 use crate::http::{self, AppState};
-use crate::plugins::artifacts::Artifacts;
+use crate::plugins::artifacts::{Artifacts, CompiledKey};
 use crate::plugins::registry::Registry;
 use crate::server::settings::{Role, Settings};
 use crate::store::{self, ConfigStore, Opened, TokenRole, TokenStore};
@@ -71,8 +71,13 @@ pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option
 /// The plugins as versions kept in the config store: the directory's files
 /// recorded, the store's current versions served, and followed from now on.
 async fn versioned_plugins(parts: &Parts) -> Artifacts {
-    let plugins =
-        Artifacts::new(parts.registry.clone(), parts.opened.plugins(), parts.settings.plugin_keep_versions);
+    let compiled_key = CompiledKey::new(parts.secrets.derive_key(CompiledKey::PURPOSE));
+    let plugins = Artifacts::new(
+        parts.registry.clone(),
+        parts.opened.plugins(),
+        parts.settings.plugin_keep_versions,
+        Some(compiled_key),
+    );
     if let Err(e) = plugins.refresh_directory().await {
         tracing::warn!(error = %e, "cannot read the plugin directory");
     }

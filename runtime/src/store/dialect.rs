@@ -60,4 +60,8 @@ pub(super) trait Dialect: Send + Sync + 'static {
     async fn remove_token(&self, name: &str) -> Result<bool, StoreError>;
     /// Runs one write statement as it is; how many rows it touched.
     async fn execute(&self, q: sqlx::QueryBuilder<Self::DB>) -> Result<u64, StoreError>;
+    /// [`PluginStore::head_changes`]: none unless the database announces them.
+    async fn listen_heads(&self) -> Result<Option<HeadChanges>, StoreError> {
+        Ok(None)
+    }
 }

@@ -15,6 +15,7 @@
 //! only what each database does its own way.
 
 mod cache;
+mod compiled;
 mod dashboard;
 mod deliveries;
 mod dialect;
@@ -33,6 +34,7 @@ mod tokens;
 mod versions;
 
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
+pub use compiled::{Compiled, CompiledStore};
 pub use dashboard::{DashboardStore, HourCount, RunFilter, UiSession};
 pub use deliveries::{DeliveryStore, DeliveryUpdate, NotificationDelivery};
 pub use intents::{Intent, IntentStore};
@@ -40,7 +42,9 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use secrets::{SealedSecret, SecretInfo, SecretStore};
 pub use sqlite::SqliteStore;
-pub use versions::{CHUNK_BYTES, Head, KeptBecause, NewVersion, PluginStore, PluginVersion, VersionSource};
+pub use versions::{
+    CHUNK_BYTES, Head, HeadChanges, KeptBecause, NewVersion, PluginStore, PluginVersion, VersionSource,
+};
 
 /// A store opened from a database URL.
 #[derive(Clone)]

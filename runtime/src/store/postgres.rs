@@ -24,6 +24,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 type Q = Sql<Postgres>;
 
 /// A pooled connection idle this long is pinged before it is used again.
+/// Where a change of a current plugin version is announced.
+const HEADS_CHANNEL: &str = "taskbox_plugin_heads";
 const IDLE_PING: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
@@ -187,5 +189,24 @@ impl Dialect for PgStore {
 
     async fn execute(&self, mut q: QueryBuilder<Postgres>) -> Result<u64, StoreError> {
         Ok(q.build().execute(&self.pool).await?.rows_affected())
+    }
+
+    /// LISTENs on the channel a trigger on `plugin_heads` notifies
+    /// (migration 0012), on a connection of its own; the stream ends at the
+    /// first error (a lost connection), for the caller to listen again.
+    async fn listen_heads(&self) -> Result<Option<HeadChanges>, StoreError> {
+        use futures::StreamExt;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        // A lost connection ends the stream rather than being mended
+        // silently, with what was announced meanwhile missed.
+        listener.eager_reconnect(false);
+        listener.listen(HEADS_CHANNEL).await?;
+        let changes = futures::stream::unfold(listener, |mut listener| async move {
+            match listener.try_recv().await {
+                Ok(Some(_)) => Some(((), listener)),
+                Ok(None) | Err(_) => None,
+            }
+        });
+        Ok(Some(changes.boxed()))
     }
 }

@@ -95,7 +95,7 @@ pub enum KeptBecause {
 
 /// Components by digest, versions by name, and each name's current version.
 #[async_trait]
-pub trait PluginStore: Send + Sync + 'static {
+pub trait PluginStore: super::CompiledStore + Send + Sync + 'static {
     /// Is the component complete in the store?
     async fn has_blob(&self, digest: &str) -> Result<bool, StoreError>;
     /// Stores the component `reader` yields (`size` bytes, whose sha256
@@ -123,6 +123,11 @@ pub trait PluginStore: Send + Sync + 'static {
     async fn directory_gone(&self, name: &str, digest: &str) -> Result<(), StoreError>;
     /// Every name's current version.
     async fn heads(&self) -> Result<Vec<Head>, StoreError>;
+    /// A stream that yields when a current version may have changed, from
+    /// any node, where the database announces it (PostgreSQL: LISTEN);
+    /// `None` where it does not (SQLite: one process, which publishes its
+    /// own changes). The stream ends when the connection does.
+    async fn head_changes(&self) -> Result<Option<HeadChanges>, StoreError>;
     /// The name's versions, most recently seen first.
     async fn versions(&self, name: &str) -> Result<Vec<PluginVersion>, StoreError>;
     async fn version(&self, name: &str, digest: &str) -> Result<Option<PluginVersion>, StoreError>;
@@ -133,6 +138,9 @@ pub trait PluginStore: Send + Sync + 'static {
     /// that are not current, not pinned and have no records; how many.
     async fn prune_versions(&self, name: &str, keep: u32) -> Result<u64, StoreError>;
 }
+
+/// Announcements that a current version may have changed.
+pub type HeadChanges = futures::stream::BoxStream<'static, ()>;
 
 /// The columns of [`PluginVersion`], over `plugin_versions v` joined with
 /// its blob `b` and its name's head `h`.
@@ -164,6 +172,7 @@ where
     (i64,): Decoded<<D::DB as Database>::Row>,
     (String,): Decoded<<D::DB as Database>::Row>,
     (Vec<u8>,): Decoded<<D::DB as Database>::Row>,
+    (Vec<u8>, Vec<u8>): Decoded<<D::DB as Database>::Row>,
     for<'c> &'c mut <D::DB as Database>::Connection: Executor<'c, Database = D::DB>,
     <D::DB as Database>::Arguments: IntoArguments<D::DB>,
 {
@@ -295,6 +304,10 @@ where
         Ok(q.build_query_as().fetch_all(self.pool()).await?)
     }
 
+    async fn head_changes(&self) -> Result<Option<HeadChanges>, StoreError> {
+        self.listen_heads().await
+    }
+
     async fn versions(&self, name: &str) -> Result<Vec<PluginVersion>, StoreError> {
         let mut q = QueryBuilder::<D::DB>::new(VERSION_SELECT);
         q.push(" WHERE v.name = ").push_bind(name.to_owned());
@@ -355,6 +368,10 @@ where
     q.push_bind(digest.to_owned()).push(unused).push_bind(digest.to_owned()).push(")");
     store.execute(q).await?;
     let mut q = QueryBuilder::<D::DB>::new("DELETE FROM plugin_chunks WHERE digest = ");
+    q.push_bind(digest.to_owned()).push(" AND NOT EXISTS (SELECT 1 FROM plugin_blobs WHERE digest = ");
+    q.push_bind(digest.to_owned()).push(")");
+    store.execute(q).await?;
+    let mut q = QueryBuilder::<D::DB>::new("DELETE FROM plugin_compiled WHERE digest = ");
     q.push_bind(digest.to_owned()).push(" AND NOT EXISTS (SELECT 1 FROM plugin_blobs WHERE digest = ");
     q.push_bind(digest.to_owned()).push(")");
     store.execute(q).await.map(|_| ())

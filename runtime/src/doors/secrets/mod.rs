@@ -53,6 +53,8 @@ pub enum SecretsError {
 pub struct Secrets {
     store: Arc<dyn SecretStore>,
     cipher: Arc<Cipher>,
+    /// HKDF over the secret key, for keys of other purposes.
+    derive: Arc<hkdf::Hkdf<sha2::Sha256>>,
 }
 
 impl Secrets {
@@ -64,14 +66,26 @@ impl Secrets {
         from_env: Option<&str>,
         key_file: &Path,
     ) -> Result<Self, SecretsError> {
-        let cipher = Cipher::new(&key::load(from_env, key_file)?);
+        let key = key::load(from_env, key_file)?;
+        let cipher = Cipher::new(&key);
         let (nonce, ciphertext) = cipher.seal(KEY_CHECK_NAME, KEY_CHECK);
         let check = SealedSecret { name: KEY_CHECK_NAME.into(), nonce, ciphertext };
         let stored = store.key_check(&check).await?;
         match cipher.open(KEY_CHECK_NAME, &stored.nonce, &stored.ciphertext) {
-            Ok(text) if text == KEY_CHECK => Ok(Self { store, cipher: Arc::new(cipher) }),
+            Ok(text) if text == KEY_CHECK => {
+                let derive = Arc::new(hkdf::Hkdf::<sha2::Sha256>::new(None, &key));
+                Ok(Self { store, cipher: Arc::new(cipher), derive })
+            }
             _ => Err(SecretsError::WrongKey),
         }
+    }
+
+    /// A key for `purpose` alone, derived from the secret key (HKDF-SHA256),
+    /// the same on every node of the deployment; it opens no secret.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        self.derive.expand(purpose.as_bytes(), &mut key).expect("32 bytes is a valid HKDF-SHA256 length");
+        key
     }
 
     pub async fn put(&self, name: &str, value: &str) -> Result<(), SecretsError> {

@@ -6,8 +6,9 @@
 //! Owns what a node serves and why: it records the plugin directory's
 //! files as versions (a file whose content is new to its name becomes the
 //! current version: the latest arrival wins, be it a file, an upload or a
-//! rollback), follows the store's current versions (polled every second,
-//! [`Artifacts::watch`]), loads versions the directory does not hold from
+//! rollback), follows the store's current versions ([`Artifacts::watch`]:
+//! at once when the store announces a change, PostgreSQL's LISTEN, with a
+//! slow poll as a safety net; every second where it cannot), loads versions the directory does not hold from
 //! the store (compiled artifacts stay cached per node by digest), finds a
 //! pinned or replayed version by digest for a run, and carries out
 //! uploads and rollbacks. Validating and compiling belong to the registry,
@@ -15,8 +16,10 @@
 //! executes anything.
 
 mod serve;
+mod shared;
 mod update;
 
+pub use shared::CompiledKey;
 pub use update::{Changed, Upload, UploadError};
 
 use sha2::{Digest, Sha256};
@@ -26,10 +29,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::plugins::registry::{Change, Origin, Plugin, PluginEntry, PluginInfo, Registry};
-use crate::store::{Head, NewVersion, PluginStore, StoreError, VersionSource};
+use crate::store::{Head, HeadChanges, NewVersion, PluginStore, StoreError, VersionSource};
 
-/// How often a node asks the store whether a current version changed.
+/// How often a node asks the store whether a current version changed,
+/// where the store does not announce changes.
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+/// How often it asks where the store announces them: only a safety net.
+pub const FOLLOW_SAFETY_NET: Duration = Duration::from_secs(15);
 /// Versions loaded from the store kept in memory beyond those serving.
 const KEEP_LOADED: usize = 32;
 
@@ -49,6 +55,8 @@ struct Inner {
     syncing: tokio::sync::Mutex<Synced>,
     /// Versions beyond the kept ones are pruned when a new one arrives.
     keep_versions: u32,
+    /// Where compiled code is shared with the fleet: the key of its MAC.
+    compiled_key: Option<CompiledKey>,
 }
 
 /// What this node last did with the store.
@@ -63,18 +71,29 @@ struct Synced {
 impl Artifacts {
     /// Serves the plugin directory alone (no versions are kept).
     pub fn directory_only(registry: Registry) -> Self {
-        Self::build(registry, None, 0)
+        Self::build(registry, None, 0, None)
     }
 
     /// Keeps versions in `store`, pruning each name's unkept versions
-    /// beyond `keep_versions`.
-    pub fn new(registry: Registry, store: Arc<dyn PluginStore>, keep_versions: u32) -> Self {
-        Self::build(registry, Some(store), keep_versions)
+    /// beyond `keep_versions`; with `compiled_key`, shares compiled code
+    /// through it too (see `shared.rs`).
+    pub fn new(
+        registry: Registry,
+        store: Arc<dyn PluginStore>,
+        keep_versions: u32,
+        compiled_key: Option<CompiledKey>,
+    ) -> Self {
+        Self::build(registry, Some(store), keep_versions, compiled_key)
     }
 
-    fn build(registry: Registry, store: Option<Arc<dyn PluginStore>>, keep_versions: u32) -> Self {
-        let inner =
-            Inner { registry, store, loaded: Mutex::default(), syncing: Default::default(), keep_versions };
+    fn build(
+        registry: Registry,
+        store: Option<Arc<dyn PluginStore>>,
+        keep_versions: u32,
+        compiled_key: Option<CompiledKey>,
+    ) -> Self {
+        let (loaded, syncing) = (Mutex::default(), Default::default());
+        let inner = Inner { registry, store, loaded, syncing, keep_versions, compiled_key };
         Self { inner: Arc::new(inner) }
     }
 
@@ -126,17 +145,44 @@ impl Artifacts {
         }
     }
 
-    /// Follows the store every [`FOLLOW_EVERY`] until `shutdown` turns true.
+    /// Follows the store until `shutdown` turns true: on each of its
+    /// announcements and every [`FOLLOW_SAFETY_NET`], or every
+    /// [`FOLLOW_EVERY`] while it announces nothing (SQLite, or while
+    /// listening fails; each poll tries to listen again).
     pub fn watch(self, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let mut changes = None;
             loop {
+                if changes.is_none() {
+                    changes = self.listen().await;
+                    if changes.is_some() {
+                        // Whatever changed before the LISTEN began.
+                        self.follow().await;
+                    }
+                }
+                let every = if changes.is_some() { FOLLOW_SAFETY_NET } else { FOLLOW_EVERY };
                 tokio::select! {
-                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                    _ = tokio::time::sleep(every) => {}
+                    announced = next_change(&mut changes) => if announced.is_none() {
+                        tracing::debug!("stopped listening for plugin versions; polling until it listens again");
+                        changes = None;
+                    },
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
                 self.follow().await;
             }
         })
+    }
+
+    async fn listen(&self) -> Option<HeadChanges> {
+        let store = self.inner.store.as_ref()?;
+        match store.head_changes().await {
+            Ok(changes) => changes,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot listen for plugin versions");
+                None
+            }
+        }
     }
 
     /// The plugin a run of `task_type` uses: the version `digest` names
@@ -200,6 +246,7 @@ impl Artifacts {
                 source: VersionSource::Directory,
             };
             store.record_version(&version).await?;
+            self.share(store, entry).await;
             if store.directory_seen(name, digest).await? {
                 tracing::info!(plugin = %name, digest = %short(digest), "a new plugin file is the current version");
                 self.prune(store, name).await;
@@ -252,6 +299,7 @@ impl Artifacts {
         if hex::encode(Sha256::digest(&bytes)) != digest {
             return failed("the stored component does not match its digest".into());
         }
+        self.take_shared(store, digest).await;
         let loader = self.inner.registry.loader().clone();
         let (dir, owned_name) = (self.inner.registry.dir().to_owned(), name.to_owned());
         let (sidecar, arrived) = (version.sidecar.clone(), origin(version.source));
@@ -261,11 +309,21 @@ impl Artifacts {
         .await;
         let Ok(mut entry) = loaded else { return failed("loading the version panicked".into()) };
         entry.info.origin = Some(origin(version.source));
+        self.share(store, &entry).await;
         let entry = Arc::new(entry);
         if entry.plugin.is_some() {
             self.inner.loaded.lock().expect("not poisoned").insert(key, entry.clone());
         }
         entry
+    }
+}
+
+/// The next announcement; pending forever where there are none.
+async fn next_change(changes: &mut Option<HeadChanges>) -> Option<()> {
+    use futures::StreamExt;
+    match changes {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Changing a task type's current version for the whole fleet: an upload
 //! (validated exactly as the registry loads a file, then stored) and a
 //! rollback to a version the store keeps. Either publishes on this node at
-//! once; the others follow within [`super::FOLLOW_EVERY`].
+//! once; the others follow on the store's announcement (see
+//! [`super::Artifacts::watch`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,6 +75,8 @@ impl Artifacts {
         }
         let mut spooled = tokio::fs::File::open(&upload.file).await?;
         store.put_blob(&upload.digest, upload.size, &mut spooled).await?;
+        // Shared before it is current, so the fleet finds it when told.
+        self.share(store.as_ref(), &entry).await;
         let created = store.version(&upload.name, &upload.digest).await?.is_none();
         let version = NewVersion {
             name: upload.name.clone(),
