@@ -10,9 +10,7 @@
 
 mod common;
 
-use std::time::Instant;
-
-use taskbox::executor::{EngineSettings, Executor, Limits, RunContext, RunRequest};
+use taskbox::executor::{EngineSettings, Executor};
 use taskbox::plugins::registry::{LoadSource, Loader};
 
 fn main() {
@@ -45,26 +43,7 @@ fn main() {
             .collect();
         loads.sort_by(f64::total_cmp);
         let plugin = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path).plugin.unwrap();
-        let mut latencies: Vec<f64> = rt.block_on(async {
-            let mut latencies = Vec::with_capacity(runs);
-            for i in 0..runs + runs / 10 {
-                let request = RunRequest {
-                    context: RunContext::ad_hoc(),
-                    params: params.to_owned(),
-                    limits: Limits::default(),
-                    doors: Default::default(),
-                };
-                let t = Instant::now();
-                let outcome = executor.run(&plugin.runnable, request).await;
-                // The first tenth warms the instance pool up.
-                if i >= runs / 10 {
-                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                assert!(outcome.is_success, "{outcome:?}");
-            }
-            latencies
-        });
-        latencies.sort_by(f64::total_cmp);
+        let latencies = rt.block_on(common::run_latencies(&executor, &plugin, params, runs));
         println!(
             "{language:<11} {:>6.1} MB {:>9.0} ms {:>9.2} ms {:>9.3} ms {:>9.3} ms",
             compiled.info.size as f64 / 1e6,

@@ -14,7 +14,7 @@ mod common;
 use std::process::Command;
 use std::time::Instant;
 
-use taskbox::executor::{EngineSettings, Executor, Limits, RunContext, RunRequest};
+use taskbox::executor::{EngineSettings, Executor};
 use taskbox::plugins::registry::{AdaptedFrom, LoadSource, Loader, adapt};
 
 fn main() {
@@ -79,25 +79,7 @@ fn main() {
         let cache = tempfile::tempdir().unwrap();
         let entry = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
         let plugin = entry.plugin.unwrap_or_else(|| panic!("{label}: {:?}", entry.info.error));
-        let mut latencies: Vec<f64> = rt.block_on(async {
-            let mut latencies = Vec::with_capacity(runs);
-            for i in 0..runs + runs / 10 {
-                let request = RunRequest {
-                    context: RunContext::ad_hoc(),
-                    params: r#"{"n":1}"#.to_owned(),
-                    limits: Limits::default(),
-                    doors: Default::default(),
-                };
-                let t = Instant::now();
-                let outcome = executor.run(&plugin.runnable, request).await;
-                if i >= runs / 10 {
-                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                assert!(outcome.is_success, "{label}: {outcome:?}");
-            }
-            latencies
-        });
-        latencies.sort_by(f64::total_cmp);
+        let latencies = rt.block_on(common::run_latencies(&executor, &plugin, r#"{"n":1}"#, runs));
         println!(
             "{label:<28} {:>6.1} KB {:>9.3} ms {:>9.3} ms",
             entry.info.size as f64 / 1e3,

@@ -182,17 +182,11 @@ async fn the_examples_run_under_serve_and_follow_a_rebuilt_file(d) {
 conformance! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_runs_on_an_empty_worker_and_rolls_back_and_replays(d) {
-    let (api_dir, worker_dir) = (PluginDir::new(), PluginDir::new());
-    let distributed = d.kind == Kind::Distributed;
-    let api = match distributed {
-        true => serve(&d, &api_dir, &[("TASKBOX_ROLES", "api,scheduler".into())]),
-        false => serve(&d, &api_dir, &[]),
-    };
-    let worker = distributed.then(|| serve_worker(&d, &worker_dir, &[]));
-    let worker_pid = worker.as_ref().map_or(api.child.id(), |w| w.child.id());
+    let nodes = EmptyNodes::start(&d);
+    let (api, worker_pid) = (&nodes.api, nodes.worker_pid());
 
     let mut records = Vec::new();
-    let mut id = None;
+    let mut id: Option<String> = None;
     for name in PROBES {
         let (status, uploaded) = api.upload("job", std::fs::read(built_plugin(name)).unwrap(), None).await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {uploaded}");
@@ -205,24 +199,24 @@ async fn an_upload_runs_on_an_empty_worker_and_rolls_back_and_replays(d) {
         // The worker hears of the new version at once, yet a run asked for
         // at the same moment may still get the one before.
         let digest = digest_of(name);
-        let mut done = record(&api, id, json!({"from": name})).await;
+        let mut done = record(api, id, json!({"from": name})).await;
         let start = std::time::Instant::now();
         while done["plugin_digest"] != digest && start.elapsed() < Duration::from_secs(3) {
-            done = record(&api, id, json!({"from": name})).await;
+            done = record(api, id, json!({"from": name})).await;
         }
         assert_eq!(done["is_success"], true, "{name}: {done}");
         assert_eq!((&done["result"], &done["plugin_digest"]), (&json!({"echo": {"from": name}}), &json!(digest_of(name))));
         assert!(done["worker"].as_str().unwrap().contains(&format!("-{worker_pid}-")), "{done}");
         records.push(done);
     }
-    assert!(std::fs::read_dir(worker_dir.path()).unwrap().next().is_none(), "nothing was written to its disk");
+    assert!(std::fs::read_dir(nodes.worker_dir.path()).unwrap().next().is_none(), "nothing was written to its disk");
 
     // Rollback to the C build, then replay the Rust build's run by its id.
     let c = digest_of("p1_c");
     let (status, body) = api.post("/plugins/job/rollback", json!({"digest": c})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let id = id.unwrap();
-    let done = record(&api, &id, json!({"after": "rollback"})).await;
+    let done = record(api, &id, json!({"after": "rollback"})).await;
     assert_eq!(done["plugin_digest"], c, "{done}");
 
     let first = records[0]["execution_id"].as_str().unwrap();

@@ -70,16 +70,10 @@ conformance! {
 async fn an_upload_runs_on_a_worker_whose_plugin_directory_is_empty(d) {
     // Distributed: the API (and scheduler) and the worker are two
     // processes, neither with the plugin on disk. Embedded: one process.
-    let (api_dir, worker_dir) = (PluginDir::new(), PluginDir::new());
-    let distributed = d.kind == Kind::Distributed;
-    let api = match distributed {
-        true => serve(&d, &api_dir, &[("TASKBOX_ROLES", "api,scheduler".into())]),
-        false => serve(&d, &api_dir, &[]),
-    };
-    let worker = distributed.then(|| serve_worker(&d, &worker_dir, &[]));
-    let worker_pid = worker.as_ref().map_or(api.child.id(), |w| w.child.id());
+    let nodes = EmptyNodes::start(&d);
+    let (api, worker_pid) = (&nodes.api, nodes.worker_pid());
 
-    let uploaded = upload_example(&api, "echo", "job").await;
+    let uploaded = upload_example(api, "echo", "job").await;
     let echo = digest_of("echo");
     assert_eq!(uploaded["digest"], echo, "{uploaded}");
     assert_eq!((uploaded["source"].as_str(), uploaded["current"].as_bool()), (Some("upload"), Some(true)));
@@ -95,11 +89,11 @@ async fn an_upload_runs_on_a_worker_whose_plugin_directory_is_empty(d) {
     assert_eq!((&record["result"], &record["parameters"]), (&json!({"x": 1}), &json!({"x": 1})));
     assert_eq!(record["plugin_digest"], echo);
     assert!(record["worker"].as_str().unwrap().contains(&format!("-{worker_pid}-")), "{record}");
-    assert!(std::fs::read_dir(worker_dir.path()).unwrap().next().is_none(), "nothing was written to its disk");
+    assert!(std::fs::read_dir(nodes.worker_dir.path()).unwrap().next().is_none(), "nothing was written to its disk");
 
     // A new version reaches the worker within the bound (1 s polls).
     let uploaded_at = Instant::now();
-    upload_example(&api, "fail", "job").await;
+    upload_example(api, "fail", "job").await;
     let fail = digest_of("fail");
     loop {
         let record = api.run_and_wait(&id, Duration::from_secs(20)).await;

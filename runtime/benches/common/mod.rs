@@ -88,6 +88,35 @@ pub async fn unlink_prefix(prefix: &str) {
     }
 }
 
+/// Sorted per-run times in ms of `runs` runs of `plugin` with `params`
+/// through the real `Executor::run` (a fresh instance each), after a tenth
+/// more to warm the instance pool up; every run must succeed.
+pub async fn run_latencies(
+    executor: &taskbox::executor::Executor,
+    plugin: &taskbox::plugins::registry::Plugin,
+    params: &str,
+    runs: usize,
+) -> Vec<f64> {
+    use taskbox::executor::{Limits, RunContext, RunRequest};
+    let mut latencies = Vec::with_capacity(runs);
+    for i in 0..runs + runs / 10 {
+        let request = RunRequest {
+            context: RunContext::ad_hoc(),
+            params: params.to_owned(),
+            limits: Limits::default(),
+            doors: Default::default(),
+        };
+        let t = std::time::Instant::now();
+        let outcome = executor.run(&plugin.runnable, request).await;
+        if i >= runs / 10 {
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        assert!(outcome.is_success, "{outcome:?}");
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
 /// The `p` quantile (0 to 1) of sorted values.
 pub fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]

@@ -30,4 +30,4 @@ pub use components::{
 };
 pub use deploy::{Deployment, Kind};
 pub use poll::eventually;
-pub use server::{Fleet, SERVER_TOKEN, Server, serve, serve_plugins, serve_worker};
+pub use server::{EmptyNodes, Fleet, SERVER_TOKEN, Server, serve, serve_plugins, serve_worker};

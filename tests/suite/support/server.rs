@@ -122,6 +122,36 @@ pub fn serve_worker(d: &Deployment, plugins: &PluginDir, extra: &[(&'static str,
     Server::start_until(&env, "worker started")
 }
 
+/// An API with no plugin on disk and a worker with none either: on the
+/// distributed deployment two processes (the API with the scheduler, and
+/// a worker), on the embedded one the API's own process.
+pub struct EmptyNodes {
+    pub api: Server,
+    pub worker: Option<Server>,
+    /// The worker's plugin directory (the API's own on the embedded one).
+    pub worker_dir: PluginDir,
+    _api_dir: PluginDir,
+}
+
+impl EmptyNodes {
+    pub fn start(d: &Deployment) -> Self {
+        let (api_dir, worker_dir) = (PluginDir::new(), PluginDir::new());
+        let (api, worker) = match d.kind {
+            Kind::Distributed => (
+                serve(d, &api_dir, &[("TASKBOX_ROLES", "api,scheduler".into())]),
+                Some(serve_worker(d, &worker_dir, &[])),
+            ),
+            Kind::Embedded => (serve(d, &worker_dir, &[]), None),
+        };
+        EmptyNodes { api, worker, worker_dir, _api_dir: api_dir }
+    }
+
+    /// The pid of the process that runs the tasks.
+    pub fn worker_pid(&self) -> u32 {
+        self.worker.as_ref().map_or(self.api.child.id(), |w| w.child.id())
+    }
+}
+
 fn serve_env(
     d: &Deployment,
     plugins: &PluginDir,
