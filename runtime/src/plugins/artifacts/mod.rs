@@ -8,10 +8,11 @@
 //! current version: the latest arrival wins, be it a file, an upload or a
 //! rollback), follows the store's current versions ([`Artifacts::watch`]:
 //! at once when the store announces a change, PostgreSQL's LISTEN, with a
-//! slow poll as a safety net; every second where it cannot), loads versions the directory does not hold from
-//! the store (compiled artifacts stay cached per node by digest), finds a
-//! pinned or replayed version by digest for a run, and carries out
-//! uploads and rollbacks. Validating and compiling belong to the registry,
+//! slow poll as a safety net; every second where it cannot), loads
+//! versions the directory does not hold from the store (compiled artifacts
+//! stay cached per node by digest, and are shared with the fleet:
+//! `shared.rs`), finds a pinned or replayed version by digest for a run,
+//! and carries out uploads and rollbacks. Validating and compiling belong to the registry,
 //! the SQL to the store, history to the scheduler service; it never
 //! executes anything.
 

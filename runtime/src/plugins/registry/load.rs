@@ -1,7 +1,6 @@
 //! Loading one plugin file: read, digest, sidecar, adapt a preview-1
 //! module, compile (or take the cached artifact), decide its shape and
-//! pre-link it. Blocking: call it off
-//! the async threads.
+//! pre-link it. Blocking: call it off the async threads.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
