@@ -5,8 +5,9 @@
 //! Owns the key (`key.rs`), sealing (`cipher.rs`) and the operations the API,
 //! the CLI and the worker use: put, list (names and times, never values),
 //! delete, and resolve for a run; and keys derived from it for one other
-//! purpose each ([`Secrets::derive_key`]), which open no secret. The store keeps sealed rows only; this
-//! module never logs a value, and never hands one to anything but a run.
+//! purpose each ([`Secrets::derive_key`]), which open no secret. The store
+//! keeps sealed rows only; this module never logs a value, and never hands
+//! one to anything but a run.
 
 mod cipher;
 mod key;

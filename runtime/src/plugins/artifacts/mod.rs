@@ -12,9 +12,9 @@
 //! versions the directory does not hold from the store (compiled artifacts
 //! stay cached per node by digest, and are shared with the fleet:
 //! `shared.rs`), finds a pinned or replayed version by digest for a run,
-//! and carries out uploads and rollbacks. Validating and compiling belong to the registry,
-//! the SQL to the store, history to the scheduler service; it never
-//! executes anything.
+//! and carries out uploads and rollbacks. Validating and compiling belong
+//! to the registry, the SQL to the store, history to the scheduler
+//! service; it never executes anything.
 
 mod serve;
 mod shared;
