@@ -9,7 +9,9 @@
 //! - `<name>.zig`: `zig build-exe -target wasm32-wasi`.
 //!
 //! Zig (which also compiles the C) is the `ziglang` package of PyPI at the
-//! version `sdk/toolchains.txt` pins, installed into `target/toolchains/zig`.
+//! version `sdk/toolchains.txt` pins, installed into `target/toolchains/zig`
+//! by `cargo xtask toolchains`; without it the C and Zig guests are skipped
+//! (and said so), as the Python and JavaScript ones are without theirs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,9 +57,18 @@ pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<Vec<String>, String>
         .collect();
     names.sort();
     let mut built = Vec::new();
+    let zig_present = zig_installed(root);
     for name in names {
         let source = dir.join(&name);
         let wasm = out.join(format!("{name}.wasm"));
+        let needs_zig = ["c", "zig"].iter().any(|ext| source.join(format!("{name}.{ext}")).is_file());
+        if needs_zig && !zig_present {
+            eprintln!(
+                "xtask: skipped the preview-1 guest {name}: Zig is not installed; \
+                 `cargo xtask toolchains` installs it into target/toolchains"
+            );
+            continue;
+        }
         let fresh = crate::guests::modified(&wasm)
             .is_some_and(|at| crate::guests::newest(&source).is_some_and(|s| s <= at));
         if !fresh {
@@ -90,7 +101,6 @@ fn build_one(root: &Path, source: &Path, name: &str, wasm: &Path) -> Result<(), 
                 .arg(&tmp),
         )?;
     } else if source.join(format!("{name}.c")).is_file() {
-        install(root)?;
         crate::run(
             zig(root)
                 .args(["cc", "--target=wasm32-wasi", "-O2", "-s"])
@@ -99,7 +109,6 @@ fn build_one(root: &Path, source: &Path, name: &str, wasm: &Path) -> Result<(), 
                 .arg(&tmp),
         )?;
     } else if source.join(format!("{name}.zig")).is_file() {
-        install(root)?;
         crate::run(
             zig(root)
                 .current_dir(root.join("target/toolchains"))
