@@ -34,14 +34,7 @@ fn main() {
         let cache = tempfile::tempdir().unwrap();
         let compiled = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
         assert_eq!(compiled.info.source, Some(LoadSource::Compiled));
-        let mut loads: Vec<f64> = (0..10)
-            .map(|_| {
-                let entry = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
-                assert_eq!(entry.info.source, Some(LoadSource::Cache));
-                entry.info.load_ms
-            })
-            .collect();
-        loads.sort_by(f64::total_cmp);
+        let loads = common::cached_loads(&executor, cache.path(), &path);
         let plugin = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path).plugin.unwrap();
         let latencies = rt.block_on(common::run_latencies(&executor, &plugin, params, runs));
         println!(

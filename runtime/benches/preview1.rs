@@ -40,14 +40,7 @@ fn main() {
             })
             .collect();
         adapts.sort_by(f64::total_cmp);
-        let mut loads: Vec<f64> = (0..10)
-            .map(|_| {
-                let entry = Loader::new(executor.clone(), Some(cache.path().to_owned())).load(&path);
-                assert_eq!(entry.info.source, Some(LoadSource::Cache));
-                entry.info.load_ms
-            })
-            .collect();
-        loads.sort_by(f64::total_cmp);
+        let loads = common::cached_loads(&executor, cache.path(), &path);
         println!(
             "{name:<12} {:>6.1} KB {:>13.1} ms {:>9.2} ms {:>9.2} ms",
             first.info.size as f64 / 1e3,

@@ -88,6 +88,25 @@ pub async fn unlink_prefix(prefix: &str) {
     }
 }
 
+/// Sorted load times in ms of 10 loads of the file at `path` from the
+/// artifact cache in `cache` (which must hold it), a new loader each.
+pub fn cached_loads(
+    executor: &taskbox::executor::Executor,
+    cache: &std::path::Path,
+    path: &std::path::Path,
+) -> Vec<f64> {
+    use taskbox::plugins::registry::{LoadSource, Loader};
+    let mut loads: Vec<f64> = (0..10)
+        .map(|_| {
+            let entry = Loader::new(executor.clone(), Some(cache.to_owned())).load(path);
+            assert_eq!(entry.info.source, Some(LoadSource::Cache));
+            entry.info.load_ms
+        })
+        .collect();
+    loads.sort_by(f64::total_cmp);
+    loads
+}
+
 /// Sorted per-run times in ms of `runs` runs of `plugin` with `params`
 /// through the real `Executor::run` (a fresh instance each), after a tenth
 /// more to warm the instance pool up; every run must succeed.
