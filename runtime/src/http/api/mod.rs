@@ -86,16 +86,7 @@ impl Modify for CommonErrors {
             if !path.starts_with("/api/v1/") || public {
                 continue;
             }
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-                &mut item.options,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations(item) {
                 let body = operation.request_body.is_some().then_some(with_body).into_iter().flatten();
                 for (status, description) in common.into_iter().chain(body) {
                     let answer = ResponseBuilder::new()
@@ -109,6 +100,22 @@ impl Modify for CommonErrors {
     }
 }
 
+/// Every operation of one path, whatever its method.
+fn operations(
+    item: &mut utoipa::openapi::path::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    let methods = [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+    ];
+    methods.into_iter().flatten()
+}
+
 /// Gives every answer without a description its status's reason phrase
 /// ("OK", "Accepted", ...): OpenAPI requires one, and validators and
 /// client generators refuse a document without.
@@ -118,15 +125,7 @@ impl Modify for Described {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::RefOr;
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations(item) {
                 for (status, response) in operation.responses.responses.iter_mut() {
                     if let RefOr::T(response) = response
                         && response.description.is_empty()
