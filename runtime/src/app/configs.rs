@@ -70,6 +70,7 @@ impl App {
     pub async fn create_config(&self, mut new: NewConfig, auto_start: bool) -> Result<ConfigView, AppError> {
         new.name = new.name.trim().to_owned();
         new.tags = tidy(std::mem::take(&mut new.tags));
+        given_task_type(new.task_type.as_deref())?;
         self.validate(&new.preview(), true).await?;
         new.webhook = self.sealed(new.webhook)?;
         let config = self.store().create_config(new).await?;
@@ -102,6 +103,7 @@ impl App {
         patch.name = patch.name.map(|n| n.trim().to_owned());
         patch.tags = patch.tags.map(tidy);
         let schedule_changed = patch.scheduler_type.is_some() || patch.schedule_config.is_some();
+        given_task_type(patch.task_type.as_deref())?;
         self.validate(&patch.apply(current.clone()), schedule_changed).await?;
         if let Some(webhook) = patch.webhook.take() {
             patch.webhook = Some(self.sealed(webhook)?);
@@ -118,5 +120,14 @@ impl App {
         self.scheduler().forget(config.id).await?;
         self.store().delete_config(config.id).await?;
         Ok(())
+    }
+}
+
+/// A `task_type` that is given names a plugin: it is never empty (a
+/// workflow config leaves it out).
+fn given_task_type(task_type: Option<&str>) -> Result<(), AppError> {
+    match task_type {
+        Some("") => Err(AppError::invalid("task_type", "must not be empty (leave it out for a workflow)")),
+        _ => Ok(()),
     }
 }

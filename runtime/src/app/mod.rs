@@ -4,7 +4,8 @@
 //! one now (with a payload and an idempotency key), a signed webhook
 //! delivery, a backfill, cancelling, replaying, schedule actions (with `until`, alone or
 //! in bulk), a config's merged view, an execution with its notifications,
-//! the overview, plugin versions, the doors' data, tokens and who acted.
+//! the overview, plugin versions, the doors' data, tokens and who acted,
+//! and workflow runs (read, retried).
 //!
 //! Composes the config store, the scheduler service, the plugins and the
 //! doors; never speaks HTTP (the front ends map [`AppError`] to answers)
@@ -25,6 +26,7 @@ mod sessions;
 mod system;
 pub mod tokens;
 mod validate;
+mod workflows;
 
 pub use configs::ConfigView;
 pub use doors::{Entry, KeyList};
@@ -37,6 +39,7 @@ pub use runs::{CancelDone, ExecutionView, RecordRef, hours_ago};
 pub use schedules::{BulkDone, BulkResult, BulkTarget};
 pub use system::{Health, Status};
 pub use tokens::{Actor, Tokens};
+pub use workflows::{StepView, WorkflowRunView};
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -8,6 +8,13 @@ use crate::store::ExecutionRecord;
 /// The task type, digest and parameters of a record that can be replayed,
 /// or why it cannot (in words that follow "cannot be replayed: ").
 pub fn replayable(record: &ExecutionRecord) -> Result<(&str, &str, &serde_json::Value), String> {
+    if record.workflow_execution_id.is_some() && record.step.is_none() {
+        return Err(format!(
+            "it is a workflow run: retry it from its failed steps (POST /workflow-runs/{}/retry) \
+             or run its config again",
+            record.execution_id
+        ));
+    }
     let digest =
         record.plugin_digest.as_deref().ok_or("it never reached a plugin (no digest was recorded)")?;
     let parameters =

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::{App, AppError};
 use crate::contract::job::SchedulerType;
 use crate::contract::schedule::ScheduleSpec;
-use crate::store::TaskConfig;
+use crate::store::{TaskConfig, Workflow};
 
 const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 10_000;
@@ -81,8 +81,15 @@ impl App {
                 format!("must be at most {MAX_DESCRIPTION} characters"),
             ));
         }
-        // A pinned config names a version, which `validate_pin` checks.
-        if c.plugin_digest.is_none() && self.registry().get(&c.task_type).is_none() {
+        if let Some(workflow) = &c.workflow {
+            self.validate_workflow(c, workflow)?;
+        } else if c.task_type.is_empty() {
+            return Err(AppError::invalid(
+                "task_type",
+                "required: a loaded plugin's name (or give a workflow)",
+            ));
+        } else if c.plugin_digest.is_none() && self.registry().get(&c.task_type).is_none() {
+            // A pinned config names a version, which `validate_pin` checks.
             let catalog = self.registry().catalog();
             let known: Vec<&str> =
                 catalog.iter().filter(|(_, e)| e.plugin.is_some()).map(|(n, _)| n.as_str()).collect();
@@ -160,6 +167,47 @@ impl App {
             }
             if notify.secret.as_ref().is_some_and(|s| s.is_empty() || s.len() > MAX_SECRET) {
                 return Err(AppError::invalid("notify.secret", format!("must be 1 to {MAX_SECRET} bytes")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A workflow config has no task type of its own and no pin; its steps
+    /// keep the definition's rules and the bounds a config's fields have.
+    fn validate_workflow(&self, c: &TaskConfig, workflow: &Workflow) -> Result<(), AppError> {
+        if !c.task_type.is_empty() {
+            return Err(AppError::invalid("workflow", "a config has a task_type or a workflow, not both"));
+        }
+        if c.plugin_digest.is_some() {
+            return Err(AppError::invalid(
+                "plugin_digest",
+                "a workflow's steps follow their current versions",
+            ));
+        }
+        workflow
+            .check(&|task_type| self.registry().get(task_type).is_some())
+            .map_err(|e| AppError::invalid(&e.field, e.message))?;
+        for (i, step) in workflow.steps.iter().enumerate() {
+            let field = |f: &str| format!("workflow.steps[{i}].{f}");
+            if step.parameters.as_ref().is_some_and(has_nul) {
+                return Err(AppError::invalid(
+                    &field("parameters"),
+                    "must not contain a NUL character (\\u0000)",
+                ));
+            }
+            if let Some(t) = step.timeout_seconds
+                && !(MIN_TIMEOUT_SECONDS..=MAX_TIMEOUT_SECONDS).contains(&t)
+            {
+                let why = format!("must be between {MIN_TIMEOUT_SECONDS} and {MAX_TIMEOUT_SECONDS}");
+                return Err(AppError::invalid(&field("timeout_seconds"), why));
+            }
+            if let Some(n) = step.max_retries
+                && !(0..=MAX_RETRIES).contains(&n)
+            {
+                return Err(AppError::invalid(
+                    &field("max_retries"),
+                    format!("must be between 0 and {MAX_RETRIES}"),
+                ));
             }
         }
         Ok(())

@@ -80,6 +80,8 @@ pub trait QueueStats: Send + Sync + 'static {
     async fn depth(&self) -> Result<u64, BackendError>;
     /// The workers whose heartbeat is current, by name, sorted.
     async fn live_workers(&self) -> Result<Vec<String>, BackendError>;
+    /// Whether a worker holds each of these runs now, in order.
+    async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError>;
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@
 //! startup reconciliation); [`worker`] takes runs off the queue, runs them
 //! in the executor, records and acknowledges them; [`notifier`] tells a
 //! config's webhook of its outcomes; [`reload`] follows the plugin
-//! directory.
+//! directory; [`workflow`] conducts the runs of workflow configs.
 //!
 //! Speaks no HTTP and knows no front end: the application layer above
 //! calls it, and it reaches schedules, queues and records only through the
@@ -13,3 +13,4 @@ pub mod notifier;
 pub mod reload;
 pub mod scheduler;
 pub mod worker;
+pub mod workflow;

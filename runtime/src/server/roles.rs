@@ -16,6 +16,7 @@ use crate::engine::notifier::{Notifier, NotifySettings};
 use crate::engine::reload;
 use crate::engine::scheduler::{SchedulerService, fire_loop, watch_state};
 use crate::engine::worker::{BASE_BACKOFF, Worker, WorkerDoors};
+use crate::engine::workflow::Conductor;
 use crate::executor::Executor;
 use crate::http::{self, AppState};
 use crate::plugins::artifacts::{Artifacts, CompiledKey};
@@ -126,6 +127,12 @@ fn worker(parts: &Parts, shared: &Backend, plugins: &Artifacts, loops: &mut Join
         base_backoff: BASE_BACKOFF,
         doors: WorkerDoors { kv: Some(shared.kv.clone()), secrets: Some(parts.secrets.clone()) },
         notifier: notifier(parts),
+        conductor: Some(Conductor::new(
+            shared.schedule.clone(),
+            shared.queue.clone(),
+            parts.store.clone(),
+            type_limits(&parts.registry),
+        )),
     };
     tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
     let grace = Duration::from_secs(parts.settings.shutdown_grace_seconds);

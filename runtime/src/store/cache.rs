@@ -172,6 +172,30 @@ impl CachedStore {
     }
 }
 
+/// Workflow runs are not cached: read and written as they are.
+#[async_trait]
+impl WorkflowStore for CachedStore {
+    async fn start_workflow_run(&self, run: &WorkflowRun) -> Result<WorkflowRun, StoreError> {
+        self.store.start_workflow_run(run).await
+    }
+
+    async fn workflow_run(&self, execution_id: Uuid) -> Result<Option<WorkflowRun>, StoreError> {
+        self.store.workflow_run(execution_id).await
+    }
+
+    async fn set_queued_steps(&self, execution_id: Uuid, steps: &[String]) -> Result<(), StoreError> {
+        self.store.set_queued_steps(execution_id, steps).await
+    }
+
+    async fn end_workflow_run(&self, execution_id: Uuid, end: &WorkflowEnd) -> Result<bool, StoreError> {
+        self.store.end_workflow_run(execution_id, end).await
+    }
+
+    async fn step_records(&self, workflow_execution_id: Uuid) -> Result<Vec<StoredExecution>, StoreError> {
+        self.store.step_records(workflow_execution_id).await
+    }
+}
+
 #[async_trait]
 impl ConfigStore for CachedStore {
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -111,7 +111,7 @@ where
         ));
         let mut list = q.separated(" UNION ALL ");
         for id in config_ids {
-            list.push("SELECT * FROM (SELECT id FROM task_executions WHERE config_id = ");
+            list.push("SELECT * FROM (SELECT id FROM task_executions WHERE step IS NULL AND config_id = ");
             list.push_bind_unseparated(*id);
             list.push_unseparated(" ORDER BY started_at DESC LIMIT 1) AS latest");
         }
@@ -126,7 +126,7 @@ where
         offset: u32,
     ) -> Result<Vec<StoredExecution>, StoreError> {
         let mut q = QueryBuilder::<D::DB>::new(format!(
-            "SELECT id, {RECORD_COLUMNS} FROM task_executions WHERE TRUE"
+            "SELECT id, {RECORD_COLUMNS} FROM task_executions WHERE step IS NULL"
         ));
         if let Some(id) = f.config_id {
             q.push(" AND config_id = ").push_bind(id);

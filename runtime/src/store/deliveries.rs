@@ -139,7 +139,7 @@ where
     async fn previous_outcome(&self, record: &ExecutionRecord) -> Result<Option<bool>, StoreError> {
         let mut q = QueryBuilder::<D::DB>::new("SELECT is_success FROM task_executions WHERE config_id = ");
         q.push_bind(record.config_id).push(" AND execution_id <> ").push_bind(record.execution_id);
-        q.push(" AND started_at < ").push_bind(record.started_at);
+        q.push(" AND started_at < ").push_bind(record.started_at).push(" AND step IS NULL");
         q.push(" ORDER BY started_at DESC LIMIT 1");
         let found: Option<(bool,)> = q.build_query_as().fetch_optional(self.pool()).await?;
         Ok(found.map(|(ok,)| ok))

@@ -32,6 +32,7 @@ mod sqlite;
 pub mod sqlite_file;
 mod tokens;
 mod versions;
+mod workflows;
 
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use compiled::{Compiled, CompiledStore};
@@ -45,6 +46,7 @@ pub use sqlite::SqliteStore;
 pub use versions::{
     CHUNK_BYTES, Head, HeadChanges, KeptBecause, NewVersion, PluginStore, PluginVersion, VersionSource,
 };
+pub use workflows::{WorkflowEnd, WorkflowRun, WorkflowStatus, WorkflowStore};
 
 /// A store opened from a database URL.
 #[derive(Clone)]
@@ -229,7 +231,7 @@ type Listed<T> = Result<(Vec<T>, u64), StoreError>;
 
 /// Task configs and execution records.
 #[async_trait]
-pub trait ConfigStore: Send + Sync + 'static {
+pub trait ConfigStore: WorkflowStore + Send + Sync + 'static {
     /// Creates the schema or brings it up to date.
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::contract::job::workflow::{Step, Workflow};
 pub use crate::contract::job::{Concurrency, NotifyOn, SchedulerType, Trigger};
 use crate::support::text_enum::text_enum;
 
@@ -51,6 +52,9 @@ pub struct TaskConfig {
     #[serde(serialize_with = "Webhook::serialize_public")]
     #[schema(value_type = Option<WebhookView>)]
     pub webhook: Option<Webhook>,
+    /// A workflow config's steps (its `task_type` is then empty).
+    #[sqlx(json(nullable))]
+    pub workflow: Option<Workflow>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -66,9 +70,11 @@ pub struct NewConfig {
     #[serde(default)]
     #[schema(max_length = 10000)]
     pub description: String,
-    /// A loaded plugin's name (`GET /plugins`).
+    /// A loaded plugin's name (`GET /plugins`); leave it out for a
+    /// workflow.
+    #[serde(default)]
     #[schema(pattern = "^[a-z0-9_-]+$")]
-    pub task_type: String,
+    pub task_type: Option<String>,
     pub scheduler_type: SchedulerType,
     #[serde(default)]
     pub schedule_config: serde_json::Value,
@@ -103,6 +109,9 @@ pub struct NewConfig {
     pub notify: Option<Notify>,
     #[serde(default)]
     pub webhook: Option<Webhook>,
+    /// Steps to run instead of one task type (leave `task_type` out).
+    #[serde(default)]
+    pub workflow: Option<Workflow>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -119,7 +128,7 @@ impl NewConfig {
         Self {
             name: name.to_owned(),
             description: String::new(),
-            task_type: task_type.to_owned(),
+            task_type: Some(task_type.to_owned()),
             scheduler_type: SchedulerType::Manual,
             schedule_config: serde_json::json!({}),
             parameters: empty_object(),
@@ -133,6 +142,7 @@ impl NewConfig {
             max_concurrency: None,
             notify: None,
             webhook: None,
+            workflow: None,
         }
     }
 
@@ -143,7 +153,7 @@ impl NewConfig {
             id: Uuid::nil(),
             name: self.name.clone(),
             description: self.description.clone(),
-            task_type: self.task_type.clone(),
+            task_type: self.task_type.clone().unwrap_or_default(),
             scheduler_type: self.scheduler_type,
             schedule_config: self.schedule_config.clone(),
             parameters: self.parameters.clone(),
@@ -157,6 +167,7 @@ impl NewConfig {
             max_concurrency: self.max_concurrency,
             notify: self.notify.clone(),
             webhook: self.webhook.clone(),
+            workflow: self.workflow.clone(),
             created_at: now,
             updated_at: now,
         }
@@ -218,6 +229,11 @@ pub struct ConfigPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Webhook>)]
     pub webhook: Option<Option<Webhook>>,
+    /// A workflow replaces the task type; `null` removes the workflow (set
+    /// `task_type` with it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Workflow>)]
+    pub workflow: Option<Option<Workflow>>,
 }
 
 /// A field that, when present, has a value: `null` is refused (naming the
@@ -244,7 +260,14 @@ impl ConfigPatch {
         }
         set!(name, description, task_type, scheduler_type, schedule_config, parameters);
         set!(max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest);
-        set!(tags, max_concurrency, webhook);
+        set!(tags, max_concurrency, webhook, workflow);
+        // One of the two: setting either leaves the other out, unless the
+        // patch sets both (which validation refuses).
+        match (&self.task_type, &self.workflow) {
+            (None, Some(Some(_))) => c.task_type = String::new(),
+            (Some(_), None) => c.workflow = None,
+            _ => {}
+        }
         if let Some(notify) = &self.notify {
             let kept = c.notify.take().and_then(|n| n.secret);
             c.notify = notify.clone().map(|n| Notify { secret: n.secret.or(kept), ..n });
@@ -304,6 +327,16 @@ pub struct ExecutionRecord {
     /// replaced it); its error is then "cancelled".
     #[serde(default)]
     pub cancelled_by: Option<String>,
+    /// The workflow run this record belongs to: a step run's (with `step`
+    /// set), or the workflow run's own record (its own id, no `step`).
+    #[serde(default)]
+    pub workflow_execution_id: Option<Uuid>,
+    /// The step of a workflow run this record is a run of.
+    #[serde(default)]
+    pub step: Option<String>,
+    /// The element of a `for_each` step this run was given (from 0).
+    #[serde(default)]
+    pub step_index: Option<i32>,
 }
 
 /// A stored record with its row id.
@@ -322,6 +355,9 @@ pub struct ExecutionFilter {
     pub is_success: Option<bool>,
     /// Started at or after.
     pub since: Option<DateTime<Utc>>,
+    /// The step runs of this workflow run; `None`: runs only (a workflow
+    /// run is one, by its own record; its steps are left out).
+    pub workflow_execution_id: Option<Uuid>,
 }
 
 /// Execution statistics for one config or for all.

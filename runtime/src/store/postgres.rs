@@ -121,17 +121,19 @@ impl Dialect for PgStore {
     }
 
     async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StoreError> {
-        // One array per column: a batch costs eighteen binds, however large.
+        // One array per column: a batch costs twenty-one binds, however large.
         // A record whose config was deleted meanwhile keeps a NULL config_id
         // rather than failing the batch on the foreign key.
         let sql = format!(
             "INSERT INTO task_executions ({RECORD_COLUMNS}) \
              SELECT c.id, u.execution_id, u.attempt, u.trigger, u.task_type, u.scheduled_at, u.started_at, \
              u.completed_at, u.duration_seconds, u.is_success, u.result, u.error_message, u.logs, \
-             u.plugin_digest, u.worker, u.parameters, u.timeout_seconds, u.cancelled_by \
+             u.plugin_digest, u.worker, u.parameters, u.timeout_seconds, u.cancelled_by, \
+             u.workflow_execution_id, u.step, u.step_index \
              FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::timestamptz[], \
              $7::timestamptz[], $8::timestamptz[], $9::float8[], $10::bool[], $11::jsonb[], $12::text[], \
-             $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::float8[], $18::text[]) \
+             $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::float8[], $18::text[], $19::uuid[], \
+             $20::text[], $21::int4[]) \
              AS u({RECORD_COLUMNS}) \
              LEFT JOIN task_configs c ON c.id = u.config_id \
              ON CONFLICT (execution_id, attempt) DO NOTHING{RETURNED}"
@@ -156,6 +158,9 @@ impl Dialect for PgStore {
             .bind(column(records, |r| r.parameters.clone()))
             .bind(column(records, |r| r.timeout_seconds))
             .bind(column(records, |r| r.cancelled_by.as_deref()))
+            .bind(column(records, |r| r.workflow_execution_id))
+            .bind(column(records, |r| r.step.as_deref()))
+            .bind(column(records, |r| r.step_index))
             .fetch_all(&mut *tx)
             .await?;
         rollups::add::<Postgres>(&mut tx, &inserted).await?;
@@ -172,10 +177,11 @@ impl Dialect for PgStore {
 
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = Q::delete_executions_before(before).build().execute(&mut *tx).await?;
+        let runs = Q::delete_executions_before(before, false).build().execute(&mut *tx).await?;
+        let steps = Q::delete_executions_before(before, true).build().execute(&mut *tx).await?;
         rollups::trim::<Postgres>(&mut tx, before).await?;
         tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(runs.rows_affected() + steps.rows_affected())
     }
 
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {

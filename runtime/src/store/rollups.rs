@@ -33,10 +33,12 @@ pub(super) struct Inserted {
     started_at: DateTime<Utc>,
     is_success: bool,
     duration_seconds: f64,
+    /// A step run of a workflow: not counted (its workflow run is).
+    step: Option<String>,
 }
 
 /// The columns an insert of records returns for [`add`].
-pub(super) const RETURNED: &str = " RETURNING config_id, started_at, is_success, duration_seconds";
+pub(super) const RETURNED: &str = " RETURNING config_id, started_at, is_success, duration_seconds, step";
 
 /// Totals of some records.
 #[derive(Debug, Default, Clone, Copy, PartialEq, sqlx::FromRow)]
@@ -82,7 +84,7 @@ fn time(seconds: i64) -> DateTime<Utc> {
 /// writers lock the rows they share in the same order (no deadlock).
 fn deltas(rows: &[Inserted]) -> BTreeMap<(Uuid, i64, i64), Sums> {
     let mut out: BTreeMap<(Uuid, i64, i64), Sums> = BTreeMap::new();
-    for row in rows {
+    for row in rows.iter().filter(|r| r.step.is_none()) {
         let scopes = [Some(ALL), row.config_id];
         for scope in scopes.into_iter().flatten() {
             for span in [MINUTE, HOUR] {
@@ -226,6 +228,8 @@ where
                  FROM task_executions WHERE started_at >= ",
             );
             q.push_bind(since).push(" AND started_at < ").push_bind(time(minute));
+            // Runs only (as the buckets count them): the by-time indexes' rows.
+            q.push(" AND step IS NULL");
             if let Some(id) = f.config_id {
                 q.push(" AND config_id = ").push_bind(id);
             }
@@ -254,8 +258,13 @@ mod tests {
     fn every_row_counts_once_per_scope_and_span() {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 30).unwrap();
         let config = Uuid::new_v4();
-        let row =
-            |config_id, ok| Inserted { config_id, started_at: at, is_success: ok, duration_seconds: 2.0 };
+        let row = |config_id, ok| Inserted {
+            config_id,
+            started_at: at,
+            is_success: ok,
+            duration_seconds: 2.0,
+            step: None,
+        };
         let d = deltas(&[row(Some(config), true), row(None, false)]);
         assert_eq!(d.len(), 4, "{d:?}");
         let all = d[&(ALL, MINUTE, at.timestamp() - 30)];

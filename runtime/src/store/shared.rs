@@ -23,7 +23,7 @@ type Row<D> = <Db<D> as Database>::Row;
 #[async_trait]
 impl<D> ConfigStore for D
 where
-    D: Dialect,
+    D: Dialect + WorkflowStore,
     for<'c> &'c mut <Db<D> as Database>::Connection: Executor<'c, Database = Db<D>>,
     <Db<D> as Database>::Arguments: IntoArguments<Db<D>>,
     TaskConfig: Decoded<Row<D>>,
@@ -115,12 +115,24 @@ where
         // The total comes from the running totals: counting the rows would
         // cost the whole window on every page.
         read_twice(self, || async {
-            let sums: Sums = rollups::sums(filter).build_query_as().fetch_one(self.pool()).await?;
+            let total = match filter.workflow_execution_id {
+                // The steps of one workflow run: few enough to count.
+                Some(_) => {
+                    let mut count = QueryBuilder::new("SELECT count(*) FROM task_executions");
+                    Sql::execution_filter(&mut count, filter);
+                    let (n,): (i64,) = count.build_query_as().fetch_one(self.pool()).await?;
+                    n
+                }
+                None => {
+                    let sums: Sums = rollups::sums(filter).build_query_as().fetch_one(self.pool()).await?;
+                    sums.count(filter.is_success)
+                }
+            };
             let mut q = Sql::executions();
             Sql::execution_filter(&mut q, filter);
             q.push(" ORDER BY started_at DESC, id DESC");
             Sql::page(&mut q, page);
-            Ok((q.build_query_as().fetch_all(self.pool()).await?, sums.count(filter.is_success) as u64))
+            Ok((q.build_query_as().fetch_all(self.pool()).await?, total.max(0) as u64))
         })
         .await
     }
@@ -169,7 +181,7 @@ where
             // The partial index `task_executions_ticks` answers this.
             let mut q = QueryBuilder::new("SELECT scheduled_at FROM task_executions WHERE config_id = ");
             q.push_bind(config_id)
-                .push(" AND trigger IN ('cron', 'backfill') AND scheduled_at >= ")
+                .push(" AND trigger IN ('cron', 'backfill') AND step IS NULL AND scheduled_at >= ")
                 .push_bind(from)
                 .push(" AND scheduled_at < ")
                 .push_bind(to);
@@ -184,7 +196,8 @@ where
         config_id: Option<Uuid>,
         since: Option<DateTime<Utc>>,
     ) -> Result<ExecutionStats, StoreError> {
-        let filter = ExecutionFilter { config_id, is_success: None, since };
+        // A workflow run counts once: its own record, not its steps'.
+        let filter = ExecutionFilter { config_id, since, ..Default::default() };
         read_twice(self, || async {
             // The totals and the latest start are independent: ask both at once.
             let (mut sums, mut last) = (rollups::sums(&filter), Sql::last_started(&filter));

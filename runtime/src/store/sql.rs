@@ -28,16 +28,17 @@ impl<R: sqlx::Row, T: for<'r> FromRow<'r, R> + Send + Unpin> Decoded<R> for T {}
 /// Every column of a config, in [`TaskConfig`]'s order.
 pub(super) const CONFIG_COLUMNS: &str = "id, name, description, task_type, scheduler_type, \
      schedule_config, parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, \
-     concurrency, plugin_digest, tags, max_concurrency, notify, webhook, created_at, updated_at";
+     concurrency, plugin_digest, tags, max_concurrency, notify, webhook, workflow, created_at, updated_at";
 /// The columns a write of a config sets, in the order `push_written` binds.
 const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_config, parameters, \
      max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest, tags, \
-     max_concurrency, notify, webhook, updated_at";
+     max_concurrency, notify, webhook, workflow, updated_at";
 /// An execution record's columns as written (all but the row id), in
 /// [`ExecutionRecord`]'s order.
 pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
      scheduled_at, started_at, completed_at, duration_seconds, is_success, result, error_message, \
-     logs, plugin_digest, worker, parameters, timeout_seconds, cancelled_by";
+     logs, plugin_digest, worker, parameters, timeout_seconds, cancelled_by, workflow_execution_id, step, \
+     step_index";
 
 /// How many of the latest records in a window a p95 is taken from: an
 /// exact p95 would read every duration in the window.
@@ -122,6 +123,11 @@ where
         if let Some(since) = f.since {
             q.push(" AND started_at >= ").push_bind(since);
         }
+        match f.workflow_execution_id {
+            Some(id) => q.push(" AND workflow_execution_id = ").push_bind(id).push(" AND step IS NOT NULL"),
+            // A workflow run is one run: its own record, not its steps'.
+            None => q.push(" AND step IS NULL"),
+        };
     }
 
     pub fn page(q: &mut QueryBuilder<DB>, page: Page) {
@@ -178,6 +184,7 @@ where
         values.push_bind(c.notify.as_ref().map(|n| serde_json::to_value(n).expect("notify serialises")));
         // The sealed secret (sealed by the app before it reached the store).
         values.push_bind(c.webhook.as_ref().map(|w| serde_json::to_value(w).expect("webhook serialises")));
+        values.push_bind(c.workflow.as_ref().map(|w| serde_json::to_value(w).expect("workflow serialises")));
         clock.push_now(values, at);
     }
 
@@ -209,9 +216,11 @@ where
         q
     }
 
-    pub fn delete_executions_before(before: DateTime<Utc>) -> QueryBuilder<DB> {
+    /// The DELETE of the runs (or, with `steps`, the step runs) that
+    /// started before `before`: each reads its own by-time index.
+    pub fn delete_executions_before(before: DateTime<Utc>, steps: bool) -> QueryBuilder<DB> {
         let mut q = QueryBuilder::new("DELETE FROM task_executions WHERE started_at < ");
-        q.push_bind(before);
+        q.push_bind(before).push(if steps { " AND step IS NOT NULL" } else { " AND step IS NULL" });
         q
     }
 }

@@ -24,7 +24,7 @@ use crate::store::sqlite_file::Db;
 type Q = Sql<Sqlite>;
 
 /// Bound parameters per execution row; SQLite allows 32766 per statement.
-const EXECUTION_BINDS: usize = 18;
+const EXECUTION_BINDS: usize = 21;
 const MAX_BINDS: usize = 32_000;
 
 #[derive(Clone)]
@@ -131,7 +131,10 @@ impl Dialect for SqliteStore {
                     .push_bind(r.worker.clone())
                     .push_bind(&r.parameters)
                     .push_bind(r.timeout_seconds)
-                    .push_bind(r.cancelled_by.clone());
+                    .push_bind(r.cancelled_by.clone())
+                    .push_bind(r.workflow_execution_id)
+                    .push_bind(r.step.clone())
+                    .push_bind(r.step_index);
             });
             q.push(RETURNED);
             inserted.extend(q.build_query_as::<Inserted>().fetch_all(&mut *tx).await?);
@@ -158,9 +161,10 @@ impl Dialect for SqliteStore {
 
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.db.write().await?;
-        let done = Q::delete_executions_before(before).build().execute(&mut *tx).await?;
+        let runs = Q::delete_executions_before(before, false).build().execute(&mut *tx).await?;
+        let steps = Q::delete_executions_before(before, true).build().execute(&mut *tx).await?;
         rollups::trim::<Sqlite>(&mut tx, before).await?;
-        committed(tx, done.rows_affected()).await
+        committed(tx, runs.rows_affected() + steps.rows_affected()).await
     }
 
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {

@@ -94,7 +94,7 @@ async fn commit(db: &Db, batch: &[Request]) -> Result<Vec<Enqueued>, BackendErro
     let mut answers = Vec::with_capacity(batch.len());
     for r in batch {
         answers.push(match &r.once {
-            Some(key) => once::claim(&mut tx, r.run.job.config_id, key, r.run.execution_id).await?,
+            Some(key) => once::claim(&mut tx, r.run.owner(), key, r.run.execution_id).await?,
             None => Enqueued::New,
         });
     }

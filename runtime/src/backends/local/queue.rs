@@ -34,8 +34,9 @@ pub(super) async fn push_runs<'a>(
         "INSERT INTO local_queue (band, config_id, run, ready_ms, execution_id, task_type, cfg_limit, type_limit) ",
     );
     insert.push_values(runs, |mut row, run| {
+        // A step run is kept among its workflow run's runs.
         row.push_bind(band_number(Band::of_run(run)))
-            .push_bind(run.job.config_id)
+            .push_bind(run.owner())
             .push_bind(json(run))
             .push_bind(now)
             .push_bind(run.execution_id)
@@ -57,6 +58,23 @@ pub(super) async fn runs_in_flight(tx: &mut SqliteConnection, config_id: Uuid) -
 
 #[async_trait]
 impl QueueStats for LocalBackend {
+    async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError> {
+        let mut held = std::collections::HashSet::new();
+        for chunk in execution_ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT execution_id FROM local_queue WHERE consumer IS NOT NULL AND execution_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let rows: Vec<Uuid> = q.build_query_scalar().fetch_all(self.db.read()).await?;
+            held.extend(rows);
+        }
+        Ok(execution_ids.iter().map(|id| held.contains(id)).collect())
+    }
+
     async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
         Ok(sqlx::query_scalar("SELECT consumer FROM local_workers WHERE expires_ms >= ? ORDER BY consumer")
             .bind(ms(Utc::now()))

@@ -81,6 +81,7 @@ static ENQUEUE: LazyLock<Script> = script!("enqueue.lua");
 static SETTLE: LazyLock<Script> = script!("settle.lua");
 static PROMOTE: LazyLock<Script> = script!("promote.lua");
 static CANCEL: LazyLock<Script> = script!("cancel.lua");
+static HELD: LazyLock<Script> = script!("held.lua");
 
 /// A run's gates as the scripts read them (see `lua/common.lua`): '' when
 /// nothing limits it, else '<config limit>,<type limit>,<task type>'.
@@ -94,11 +95,12 @@ fn gates(run: &QueuedRun) -> String {
 }
 
 /// A parked or waiting run as the scripts keep it:
-/// '<band>|<config>|<execution>|<gates>|<run JSON>'.
+/// '<band>|<owner>|<execution>|<gates>|<run JSON>' (the owner: its config,
+/// or a step run's workflow run, `QueuedRun::owner`).
 fn item(run: &QueuedRun) -> String {
     let band = crate::contract::job::Band::of_run(run).as_str();
     let json = serde_json::to_string(run).expect("runs serialise");
-    format!("{band}|{}|{}|{}|{json}", run.job.config_id, run.execution_id, gates(run))
+    format!("{band}|{}|{}|{}|{json}", run.owner(), run.execution_id, gates(run))
 }
 
 /// Cheap-to-clone handle on one Redis.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item};
+use super::{CANCEL, GROUP, HELD, PROMOTE, RedisBackend, SETTLE, item};
 use crate::contract::BackendError;
 use crate::contract::job::{Band, QueuedRun};
 use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
@@ -358,6 +358,19 @@ impl Queue for RedisBackend {
 
 #[async_trait]
 impl QueueStats for RedisBackend {
+    async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError> {
+        let mut out = Vec::with_capacity(execution_ids.len());
+        for chunk in execution_ids.chunks(500) {
+            let mut call = HELD.arg(&*self.prefix);
+            for id in chunk {
+                call.arg(id.to_string());
+            }
+            let held: Vec<i64> = call.invoke_async(&mut self.conn.clone()).await?;
+            out.extend(held.into_iter().map(|h| h == 1));
+        }
+        Ok(out)
+    }
+
     async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
         let now = Utc::now().timestamp_millis();
         let workers = self.key("workers");

@@ -312,7 +312,8 @@ impl ScheduleBackend for RedisBackend {
         let (key, fingerprint) = once.map_or(("", ""), |o| (o.key.as_str(), o.fingerprint.as_str()));
         let answer: Vec<String> = ENQUEUE
             .arg(&*self.prefix)
-            .arg(run.job.config_id.to_string())
+            // A step run is kept among its workflow run's runs.
+            .arg(run.owner().to_string())
             .arg(Band::of_run(&run).as_str())
             .arg(json(&run))
             .arg(event.as_ref().map(json).unwrap_or_default())

@@ -9,6 +9,7 @@
 
 mod kinds;
 pub mod payload;
+pub mod workflow;
 
 pub use kinds::{Concurrency, NotifyOn, SchedulerType, Trigger};
 
@@ -52,6 +53,10 @@ pub struct Job {
     /// (`schedule::ahead`).
     #[serde(default)]
     pub revision: u64,
+    /// A workflow config's steps: a run of this job conducts them
+    /// (`task_type` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<workflow::Workflow>,
 }
 
 /// The `max_concurrency` of each task type (its plugin's sidecar), as the
@@ -79,6 +84,13 @@ pub struct QueuedRun {
     /// cancelled without running it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<String>,
+    /// A step run of a workflow run: which one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<workflow::StepOf>,
+    /// A workflow run that retries this one: the steps that succeeded in
+    /// it are not run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<Uuid>,
 }
 
 impl QueuedRun {
@@ -93,7 +105,21 @@ impl QueuedRun {
             job,
             ahead,
             cancelled_by: None,
+            step: None,
+            retry_of: None,
         }
+    }
+
+    /// Whose runs in flight this run counts among: its workflow run's for a
+    /// step run (so a config's limits and overlap policy see the workflow
+    /// run as one), else its config's.
+    pub fn owner(&self) -> Uuid {
+        self.step.as_ref().map_or(self.job.config_id, |s| s.workflow_execution_id)
+    }
+
+    /// Does this run conduct a workflow (rather than run a plugin)?
+    pub fn is_workflow(&self) -> bool {
+        self.job.workflow.is_some() && self.step.is_none()
     }
 }
 

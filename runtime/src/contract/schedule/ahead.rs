@@ -79,6 +79,7 @@ mod tests {
             type_max_concurrency: None,
             notify: None,
             revision,
+            workflow: None,
         };
         QueuedRun {
             execution_id: uuid::Uuid::nil(),
@@ -88,6 +89,8 @@ mod tests {
             job,
             ahead: true,
             cancelled_by: None,
+            step: None,
+            retry_of: None,
         }
     }
 

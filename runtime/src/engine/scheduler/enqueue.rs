@@ -16,7 +16,8 @@ use crate::contract::job::payload::{fingerprint, merge_patch};
 use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger};
 use crate::contract::schedule::backend::{Enqueued, Once};
 use crate::contract::schedule::{COUNT_CAP, HistoryEvent, ScheduleSpec};
-use crate::store::TaskConfig;
+use crate::engine::workflow;
+use crate::store::{TaskConfig, WorkflowRun};
 
 /// The most ticks one backfill queues.
 pub const MAX_BACKFILL: usize = 10_000;
@@ -90,9 +91,13 @@ impl SchedulerService {
         };
         let run = self.first_run(job, request.trigger, Utc::now());
         let execution_id = run.execution_id;
+        let row = workflow::starting(&run);
         let event = HistoryEvent::new("run_requested", format!("{what} {execution_id} queued"), None);
         match self.backend.enqueue(run, Some(event), once.as_ref()).await? {
-            Enqueued::New => Ok(Requested { execution_id, repeated: false }),
+            Enqueued::New => {
+                self.started(row).await?;
+                Ok(Requested { execution_id, repeated: false })
+            }
             Enqueued::Again(first) => Ok(Requested { execution_id: first, repeated: true }),
             Enqueued::Conflict => Err(ServiceError::KeyReused(request.key.unwrap_or_default())),
         }
@@ -113,6 +118,8 @@ impl SchedulerService {
             parameters: parameters.to_string(),
             plugin_digest: Some(digest.to_owned()),
             timeout_seconds: timeout_seconds.or(config.timeout_seconds),
+            // A step run of a workflow is replayed alone.
+            workflow: None,
             ..Job::of(config)
         };
         let run = self.first_run(job, Trigger::Replay, Utc::now());
@@ -120,6 +127,41 @@ impl SchedulerService {
         let event = HistoryEvent::new("run_requested", format!("replay {execution_id} queued"), None);
         self.backend.enqueue(run, Some(event), None).await?;
         Ok(execution_id)
+    }
+
+    /// Queues a workflow run that retries `failed` (a run of `config`):
+    /// its steps and parameters as they were; the steps that succeeded
+    /// there are not run again (the conductor reuses their results).
+    pub async fn retry_workflow(
+        &self,
+        config: &TaskConfig,
+        failed: &WorkflowRun,
+    ) -> Result<Uuid, ServiceError> {
+        let job = Job {
+            task_type: String::new(),
+            parameters: failed.parameters.to_string(),
+            plugin_digest: None,
+            workflow: Some(failed.workflow.clone()),
+            ..Job::of(config)
+        };
+        let mut run = self.first_run(job, Trigger::Replay, Utc::now());
+        run.retry_of = Some(failed.execution_id);
+        let execution_id = run.execution_id;
+        let row = workflow::starting(&run);
+        let message = format!("retry {execution_id} of workflow run {} queued", failed.execution_id);
+        self.backend.enqueue(run, Some(HistoryEvent::new("run_requested", message, None)), None).await?;
+        self.started(row).await?;
+        Ok(execution_id)
+    }
+
+    /// Stores the row of a workflow run just queued, so that its id, once
+    /// answered, reads at once (its conductor finds the row there; a run
+    /// a schedule fired gets its row from its conductor).
+    async fn started(&self, row: Option<WorkflowRun>) -> Result<(), ServiceError> {
+        if let Some(row) = row {
+            self.store.start_workflow_run(&row).await?;
+        }
+        Ok(())
     }
 
     /// Queues one run per tick of `config`'s cron schedule in `[from, to)`

@@ -43,6 +43,7 @@ impl Worker {
             self.store.clone(),
             self.queue.clone(),
             self.notifier.clone(),
+            self.conductor.clone(),
             unsettled.clone(),
             done_rx,
         ));
@@ -104,6 +105,20 @@ impl Worker {
                         // From now until it is handed on, a cancel reaches it.
                         let cancel = held.hold(delivery.run.execution_id);
                         let held = held.clone();
+                        if delivery.run.is_workflow() {
+                            // Conducted without a slot, until it ends (or
+                            // this worker stops: then another takes over).
+                            let shutdown = shutdown.clone();
+                            tokio::spawn(async move {
+                                let id = delivery.run.execution_id;
+                                let finished = worker.conduct_one(delivery, cancel, shutdown).await;
+                                held.release(id);
+                                if let Some(finished) = finished {
+                                    let _ = done_tx.send(finished).await;
+                                }
+                            });
+                            continue;
+                        }
                         if delivery.run.ahead {
                             // Fired ahead of its time: hold it without a slot.
                             let permits = permits.clone();

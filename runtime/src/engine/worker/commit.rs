@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::contract::job::NotifyOn;
 use crate::contract::queue::{Queue, Settle};
 use crate::engine::notifier::Notifier;
+use crate::engine::workflow::Conductor;
 use crate::store::{ConfigStore, ExecutionRecord};
 use crate::support::backoff::retry;
 
@@ -58,6 +59,7 @@ pub(super) async fn commit_loop(
     store: Arc<dyn ConfigStore>,
     queue: Arc<dyn Queue>,
     notifier: Option<Notifier>,
+    conductor: Option<Conductor>,
     unsettled: Unsettled,
     mut done: mpsc::Receiver<Finished>,
 ) {
@@ -77,6 +79,11 @@ pub(super) async fn commit_loop(
             settles.push(f.settle);
         }
         retry("cannot commit execution records", None, || store.record_executions(&records)).await;
+        if let Some(conductor) = &conductor
+            && records.iter().any(|r| r.step.is_some())
+        {
+            conductor.progressed();
+        }
         if let Some(notifier) = &notifier {
             for (record, on) in notices {
                 notifier.offer(record, on);

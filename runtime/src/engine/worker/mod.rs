@@ -12,7 +12,8 @@
 //! just the free slots. Every run it holds can be cancelled from any
 //! process (`cancel.rs`); a cancelled run is recorded, never retried.
 //! Committed outcomes are offered to the notifier, which never holds the
-//! worker up.
+//! worker up. A workflow run is handed to the conductor
+//! (`engine::workflow`) without a slot.
 
 mod cancel;
 mod claim;
@@ -30,6 +31,7 @@ use crate::contract::kv::KeyValue;
 use crate::contract::queue::Queue;
 use crate::doors::secrets::Secrets;
 use crate::engine::notifier::Notifier;
+use crate::engine::workflow::Conductor;
 use crate::executor::{Doors, Executor, Grants};
 use crate::plugins::artifacts::Artifacts;
 use crate::store::ConfigStore;
@@ -52,6 +54,8 @@ pub struct Worker {
     /// Where committed outcomes of configs that want notifications go;
     /// `None`: nowhere.
     pub notifier: Option<Notifier>,
+    /// What conducts workflow runs; `None`: they fail, saying so.
+    pub conductor: Option<Conductor>,
 }
 
 /// What the worker opens for runs whose plugins are granted them.

@@ -21,7 +21,8 @@ impl Worker {
     /// The next attempt, unless this one `ended` it (succeeded, or was
     /// cancelled) or no retries are left.
     pub(super) fn retry_of(&self, run: &QueuedRun, ended: bool) -> Option<(QueuedRun, DateTime<Utc>)> {
-        if ended || run.attempt > run.job.max_retries.max(0) as u32 {
+        // A workflow run is not retried as a whole (its steps are).
+        if ended || run.is_workflow() || run.attempt > run.job.max_retries.max(0) as u32 {
             return None;
         }
         let at = Utc::now() + backoff(self.base_backoff, run.attempt);

@@ -39,7 +39,7 @@ impl Worker {
             tracing::info!(config = %delivery.run.job.config_id, due = %delivery.run.scheduled_at,
                 "dropping a run fired ahead of time: its schedule changed before it was due");
             let Delivery { band, handle, run, .. } = delivery;
-            let (config_id, execution_id) = (run.job.config_id, run.execution_id);
+            let (config_id, execution_id) = (run.owner(), run.execution_id);
             return Finished {
                 record: None,
                 settle: Settle { band, handle, config_id, execution_id, retry: None },
@@ -56,7 +56,7 @@ impl Worker {
         cancel: watch::Receiver<Option<String>>,
     ) -> Finished {
         let Delivery { band, handle, deliveries, run } = delivery;
-        let (config_id, execution_id) = (run.job.config_id, run.execution_id);
+        let (config_id, execution_id) = (run.owner(), run.execution_id);
         let mut settle = Settle { band, handle, config_id, execution_id, retry: None };
         let notify = run.job.notify;
         let attempt = run.attempt as i32;
@@ -140,7 +140,43 @@ impl Worker {
             parameters: serde_json::from_str(&run.job.parameters).ok(),
             timeout_seconds,
             cancelled_by: o.cancelled_by,
+            workflow_execution_id: run.step.as_ref().map(|s| s.workflow_execution_id),
+            step: run.step.as_ref().map(|s| s.step.clone()),
+            step_index: run.step.as_ref().and_then(|s| s.index).map(|i| i as i32),
         }
+    }
+
+    /// Conducts a workflow run (no sandbox slot: it only queues and reads)
+    /// and answers its record; `None` if the worker stops first, leaving
+    /// the run on the queue for another worker to take over.
+    pub(super) async fn conduct_one(
+        &self,
+        delivery: Delivery,
+        cancel: watch::Receiver<Option<String>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Option<Finished> {
+        let Delivery { band, handle, run, .. } = delivery;
+        let settle =
+            Settle { band, handle, config_id: run.owner(), execution_id: run.execution_id, retry: None };
+        let notify = run.job.notify;
+        let Some(conductor) = &self.conductor else {
+            let outcome =
+                lost("this worker cannot conduct workflow runs (no schedule backend)".into(), Utc::now());
+            return Some(Finished { record: Some(self.record(&run, outcome, None)), settle, notify });
+        };
+        // Cancelled while it waited: its steps (queued by a conductor
+        // before, if any) are cancelled all the same.
+        // (The sender lives as long as the conducting: a closed channel
+        // would wake the conductor again and again.)
+        let mut marker = None;
+        let cancel = match &run.cancelled_by {
+            Some(by) => marker.insert(watch::channel(Some(by.clone()))).1.clone(),
+            None => cancel,
+        };
+        let record = conductor.conduct(&run, &self.name, cancel, shutdown).await;
+        drop(marker);
+        let record = record?;
+        Some(Finished { record: Some(record), settle, notify })
     }
 }
 

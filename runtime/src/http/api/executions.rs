@@ -37,6 +37,9 @@ struct ListQuery {
     config_id: Option<Uuid>,
     is_success: Option<bool>,
     since: Option<DateTime<Utc>>,
+    /// The step runs of this workflow run (without it: runs, each workflow
+    /// run by its own record).
+    workflow_execution_id: Option<Uuid>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     #[param(maximum = 2147483647)]
@@ -58,7 +61,12 @@ async fn list(
     State(app): State<App>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List<StoredExecution>>, ApiError> {
-    let filter = ExecutionFilter { config_id: q.config_id, is_success: q.is_success, since: q.since };
+    let filter = ExecutionFilter {
+        config_id: q.config_id,
+        is_success: q.is_success,
+        since: q.since,
+        workflow_execution_id: q.workflow_execution_id,
+    };
     page_of(&app, filter, page(q.limit, q.offset)?).await
 }
 

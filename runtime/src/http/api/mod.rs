@@ -20,6 +20,7 @@ mod schedules;
 mod secrets;
 mod system;
 mod versions;
+mod workflows;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -45,6 +46,7 @@ use crate::store::Page;
         (name = "configs", description = "Task configs: the static definition of a task"),
         (name = "schedules", description = "Schedule actions, next runs and history"),
         (name = "executions", description = "Execution records"),
+        (name = "workflows", description = "Workflow runs: steps, their runs, retry from failed steps"),
         (name = "plugins", description = "The plugin registry"),
         (name = "kv", description = "Plugins' key-value state, by bucket"),
         (name = "secrets", description = "Secrets for plugins (admin only; values are never answered)"),
@@ -152,6 +154,7 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(kv::router())
         .merge(secrets::router())
         .merge(system::router())
+        .merge(workflows::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let api = OpenApiRouter::new()
         .merge(system::public_router())

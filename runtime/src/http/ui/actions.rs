@@ -1,6 +1,6 @@
 //! The dashboard's buttons: a schedule action (or run now), a run with
-//! parameters, "run again" of a run's config, and a rescan of the plugin
-//! directory. Each checks the
+//! parameters, "run again" of a run's config, a retry of a failed
+//! workflow run, and a rescan of the plugin directory. Each checks the
 //! session's CSRF token and role, makes the application layer's call the
 //! API makes, and goes back to the page it came from with its result in
 //! words.
@@ -15,7 +15,7 @@ use super::session::{CsrfForm, Session};
 use crate::app::{App, AppError, RunInput};
 use crate::contract::schedule::Action;
 use crate::http::error::ApiError;
-use crate::http::paths::{ConfigId, RecordId};
+use crate::http::paths::{ConfigId, ExecutionId, RecordId};
 
 /// Where to come back to after an action: a dashboard path only (else
 /// `otherwise`); one with a control character is refused (400).
@@ -114,6 +114,18 @@ pub(crate) async fn run_again(
     session.check(&form.csrf)?;
     let (config, execution) = app.run_config_of(id?.0).await?;
     Ok(with_notice(&format!("/ui/runs?config_id={config}"), &format!("Queued a new run ({execution}).")))
+}
+
+/// Retries a failed workflow run from its failed steps.
+pub(crate) async fn retry_workflow(
+    State(app): State<App>,
+    session: Session,
+    id: Result<ExecutionId, ApiError>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
+    session.check(&form.csrf)?;
+    let retry = app.retry_workflow(id?.0).await?;
+    Ok(with_notice(&format!("/ui/workflow-runs/{retry}"), "Queued a retry from the failed steps."))
 }
 
 /// Rescans the plugin directory.

@@ -1,6 +1,6 @@
 //! The dashboard at `/ui`: server-rendered pages (overview, schedules, a
-//! config, runs, a run, plugins) over the same store and scheduler-service
-//! calls as the API, a login that turns an API token into a session
+//! config, runs, a run, a workflow run with its graph, plugins) over the
+//! same store and scheduler-service calls as the API, a login that turns an API token into a session
 //! cookie, a CSRF token on every form, and headers that keep the pages
 //! safe (a Content-Security-Policy without inline script, no framing).
 //!
@@ -11,6 +11,7 @@
 mod actions;
 mod assets;
 mod charts;
+mod graph;
 mod layout;
 mod pages;
 mod partials;
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/runs/rows", get(pages::run_rows))
         .route("/ui/runs/{id}", get(pages::run))
         .route("/ui/runs/{id}/again", post(actions::run_again))
+        .route("/ui/workflow-runs/{id}", get(pages::workflow_run))
+        .route("/ui/workflow-runs/{id}/retry", post(actions::retry_workflow))
         .route("/ui/plugins", get(pages::plugins))
         .route("/ui/plugins/reload", post(actions::reload))
         .route("/ui/assets/{file}", get(assets::serve))

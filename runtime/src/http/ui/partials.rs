@@ -69,7 +69,13 @@ pub(crate) fn rows(runs: &[StoredExecution]) -> Markup {
             tr {
                 td { a href={"/ui/runs/" (r.id)} { "#" (r.id) } }
                 td { (outcome(r.record.is_success)) }
-                td { (r.record.task_type) }
+                td {
+                    @match (&r.record.workflow_execution_id, &r.record.step) {
+                        (Some(wf), None) => a href={"/ui/workflow-runs/" (wf)} { "workflow run" },
+                        (Some(wf), Some(step)) => { (r.record.task_type) " · " a href={"/ui/workflow-runs/" (wf)} { "step " (step) } },
+                        _ => (r.record.task_type),
+                    }
+                }
                 td { (r.record.trigger.as_str()) @if r.record.attempt > 1 { " · attempt " (r.record.attempt) } }
                 td { (time(Some(r.record.started_at))) }
                 td.num { (seconds(r.record.duration_seconds)) }

@@ -9,11 +9,28 @@ use super::{NoticeQuery, given};
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::paths::ConfigId;
+use crate::http::ui::graph::{self, Node};
 use crate::http::ui::layout::{badge, page, seconds, time};
 use crate::http::ui::partials::{actions, runs_table};
 use crate::http::ui::session::Session;
 use crate::http::ui::{UiError, charts, words};
-use crate::store::{ExecutionFilter, Page};
+use crate::store::{ExecutionFilter, Page, Workflow};
+
+/// A workflow's steps as its graph draws them (no status: a definition).
+fn nodes_of(workflow: &Workflow) -> Vec<Node<'_>> {
+    let node = |s| -> Node<'_> {
+        let s: &crate::store::Step = s;
+        Node {
+            name: &s.name,
+            task_type: &s.task_type,
+            for_each: s.for_each,
+            parents: &s.parents,
+            status: None,
+            href: None,
+        }
+    };
+    workflow.steps.iter().map(node).collect()
+}
 
 pub(crate) async fn config(
     State(app): State<App>,
@@ -72,6 +89,10 @@ pub(crate) async fn config(
             @for e in &view.recent_history {
                 li { (time(Some(e.at))) " " strong { (e.event) } " " (e.message) }
             }
+        }
+        @if let Some(workflow) = &config.workflow {
+            h2 { "Steps" }
+            (graph::workflow(&nodes_of(workflow), "The steps of this workflow"))
         }
         h2 { "Definition" }
         pre { (definition) }

@@ -8,6 +8,7 @@ mod plugins;
 mod run;
 mod runs;
 mod schedules;
+mod workflow;
 
 pub(crate) use config::config;
 pub(crate) use overview::overview;
@@ -15,6 +16,7 @@ pub(crate) use plugins::plugins;
 pub(crate) use run::run;
 pub(crate) use runs::{run_rows, runs};
 pub(crate) use schedules::schedules;
+pub(crate) use workflow::workflow_run;
 
 use serde::Deserialize;
 

@@ -42,6 +42,11 @@ pub(crate) async fn run(
         p {
             (outcome(r.is_success)) " " (r.task_type)
             @if let Some(config) = r.config_id { " · " a href={"/ui/configs/" (config)} { "its config" } }
+            @if let Some(wf) = r.workflow_execution_id {
+                " · " a href={"/ui/workflow-runs/" (wf)} {
+                    @if let Some(step) = &r.step { "step " (step) " of its workflow run" } @else { "its workflow run" }
+                }
+            }
         }
         @if session.may_act() { @if let Some(config) = r.config_id {
             form.inline method="post" action={"/ui/runs/" (stored.id) "/again"} {
