@@ -344,9 +344,11 @@ fn the_rules_of_design_hold_between_parts() {
         }
     }
     // The scheduler service speaks no HTTP and runs no task; the worker
-    // decides nothing about schedules.
+    // decides nothing about schedules; the conductor of workflow runs
+    // queues and reads, and runs no plugin.
     may_not("engine::scheduler", &["engine::worker", "engine::reload", "executor", "plugins"]);
     may_not("engine::worker", &["engine::scheduler", "contract::schedule"]);
+    may_not("engine::workflow", &["engine::worker", "engine::scheduler", "executor", "plugins"]);
 }
 
 #[test]

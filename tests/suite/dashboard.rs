@@ -330,3 +330,56 @@ async fn pages_are_safe_and_refuse_what_they_should(d) {
     let _ = d;
 }
 }
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_run_is_drawn_as_a_graph_linking_to_its_runs(d) {
+    let plugins = PluginDir::new();
+    plugins.add("echo", "echo").add("fail", "fail");
+    let server = serve(&d, &plugins, &[]);
+    let origin = origin(&server);
+    let id = server.create_id(json!({"name": "etl", "scheduler_type": "manual", "workflow": {"steps": [
+        {"name": "extract", "task_type": "echo"},
+        {"name": "transform", "task_type": "fail", "parents": ["extract"]},
+        {"name": "load", "task_type": "echo", "parents": ["transform"]},
+    ]}})).await;
+    let run = server.run(&id).await;
+    eventually("the workflow run fails", Duration::from_secs(30), || async {
+        server.get(&format!("/workflow-runs/{run}")).await.1["status"] == "failed"
+    })
+    .await;
+    let drv = driver();
+    let c = browser(&drv).await;
+    log_in(&c, &origin, SERVER_TOKEN).await;
+
+    // The config page draws the definition.
+    c.goto(&format!("{origin}/ui/configs/{id}")).await.unwrap();
+    wait_for(&c, "the config's graph", |_, s| s.contains("svg class=\"graph\"")).await;
+    for step in ["extract", "transform", "load"] {
+        c.find(Locator::Css(&format!("svg.graph g.node[data-step={step}]"))).await.unwrap();
+    }
+
+    // The run's page: each step in its status, linking to its runs.
+    c.goto(&format!("{origin}/ui/workflow-runs/{run}")).await.unwrap();
+    wait_for(&c, "the workflow run's graph", |_, s| s.contains("svg class=\"graph\"")).await;
+    for (step, status) in [("extract", "succeeded"), ("transform", "failed"), ("load", "skipped")] {
+        c.find(Locator::Css(&format!("svg.graph g.node.{status}[data-step={step}]")))
+            .await
+            .unwrap_or_else(|_| panic!("{step} drawn as {status}"));
+    }
+    assert_eq!(c.find_all(Locator::Css("svg.graph path.edge")).await.unwrap().len(), 2, "an arrow per parent");
+    shot(&c, &format!("workflow-run-{}", d.plan.kind())).await;
+    c.find(Locator::Css("svg.graph a[href='#step-transform']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("section#step-transform a[href^='/ui/runs/']")).await.unwrap().click().await.unwrap();
+    wait_for(&c, "the step's run", |p, _| p.starts_with("/ui/runs/")).await;
+    assert!(text_of(&c, "pre.error").await.contains("this task always fails"));
+    c.find(Locator::LinkText("step transform of its workflow run")).await.unwrap().click().await.unwrap();
+    wait_for(&c, "back on the workflow run", |p, _| p.starts_with("/ui/workflow-runs/")).await;
+
+    // Retry from the failed steps: a new run that reuses extract.
+    c.find(Locator::XPath("//button[text()='Retry from the failed steps']")).await.unwrap().click().await.unwrap();
+    let page = wait_for(&c, "the retry's page", |_, s| s.contains("Queued a retry")).await;
+    assert!(page.contains("reused from the run this one retries"), "extract is reused");
+    c.close().await.unwrap();
+}
+}

@@ -263,6 +263,7 @@ async fn increments_stay_atomic_across_two_worker_processes() {
         base_backoff: Duration::from_secs(1),
         doors: WorkerDoors { kv: Some(d.kv.clone()), secrets: None },
         notifier: None,
+        conductor: None,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let here = tokio::spawn(worker.run(stopped, Duration::from_secs(10)));

@@ -27,3 +27,4 @@ mod secrets;
 mod store;
 mod versions;
 mod worker;
+mod workflows;

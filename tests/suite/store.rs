@@ -32,6 +32,9 @@ fn record(config: &TaskConfig, attempt: i32, ok: bool, secs: f64, ago_minutes: i
         parameters: Some(json!({"n": attempt})),
         timeout_seconds: Some(60.0),
         cancelled_by: None,
+        workflow_execution_id: None,
+        step: None,
+        step_index: None,
     }
 }
 
@@ -263,7 +266,7 @@ async fn totals_match(s: &dyn ConfigStore, all: &[ExecutionRecord], windows: &[c
     let configs: Vec<Option<Uuid>> = [None].into_iter().chain(all.iter().map(|r| r.config_id)).collect();
     for config_id in configs {
         for since in windows.iter().copied().map(Some).chain([None]) {
-            let f = ExecutionFilter { config_id, since, is_success: None };
+            let f = ExecutionFilter { config_id, since, ..Default::default() };
             let (total, successes, sum) = counted(all, &f);
             let stats = s.execution_stats(config_id, since).await.unwrap();
             assert_eq!((stats.total, stats.successes), (total, successes), "{config_id:?} since {since:?}");

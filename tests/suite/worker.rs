@@ -48,6 +48,7 @@ async fn start_worker(
         base_backoff,
         doors: Default::default(),
         notifier: None,
+        conductor: None,
     };
     let (stop, stopped) = watch::channel(false);
     (stop, tokio::spawn(worker.run(stopped, Duration::from_secs(10))))

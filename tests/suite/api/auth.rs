@@ -71,6 +71,7 @@ async fn every_route_checks_the_token_and_the_role(d) {
                 "/executions" if *method == "DELETE" => "/executions?older_than_days=30".to_owned(),
                 t => t
                     .replace("{id}", id)
+                    .replace("{execution_id}", id)
                     .replace("{action}", "start")
                     .replace("{name}", "echo")
                     .replace("{bucket}", "b")

@@ -42,6 +42,9 @@ fn cron_record(config: uuid::Uuid, tick: DateTime<Utc>) -> ExecutionRecord {
         parameters: None,
         timeout_seconds: None,
         cancelled_by: None,
+        workflow_execution_id: None,
+        step: None,
+        step_index: None,
     }
 }
 

@@ -54,4 +54,6 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/system/enums"),
     ("GET", "/system/dashboard"),
     ("DELETE", "/configs/{id}"),
+    ("GET", "/workflow-runs/{execution_id}"),
+    ("POST", "/workflow-runs/{execution_id}/retry"),
 ];

@@ -66,8 +66,20 @@ pub async fn spawn_app(d: Deployment) -> TestApp {
 /// The application over `d` with these roles, and settings changed by
 /// `adjust`; waits until its API answers.
 pub async fn spawn_app_with(d: Deployment, roles: &[&str], adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let plugins = PluginDir::new();
-    plugins.add("echo", "echo").add("fail", "fail").add("sleep", "sleep");
+    spawn_app_in(d, PluginDir::with(&["echo", "fail", "sleep"]), roles, adjust).await
+}
+
+/// Every role over `d`, with these built components as its plugins.
+pub async fn spawn_app_plugins(d: Deployment, components: &[&str]) -> TestApp {
+    spawn_app_in(d, PluginDir::with(components), &["api", "scheduler", "worker"], |_| {}).await
+}
+
+async fn spawn_app_in(
+    d: Deployment,
+    plugins: PluginDir,
+    roles: &[&str],
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = settings(&d, &plugins);
     settings.roles = roles.iter().map(|r| r.parse::<Role>().expect("a role")).collect();
     adjust(&mut settings);

@@ -22,7 +22,7 @@ pub mod server;
 pub mod services;
 pub mod targets;
 
-pub use app::{TOKEN, TestApp, spawn_app, spawn_app_with};
+pub use app::{TOKEN, TestApp, spawn_app, spawn_app_plugins, spawn_app_with};
 pub use client::{Api, error_code};
 pub use components::{
     EXECUTOR, PluginDir, built_plugin, digest_of, example, probe_ok, probe_refused, run, run_with,
