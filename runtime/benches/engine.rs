@@ -111,6 +111,8 @@ async fn end_to_end(plugins: &Path, runs: usize) {
                 job: job.clone(),
                 ahead: false,
                 cancelled_by: None,
+                step: None,
+                retry_of: None,
             };
             let backend = env.backend.clone();
             let event = HistoryEvent::new("run_requested", "bench", None);
@@ -190,6 +192,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
         base_backoff: BASE_BACKOFF,
         doors: Default::default(),
         notifier: None,
+        conductor: None,
     };
     (worker, cache)
 }
@@ -217,6 +220,7 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
                 max_concurrency: None,
                 notify: None,
                 webhook: None,
+                workflow: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
             });

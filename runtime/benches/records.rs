@@ -145,6 +145,9 @@ async fn seed(url: &str, records: usize) -> Vec<Uuid> {
             parameters: Some(json!({"n": n})),
             timeout_seconds: Some(60.0),
             cancelled_by: None,
+            workflow_execution_id: None,
+            step: None,
+            step_index: None,
         });
         if batch.len() == BATCH || n + 1 == records {
             store.record_executions(&batch).await.unwrap();
