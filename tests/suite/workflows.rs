@@ -332,3 +332,61 @@ async fn a_process_killed_mid_run_leaves_every_step_succeeded_exactly_once(d) {
     assert_eq!(own, 1, "the workflow run has one record of its own");
 }
 }
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_workflow_is_one_run_to_its_overlap_policy(d) {
+    let app = spawn_app(d).await;
+    let (status, config) = app.post("/configs?auto_start=true", json!({"name": "tick", "scheduler_type": "cron",
+        "schedule_config": {"cron_expression": "* * * * * *"}, "concurrency": "forbid",
+        "workflow": {"steps": [
+            {"name": "first", "task_type": "sleep", "parameters": {"ms": 1200}},
+            {"name": "second", "task_type": "sleep", "parents": ["first"], "parameters": {"ms": 1200}},
+        ]}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let id = config["id"].as_str().unwrap();
+    let own = || async {
+        let items = app.records(id).await;
+        items.into_iter().filter(|r| r["step"].is_null()).collect::<Vec<_>>()
+    };
+    eventually("two workflow runs of the cron schedule", WITHIN, || async { own().await.len() >= 2 }).await;
+    app.post(&format!("/schedules/{id}/stop"), json!({})).await;
+    let at = |r: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(r[k].as_str().unwrap()).unwrap();
+    let mut runs = own().await;
+    runs.sort_by_key(|r| at(r, "started_at"));
+    for r in &runs {
+        assert_eq!((r["trigger"].as_str(), r["is_success"].as_bool()), (Some("cron"), Some(true)), "{r}");
+    }
+    for pair in runs.windows(2) {
+        assert!(at(&pair[1], "started_at") >= at(&pair[0], "completed_at"), "no overlap: {pair:?}");
+    }
+    let history = app.history(id).await;
+    assert!(history.iter().any(|e| e["event"] == "skipped"), "ticks skipped while a workflow run was in flight");
+    let (_, steps) = app.get(&format!("/executions?workflow_execution_id={}", runs[0]["execution_id"].as_str().unwrap())).await;
+    assert_eq!(steps["total"], 2, "{steps}");
+}
+}
+
+conformance! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_workflow_run_notifies_once(d) {
+    let (url, received) = crate::operators::notifications::webhook(200).await;
+    let f = Fleet::start(&d, PluginDir::with(&["fail", "echo"]), 1, &[("TASKBOX_NOTIFY_ALLOWED_HOSTS", url.clone())]);
+    let mut config = workflow("watched", json!([
+        {"name": "a", "task_type": "fail", "max_retries": 1},
+        {"name": "b", "task_type": "fail"},
+        {"name": "c", "task_type": "echo", "parents": ["a", "b"]},
+    ]));
+    config["notify"] = json!({"url": format!("{url}/hook"), "on": "failure"});
+    let id = f.api.create_id(config).await;
+    let run_id = f.api.run(&id).await;
+    assert_eq!(ended(&f.api, &run_id, WITHIN).await["status"], "failed");
+    eventually("the failure is notified", Duration::from_secs(10), || async { !received.lock().unwrap().is_empty() })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one notice for the workflow run, none for its three failed step runs");
+    let body: Value = serde_json::from_slice(&got[0].1).unwrap();
+    assert!(body.to_string().contains(&run_id), "{body}");
+}
+}

@@ -122,4 +122,10 @@ pub trait Queue: QueueStats {
     /// Which of these held runs someone asked to cancel (and who): what a
     /// worker checks now and then, in case it missed a signal.
     async fn cancel_requests(&self, held: &[Uuid]) -> Result<Vec<CancelSignal>, BackendError>;
+
+    /// Tells every process that step records of these workflow runs were
+    /// committed (a hint: a conductor that misses it looks by itself soon).
+    async fn signal_progress(&self, workflow_runs: &[Uuid]) -> Result<(), BackendError>;
+    /// Workflow runs whose step records were committed, from any process.
+    fn progress_signals(&self) -> broadcast::Receiver<Uuid>;
 }

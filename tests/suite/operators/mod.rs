@@ -5,7 +5,7 @@
 
 mod cancel;
 mod limits;
-mod notifications;
+pub(crate) mod notifications;
 mod overlap;
 mod tags;
 

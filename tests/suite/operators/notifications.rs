@@ -14,7 +14,7 @@ use crate::support::*;
 type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
 
 /// A local HTTP server that records every POST and answers `status`.
-async fn webhook(status: u16) -> (String, Received) {
+pub(crate) async fn webhook(status: u16) -> (String, Received) {
     let received: Received = Arc::default();
     let app = axum::Router::new()
         .route(

@@ -49,6 +49,8 @@ pub struct LocalBackend {
     enqueuer: enqueue::Enqueuer,
     /// Requests to stop held runs (one process: no channel beyond it).
     cancels: broadcast::Sender<CancelSignal>,
+    /// Workflow runs whose steps made progress (one process, too).
+    progress: broadcast::Sender<uuid::Uuid>,
 }
 
 impl From<sqlx::Error> for BackendError {
@@ -84,6 +86,7 @@ impl LocalBackend {
             queued,
             enqueuer,
             cancels: broadcast::channel(1024).0,
+            progress: broadcast::channel(1024).0,
         })
     }
 

@@ -250,6 +250,17 @@ impl Queue for LocalBackend {
         Ok(found)
     }
 
+    async fn signal_progress(&self, workflow_runs: &[Uuid]) -> Result<(), BackendError> {
+        for id in workflow_runs {
+            let _ = self.progress.send(*id);
+        }
+        Ok(())
+    }
+
+    fn progress_signals(&self) -> broadcast::Receiver<Uuid> {
+        self.progress.subscribe()
+    }
+
     async fn promote_retries(&self, _now: DateTime<Utc>) -> Result<usize, BackendError> {
         // Nothing to move: retries wait in place, and every claim takes the
         // rows whose `ready_ms` has come.

@@ -17,13 +17,14 @@
 //! execution id → who cancelled it, for held runs), `queue:<band>`
 //! (streams, consumer group `workers`), `retries` (sorted set by due ms),
 //! `worker:<name>` (heartbeats), `workers` (sorted set of names by
-//! heartbeat expiry ms), the pub/sub channels `wake` and `cancel`, and plugins' key-value
+//! heartbeat expiry ms), the pub/sub channels `wake`, `cancel` and `progress`, and plugins' key-value
 //! state: `kv:<bucket>` (hash key → value) and `kv_keys:<bucket>` (its keys).
 
 mod gate;
 mod kv;
 mod queue;
 mod schedule;
+mod stats;
 
 use redis::{AsyncCommands, Client, Script};
 use std::sync::{Arc, LazyLock};
@@ -115,6 +116,8 @@ pub struct RedisBackend {
     changes: Arc<Notify>,
     /// Requests to stop held runs, from the `cancel` channel.
     cancels: broadcast::Sender<CancelSignal>,
+    /// Workflow runs whose steps made progress, from the `progress` channel.
+    progress: broadcast::Sender<uuid::Uuid>,
 }
 
 impl From<redis::RedisError> for BackendError {
@@ -139,17 +142,23 @@ impl RedisBackend {
         // One gate per Redis: a failure seen on either connection closes both.
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (conn, blocking) = (Gated::new(conn, down.clone()), Gated::new(blocking, down));
-        let cancels = broadcast::channel(1024).0;
+        let (cancels, progress) = (broadcast::channel(1024).0, broadcast::channel(1024).0);
         let backend = Self {
             prefix: prefix.into(),
             conn,
             blocking,
             changes: Arc::new(Notify::new()),
             cancels: cancels.clone(),
+            progress: progress.clone(),
         };
         backend.create_groups().await?;
-        let channels = Channels { wake: backend.key("wake"), cancel: backend.key("cancel") };
-        tokio::spawn(listen_for_changes(client, channels, Arc::downgrade(&backend.changes), cancels));
+        let channels = Channels {
+            wake: backend.key("wake"),
+            cancel: backend.key("cancel"),
+            progress: backend.key("progress"),
+        };
+        let signals = Signals { cancels, progress };
+        tokio::spawn(listen_for_changes(client, channels, Arc::downgrade(&backend.changes), signals));
         Ok(backend)
     }
 
@@ -189,16 +198,24 @@ struct Channels {
     wake: String,
     /// Stop a run: '<execution id>|<who>'.
     cancel: String,
+    /// Step records of a workflow run were committed: '<execution id>'.
+    progress: String,
 }
 
-/// Subscribes to the `wake` and `cancel` channels: notifies `changes` on
-/// every wake, and passes cancel requests on; resubscribes after a lost
-/// connection. Ends when the backend is dropped.
+/// Where the listener passes cancel requests and workflow progress on.
+struct Signals {
+    cancels: broadcast::Sender<CancelSignal>,
+    progress: broadcast::Sender<uuid::Uuid>,
+}
+
+/// Subscribes to the `wake`, `cancel` and `progress` channels: notifies
+/// `changes` on every wake, and passes cancel requests and progress on;
+/// resubscribes after a lost connection. Ends when the backend is dropped.
 async fn listen_for_changes(
     client: Client,
     channels: Channels,
     changes: std::sync::Weak<Notify>,
-    cancels: broadcast::Sender<CancelSignal>,
+    signals: Signals,
 ) {
     use futures::StreamExt;
     let mut backoff = crate::support::backoff::Backoff::default();
@@ -208,7 +225,7 @@ async fn listen_for_changes(
         }
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if pubsub.subscribe(&[&channels.wake, &channels.cancel]).await.is_ok() {
+                if pubsub.subscribe(&[&channels.wake, &channels.cancel, &channels.progress]).await.is_ok() {
                     backoff.reset();
                     // A reconnect may have missed changes: wake the loop once.
                     if let Some(n) = changes.upgrade() {
@@ -228,7 +245,15 @@ async fn listen_for_changes(
                             if let Some((id, by)) = text.split_once('|')
                                 && let Ok(execution_id) = id.parse()
                             {
-                                let _ = cancels.send(CancelSignal { execution_id, by: by.to_owned() });
+                                let _ =
+                                    signals.cancels.send(CancelSignal { execution_id, by: by.to_owned() });
+                            }
+                            continue;
+                        }
+                        if message.get_channel_name() == channels.progress {
+                            let text: String = message.get_payload().unwrap_or_default();
+                            if let Ok(id) = text.parse() {
+                                let _ = signals.progress.send(id);
                             }
                             continue;
                         }

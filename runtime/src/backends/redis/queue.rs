@@ -12,10 +12,10 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{CANCEL, GROUP, HELD, PROMOTE, RedisBackend, SETTLE, item};
+use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item};
 use crate::contract::BackendError;
 use crate::contract::job::{Band, QueuedRun};
-use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
+use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, Settle};
 use crate::contract::schedule::ahead::{Stamp, still_current};
 use crate::contract::schedule::backend::parse_status;
 
@@ -177,7 +177,7 @@ impl RedisBackend {
         }
     }
 
-    fn stream(&self, band: Band) -> String {
+    pub(super) fn stream(&self, band: Band) -> String {
         self.key(&format!("queue:{}", band.as_str()))
     }
 
@@ -334,6 +334,19 @@ impl Queue for RedisBackend {
         })
     }
 
+    async fn signal_progress(&self, workflow_runs: &[Uuid]) -> Result<(), BackendError> {
+        let mut pipe = redis::pipe();
+        for id in workflow_runs {
+            pipe.publish(self.key("progress"), id.to_string()).ignore();
+        }
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    fn progress_signals(&self) -> broadcast::Receiver<Uuid> {
+        self.progress.subscribe()
+    }
+
     fn cancel_signals(&self) -> broadcast::Receiver<CancelSignal> {
         self.cancels.subscribe()
     }
@@ -353,42 +366,5 @@ impl Queue for RedisBackend {
             .zip(found)
             .filter_map(|(id, by)| by.map(|by| CancelSignal { execution_id: *id, by }))
             .collect())
-    }
-}
-
-#[async_trait]
-impl QueueStats for RedisBackend {
-    async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError> {
-        let mut out = Vec::with_capacity(execution_ids.len());
-        for chunk in execution_ids.chunks(500) {
-            let mut call = HELD.arg(&*self.prefix);
-            for id in chunk {
-                call.arg(id.to_string());
-            }
-            let held: Vec<i64> = call.invoke_async(&mut self.conn.clone()).await?;
-            out.extend(held.into_iter().map(|h| h == 1));
-        }
-        Ok(out)
-    }
-
-    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
-        let now = Utc::now().timestamp_millis();
-        let workers = self.key("workers");
-        let (_, mut names): ((), Vec<String>) = redis::pipe()
-            .zrembyscore(&workers, "-inf", now - 1)
-            .zrangebyscore(&workers, now, "+inf")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        names.sort();
-        Ok(names)
-    }
-
-    async fn depth(&self) -> Result<u64, BackendError> {
-        let mut pipe = redis::pipe();
-        for band in Band::ALL {
-            pipe.xlen(self.stream(band));
-        }
-        let lens: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(lens.iter().sum())
     }
 }

@@ -56,7 +56,7 @@ pub struct Job {
     /// A workflow config's steps: a run of this job conducts them
     /// (`task_type` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow: Option<workflow::Workflow>,
+    pub workflow: Option<Box<workflow::Workflow>>,
 }
 
 /// The `max_concurrency` of each task type (its plugin's sidecar), as the

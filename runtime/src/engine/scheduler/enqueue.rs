@@ -141,7 +141,7 @@ impl SchedulerService {
             task_type: String::new(),
             parameters: failed.parameters.to_string(),
             plugin_digest: None,
-            workflow: Some(failed.workflow.clone()),
+            workflow: Some(Box::new(failed.workflow.clone())),
             ..Job::of(config)
         };
         let mut run = self.first_run(job, Trigger::Replay, Utc::now());

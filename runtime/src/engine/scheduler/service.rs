@@ -304,7 +304,7 @@ impl Job {
             type_max_concurrency: None,
             notify: config.notify.as_ref().map(|n| n.on),
             revision: Uuid::new_v4().as_u64_pair().0,
-            workflow: config.workflow.clone(),
+            workflow: config.workflow.clone().map(Box::new),
         }
     }
 }

@@ -50,6 +50,7 @@ impl Worker {
         let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
         let held = cancel::Held::default();
         let canceller = tokio::spawn(cancel::listen(self.queue.clone(), held.clone(), shutdown.clone()));
+        let follower = self.conductor.clone().map(|c| tokio::spawn(c.follow(shutdown.clone())));
         let mut backoff_on_error = Backoff::default();
         let mut last_reclaim = tokio::time::Instant::now() - Duration::from_secs(60);
         let mut last_promote = last_reclaim;
@@ -159,6 +160,9 @@ impl Worker {
         }
         heartbeat.abort();
         canceller.abort();
+        if let Some(follower) = follower {
+            follower.abort();
+        }
         // Expire our heartbeat now, so anything left is reclaimed at once.
         let _ = self.queue.heartbeat(&self.name, Duration::from_millis(1)).await;
     }

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::contract::job::NotifyOn;
 use crate::contract::queue::{Queue, Settle};
@@ -64,7 +65,7 @@ pub(super) async fn commit_loop(
     mut done: mpsc::Receiver<Finished>,
 ) {
     let (committed_tx, committed_rx) = mpsc::channel::<Vec<Settle>>(2);
-    let acker = tokio::spawn(ack_loop(queue, unsettled, committed_rx));
+    let acker = tokio::spawn(ack_loop(queue.clone(), unsettled, committed_rx));
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while done.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         // Final outcomes of configs that want to hear of them.
@@ -79,10 +80,17 @@ pub(super) async fn commit_loop(
             settles.push(f.settle);
         }
         retry("cannot commit execution records", None, || store.record_executions(&records)).await;
-        if let Some(conductor) = &conductor
-            && records.iter().any(|r| r.step.is_some())
-        {
-            conductor.progressed();
+        // Wake the conductors of these workflow runs, here and elsewhere.
+        let progressed: HashSet<Uuid> =
+            records.iter().filter(|r| r.step.is_some()).filter_map(|r| r.workflow_execution_id).collect();
+        if !progressed.is_empty() {
+            if let Some(conductor) = &conductor {
+                conductor.progressed();
+            }
+            let ids: Vec<Uuid> = progressed.into_iter().collect();
+            if let Err(e) = queue.signal_progress(&ids).await {
+                tracing::debug!(error = %e, "cannot signal workflow progress (conductors look by themselves)");
+            }
         }
         if let Some(notifier) = &notifier {
             for (record, on) in notices {

@@ -28,6 +28,19 @@ impl Worker {
         permits: Arc<Semaphore>,
         cancel: watch::Receiver<Option<String>>,
     ) -> Finished {
+        if let Some(dropped) = self.when_due(&delivery).await {
+            return dropped;
+        }
+        let _permit = permits.acquire_owned().await.expect("never closed");
+        self.run_one(delivery, cancel).await
+    }
+
+    /// Waits until a run fired ahead of time is due; answers it as dropped
+    /// (nothing to record) if its schedule changed meanwhile.
+    async fn when_due(&self, delivery: &Delivery) -> Option<Finished> {
+        if !delivery.run.ahead {
+            return None;
+        }
         let wait = (delivery.run.scheduled_at - Utc::now()).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
         let current = match self.queue.still_current(&[&delivery.run]).await {
@@ -35,19 +48,19 @@ impl Worker {
             // Cannot tell: run it (at least once) rather than lose it.
             Err(_) => true,
         };
-        if !current {
-            tracing::info!(config = %delivery.run.job.config_id, due = %delivery.run.scheduled_at,
-                "dropping a run fired ahead of time: its schedule changed before it was due");
-            let Delivery { band, handle, run, .. } = delivery;
-            let (config_id, execution_id) = (run.owner(), run.execution_id);
-            return Finished {
-                record: None,
-                settle: Settle { band, handle, config_id, execution_id, retry: None },
-                notify: None,
-            };
+        if current {
+            return None;
         }
-        let _permit = permits.acquire_owned().await.expect("never closed");
-        self.run_one(delivery, cancel).await
+        let run = &delivery.run;
+        tracing::info!(config = %run.job.config_id, due = %run.scheduled_at,
+            "dropping a run fired ahead of time: its schedule changed before it was due");
+        let (band, handle) = (delivery.band, delivery.handle.clone());
+        let (config_id, execution_id) = (run.owner(), run.execution_id);
+        Some(Finished {
+            record: None,
+            settle: Settle { band, handle, config_id, execution_id, retry: None },
+            notify: None,
+        })
     }
 
     pub(super) async fn run_one(
@@ -146,8 +159,8 @@ impl Worker {
         }
     }
 
-    /// Conducts a workflow run (no sandbox slot: it only queues and reads)
-    /// and answers its record; `None` if the worker stops first, leaving
+    /// Conducts a workflow run (no sandbox slot: it only queues and reads),
+    /// once it is due if it was fired ahead, and answers its record; `None` if the worker stops first, leaving
     /// the run on the queue for another worker to take over.
     pub(super) async fn conduct_one(
         &self,
@@ -155,6 +168,9 @@ impl Worker {
         cancel: watch::Receiver<Option<String>>,
         shutdown: watch::Receiver<bool>,
     ) -> Option<Finished> {
+        if let Some(dropped) = self.when_due(&delivery).await {
+            return Some(dropped);
+        }
         let Delivery { band, handle, run, .. } = delivery;
         let settle =
             Settle { band, handle, config_id: run.owner(), execution_id: run.execution_id, retry: None };

@@ -233,7 +233,7 @@ impl Conductor {
 /// are each step's default: they are set in the run's copy of the steps,
 /// which is what the run is read by.
 pub fn starting(run: &QueuedRun) -> Option<WorkflowRun> {
-    let mut workflow = run.job.workflow.clone().filter(|_| run.step.is_none())?;
+    let mut workflow = *run.job.workflow.clone().filter(|_| run.step.is_none())?;
     for step in &mut workflow.steps {
         step.max_retries = step.max_retries.or(Some(run.job.max_retries));
         step.timeout_seconds = step.timeout_seconds.or(run.job.timeout_seconds);

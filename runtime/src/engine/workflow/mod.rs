@@ -27,7 +27,8 @@ pub use conduct::starting;
 pub use read::{Reused, read};
 
 use std::sync::Arc;
-use tokio::sync::Notify;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Notify, watch};
 
 use crate::contract::job::TypeLimits;
 use crate::contract::queue::Queue;
@@ -56,9 +57,25 @@ impl Conductor {
         Self { backend, queue, store, type_limits, progressed: Arc::new(Notify::new()) }
     }
 
-    /// Step records were committed here: the conductors of this process
-    /// look again now (others look every [`conduct::LOOK_EVERY`]).
+    /// Step records were committed: the conductors of this process look
+    /// again now (a conductor that misses every signal looks by itself
+    /// every [`conduct::LOOK_EVERY`]).
     pub fn progressed(&self) {
         self.progressed.notify_waiters();
+    }
+
+    /// Wakes this process's conductors whenever any process says it
+    /// committed step records, until `shutdown`.
+    pub async fn follow(self, mut shutdown: watch::Receiver<bool>) {
+        let mut signals = self.queue.progress_signals();
+        loop {
+            tokio::select! {
+                signal = signals.recv() => match signal {
+                    Ok(_) | Err(RecvError::Lagged(_)) => self.progressed(),
+                    Err(RecvError::Closed) => return,
+                },
+                changed = shutdown.changed() => if changed.is_err() || *shutdown.borrow() { return },
+            }
+        }
     }
 }
