@@ -184,6 +184,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
     registry.scan().await.unwrap();
     let worker = Worker {
         name: "bench".into(),
+        groups: vec!["default".into()],
         queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
         store: Arc::new(env.store.clone()),
         plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
@@ -253,7 +254,7 @@ async fn lateness(configs: usize, seconds: usize) {
     let looping = tokio::spawn(fire_loop(
         Arc::new(scheduler),
         changes,
-        taskbox::contract::job::no_type_limits(),
+        taskbox::contract::job::no_type_rules(),
         stopped,
     ));
     // Let the first (registration-skewed) seconds pass, then measure.
@@ -336,7 +337,7 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
     let firing = tokio::spawn(fire_loop(
         Arc::new(scheduler),
         changes,
-        taskbox::contract::job::no_type_limits(),
+        taskbox::contract::job::no_type_rules(),
         stopped.clone(),
     ));
     let working = tokio::spawn(worker.run(stopped, Duration::from_secs(30)));
@@ -392,7 +393,7 @@ async fn idle(schedules: usize) {
     let looping = tokio::spawn(fire_loop(
         Arc::new(scheduler),
         changes,
-        taskbox::contract::job::no_type_limits(),
+        taskbox::contract::job::no_type_rules(),
         stopped,
     ));
     tokio::time::sleep(Duration::from_secs(1)).await;

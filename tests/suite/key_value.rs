@@ -255,6 +255,7 @@ async fn increments_stay_atomic_across_two_worker_processes() {
     registry.scan().await.unwrap();
     let worker = Worker {
         name: "in-test".into(),
+        groups: vec!["default".into()],
         queue: d.another().await.queue,
         store: d.store.clone(),
         plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),

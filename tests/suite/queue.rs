@@ -10,13 +10,7 @@ use taskbox::engine::scheduler::SchedulerService;
 use taskbox::store::NewConfig;
 
 fn acknowledge(d: &Delivery) -> Settle {
-    Settle {
-        band: Band::of_run(&d.run),
-        handle: d.handle.clone(),
-        config_id: d.run.job.config_id,
-        execution_id: d.run.execution_id,
-        retry: None,
-    }
+    Settle::of(Band::of_run(&d.run), d.handle.clone(), &d.run)
 }
 
 conformance! {
@@ -29,8 +23,8 @@ async fn a_stale_handle_never_settles_a_later_attempt(d) {
     let wait = Duration::from_secs(2);
 
     // Worker a takes the run and stops heart-beating; b takes it over.
-    let lost = q.claim("a", 1, wait).await.unwrap().remove(0);
-    let taken = q.reclaim("b", 10).await.unwrap().remove(0);
+    let lost = q.claim(&taskbox::contract::queue::Consumer::of_default("a"), 1, wait).await.unwrap().remove(0);
+    let taken = q.reclaim(&taskbox::contract::queue::Consumer::of_default("b"), 10).await.unwrap().remove(0);
     assert_eq!(taken.run.execution_id, lost.run.execution_id);
     // b fails it and parks attempt 2, which c then takes.
     let mut next = taken.run.clone();
@@ -38,7 +32,7 @@ async fn a_stale_handle_never_settles_a_later_attempt(d) {
     next.trigger = Trigger::Retry;
     q.settle(vec![Settle { retry: Some((next, Utc::now())), ..acknowledge(&taken) }]).await.unwrap();
     q.promote_retries(Utc::now() + chrono::Duration::seconds(1)).await.unwrap();
-    let current = q.claim("c", 1, wait).await.unwrap().remove(0);
+    let current = q.claim(&taskbox::contract::queue::Consumer::of_default("c"), 1, wait).await.unwrap().remove(0);
     assert_eq!((current.run.execution_id, current.run.attempt), (lost.run.execution_id, 2));
 
     // a comes back and acknowledges with the handle it had: nothing happens.

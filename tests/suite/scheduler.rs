@@ -41,20 +41,16 @@ async fn status(env: &Env, config: &TaskConfig) -> (Status, bool, bool) {
 async fn drain(env: &Env) -> Vec<QueuedRun> {
     let mut runs = Vec::new();
     loop {
-        let got = env.d.queue.claim("test", 1000, Duration::ZERO).await.unwrap();
+        let got = env
+            .d
+            .queue
+            .claim(&taskbox::contract::queue::Consumer::of_default("test"), 1000, Duration::ZERO)
+            .await
+            .unwrap();
         if got.is_empty() {
             return runs;
         }
-        let settle = got
-            .iter()
-            .map(|d| Settle {
-                band: d.band,
-                handle: d.handle.clone(),
-                config_id: d.run.job.config_id,
-                execution_id: d.run.execution_id,
-                retry: None,
-            })
-            .collect();
+        let settle = got.iter().map(|d| Settle::of(d.band, d.handle.clone(), &d.run)).collect();
         env.d.queue.settle(settle).await.unwrap();
         runs.extend(got.into_iter().map(|d| d.run));
     }
@@ -164,7 +160,7 @@ async fn a_per_second_cron_fires_every_second_on_the_second(d) {
     let config = env.d.store.create_config(cron("every-second", "* * * * * *")).await.unwrap();
     env.service.act(config.id, Action::Start).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::contract::job::no_type_limits(), stopped));
+    let looping = tokio::spawn(fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::contract::job::no_type_rules(), stopped));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     stop.send(true).unwrap();
     looping.await.unwrap();
@@ -193,7 +189,7 @@ async fn two_schedulers_never_fire_the_same_tick_twice(d) {
     let mut loops = Vec::new();
     for _ in 0..2 {
         let other = env.d.another().await;
-        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, taskbox::contract::job::no_type_limits(), stopped.clone())));
+        loops.push(tokio::spawn(fire_loop(other.schedule, other.changes, taskbox::contract::job::no_type_rules(), stopped.clone())));
     }
     tokio::time::sleep(Duration::from_millis(5500)).await;
     stop.send(true).unwrap();
@@ -276,15 +272,15 @@ async fn forbid_skips_a_tick_while_a_run_is_in_flight(d) {
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
     fire_due(env.d.schedule.as_ref()).await.unwrap();
     // The first run is taken but not finished: the next tick is skipped.
-    let taken = env.d.queue.claim("w", 10, Duration::ZERO).await.unwrap();
+    let taken = env.d.queue.claim(&taskbox::contract::queue::Consumer::of_default("w"), 10, Duration::ZERO).await.unwrap();
     assert_eq!(taken.len(), 1);
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
     fire_due(env.d.schedule.as_ref()).await.unwrap();
-    assert!(env.d.queue.claim("w", 10, Duration::ZERO).await.unwrap().is_empty());
+    assert!(env.d.queue.claim(&taskbox::contract::queue::Consumer::of_default("w"), 10, Duration::ZERO).await.unwrap().is_empty());
     assert_eq!(env.service.view(&config, 1).await.unwrap().recent_history[0].event, "skipped");
     // Once it is settled, ticks run again.
     let settle =
-        Settle { band: Band::Normal, handle: taken[0].handle.clone(), config_id: config.id, execution_id: taken[0].run.execution_id, retry: None };
+        Settle::of(Band::Normal, taken[0].handle.clone(), &taken[0].run);
     env.d.queue.settle(vec![settle]).await.unwrap();
     due_in_the_past(&env, &config, Chrono::milliseconds(10)).await;
     fire_due(env.d.schedule.as_ref()).await.unwrap();
@@ -359,10 +355,10 @@ async fn higher_priority_runs_are_taken_first(d) {
     }
     let mut order = Vec::new();
     loop {
-        let got = env.d.queue.claim("one-at-a-time", 1, Duration::ZERO).await.unwrap();
+        let got = env.d.queue.claim(&taskbox::contract::queue::Consumer::of_default("one-at-a-time"), 1, Duration::ZERO).await.unwrap();
         let Some(d) = got.into_iter().next() else { break };
         order.push(d.run.job.priority);
-        let settle = Settle { band: d.band, handle: d.handle, config_id: d.run.job.config_id, execution_id: d.run.execution_id, retry: None };
+        let settle = Settle::of(d.band, d.handle.clone(), &d.run);
         env.d.queue.settle(vec![settle]).await.unwrap();
     }
     assert_eq!(order, [9, 9, 9, 0, 0, 0, -5, -5, -5]);

@@ -40,6 +40,7 @@ async fn start_worker(
     registry.scan().await.unwrap();
     let worker = Worker {
         name: name.to_owned(),
+        groups: vec!["default".into()],
         queue: env.d.another().await.queue,
         store: env.d.store.clone(),
         plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
@@ -172,7 +173,7 @@ async fn a_date_schedule_runs_once_at_its_time_and_completes(d) {
     let c = env.d.store.create_config(new).await.unwrap();
     env.service.act(c.id, taskbox::contract::schedule::Action::Start).await.unwrap();
     let (stop_firing, firing) = watch::channel(false);
-    let looping = tokio::spawn(taskbox::engine::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::contract::job::no_type_limits(), firing));
+    let looping = tokio::spawn(taskbox::engine::scheduler::fire_loop(env.d.schedule.clone(), env.d.changes.clone(), taskbox::contract::job::no_type_rules(), firing));
     let r = records(&env, &c, 1, Duration::from_secs(10)).await.remove(0);
     assert!(r.is_success, "{r:?}");
     assert_eq!((r.trigger, r.scheduled_at), (Trigger::Date, at));

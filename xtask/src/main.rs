@@ -28,10 +28,10 @@
 //!
 //! Plain `std` only: this crate must build in a second.
 
-mod browser;
 mod clients;
 mod docs;
 mod guests;
+mod packages;
 mod preview1;
 mod schemathesis;
 mod services;
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Some("test") => install_toolchains()
             .and_then(|()| build_plugins())
             .and_then(|()| services::ensure())
-            .and_then(|()| browser::ensure())
+            .and_then(|()| packages::ensure())
             .and_then(|()| test(args.collect())),
         Some("docs") => docs::build(&root()),
         Some("schemathesis") => {

@@ -5,13 +5,14 @@
 //! delivery, a backfill, cancelling, replaying, schedule actions (with `until`, alone or
 //! in bulk), a config's merged view, an execution with its notifications,
 //! the overview, plugin versions, the doors' data, tokens and who acted,
-//! and workflow runs (read, retried).
+//! workflow runs (read, retried), and the audit log of changes.
 //!
 //! Composes the config store, the scheduler service, the plugins and the
 //! doors; never speaks HTTP (the front ends map [`AppError`] to answers)
 //! and never reaches the schedule backend but through the scheduler
 //! service.
 
+mod audit;
 mod configs;
 mod doors;
 mod enqueue;
@@ -50,7 +51,7 @@ use crate::doors::secrets::Secrets;
 use crate::engine::scheduler::SchedulerService;
 use crate::plugins::artifacts::Artifacts;
 use crate::plugins::registry::Registry;
-use crate::store::{ConfigStore, DashboardStore, DeliveryStore, Page};
+use crate::store::{AuditStore, ConfigStore, DashboardStore, DeliveryStore, Page};
 
 /// Rows a list may ask for at once.
 pub const MAX_PAGE: u32 = 500;
@@ -77,6 +78,8 @@ pub struct Parts {
     pub secrets: Option<Secrets>,
     pub deliveries: Option<Arc<dyn DeliveryStore>>,
     pub dashboard: Option<Arc<dyn DashboardStore>>,
+    /// Where changes are logged.
+    pub audit: Option<Arc<dyn AuditStore>>,
     /// `redis` or `local`, and this process's roles, for the status.
     pub backend_kind: &'static str,
     pub roles: Vec<String>,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::{App, AppError};
+use crate::contract::queue::{GroupStats, LiveWorker};
 use crate::contract::schedule::Status;
 use crate::engine::scheduler::Summary;
 use crate::store::{ExecutionFilter, ExecutionStats, Page, StoredExecution};
@@ -35,8 +36,10 @@ pub struct Overview {
     pub next_runs: Vec<(Uuid, DateTime<Utc>)>,
     /// Runs waiting or in progress.
     pub queue_depth: u64,
-    /// Workers whose heartbeat is current, by name.
-    pub workers: Vec<String>,
+    /// Workers whose heartbeat is current, by name, with their groups.
+    pub workers: Vec<LiveWorker>,
+    /// Each worker group with live workers or runs waiting.
+    pub groups: Vec<GroupStats>,
 }
 
 impl App {
@@ -50,7 +53,17 @@ impl App {
                 None => Ok(Vec::new()),
             }
         };
-        let (summary, by_status, last_day, hourly, (recent_failures, _), next_runs, queue_depth, workers) = tokio::try_join!(
+        let (
+            summary,
+            by_status,
+            last_day,
+            hourly,
+            (recent_failures, _),
+            next_runs,
+            queue_depth,
+            workers,
+            groups,
+        ) = tokio::try_join!(
             async { Ok::<_, AppError>(self.scheduler().summary().await?) },
             async { Ok(self.scheduler().counts().await?) },
             async { Ok(self.store().execution_stats(None, Some(day_ago)).await?) },
@@ -59,6 +72,7 @@ impl App {
             async { Ok(self.scheduler().next_runs(SHOWN as usize).await?) },
             async { Ok(self.inner.queue.depth().await?) },
             async { Ok(self.inner.queue.live_workers().await?) },
+            async { Ok(self.inner.queue.groups().await?) },
         )?;
         let hours = match hourly.is_empty() && self.inner.dashboard.is_none() {
             true => Vec::new(),
@@ -81,6 +95,16 @@ impl App {
                     .collect()
             }
         };
-        Ok(Overview { summary, by_status, last_day, hours, recent_failures, next_runs, queue_depth, workers })
+        Ok(Overview {
+            summary,
+            by_status,
+            last_day,
+            hours,
+            recent_failures,
+            next_runs,
+            queue_depth,
+            workers,
+            groups,
+        })
     }
 }

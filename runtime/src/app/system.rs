@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::{App, AppError};
+use crate::contract::queue::{GroupStats, HeldBack};
 use crate::contract::schedule::{Action, Status as ScheduleStatus};
 
 /// A part that does not answer within this counts as unreachable.
@@ -38,6 +39,11 @@ pub struct Status {
     pub plugins_failed: Vec<String>,
     /// Workers whose heartbeat is current, in any process.
     pub workers: Vec<String>,
+    /// Each worker group with live workers or runs waiting: its live
+    /// workers, its runs waiting for one, and how long the oldest waited.
+    pub worker_groups: Vec<GroupStats>,
+    /// Runs waiting for a slot (`max_concurrency`) or their turn (`rate_limit`).
+    pub held_back: HeldBack,
 }
 
 impl App {
@@ -62,6 +68,9 @@ impl App {
         let names = |loaded: bool| {
             catalog.values().filter(|e| e.plugin.is_some() == loaded).map(|e| e.info.name.clone()).collect()
         };
+        let queue = &self.inner.queue;
+        let (workers, worker_groups, held_back) =
+            tokio::try_join!(queue.live_workers(), queue.groups(), queue.held_back())?;
         Ok(Status {
             version: env!("CARGO_PKG_VERSION"),
             backend: self.inner.backend_kind,
@@ -69,7 +78,19 @@ impl App {
             uptime_seconds: self.started_at.elapsed().as_secs_f64(),
             plugins: names(true),
             plugins_failed: names(false),
-            workers: self.inner.queue.live_workers().await?,
+            workers: workers.into_iter().map(|w| w.name).collect(),
+            worker_groups,
+            held_back,
+        })
+    }
+
+    /// Why a run of `group` would wait now, in words, if no live worker
+    /// serves that group.
+    pub async fn group_wait(&self, group: &str) -> Result<Option<String>, AppError> {
+        let workers = self.inner.queue.live_workers().await?;
+        Ok(match workers.iter().any(|w| w.groups.iter().any(|g| g == group)) {
+            true => None,
+            false => Some(format!("waiting for a worker in group {group}")),
         })
     }
 

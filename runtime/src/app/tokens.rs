@@ -134,6 +134,16 @@ impl Tokens {
         Ok(role.map(|role| Actor { token: presented, role }))
     }
 
+    /// Who acted, as the audit log names them: the token's name, or
+    /// `admin token` for the configured one.
+    pub async fn label(&self, actor: &Actor) -> Result<String, AppError> {
+        if self.is_configured_admin(&actor.token) {
+            return Ok("admin token".into());
+        }
+        let name = self.store.token_name(&hex::encode(actor.token)).await?;
+        Ok(name.unwrap_or_else(|| "(revoked token)".into()))
+    }
+
     /// Who acted, in words for records: `token <name>`, or the configured
     /// admin token.
     pub async fn who(&self, actor: &Actor) -> Result<String, AppError> {

@@ -6,7 +6,8 @@
 use chrono::Utc;
 
 use super::{App, AppError};
-use crate::contract::job::SchedulerType;
+use crate::contract::job::limits::is_valid_group;
+use crate::contract::job::{RateLimit, SchedulerType};
 use crate::contract::schedule::ScheduleSpec;
 use crate::store::{TaskConfig, Workflow};
 
@@ -151,6 +152,15 @@ impl App {
             return Err(AppError::invalid(
                 "max_concurrency",
                 format!("must be between 1 and {MAX_CONCURRENCY}"),
+            ));
+        }
+        if let Some(problem) = c.rate_limit.as_ref().and_then(RateLimit::problem) {
+            return Err(AppError::invalid("rate_limit", problem));
+        }
+        if let Some(group) = c.worker_group.as_deref().filter(|g| !is_valid_group(g)) {
+            return Err(AppError::invalid(
+                "worker_group",
+                format!("{group:?}: 1 to 64 of a-z 0-9 _ - (starting with a letter or digit)"),
             ));
         }
         if let Some(notify) = &c.notify {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::{ConfigFileArgs, exit, fail};
 use crate::server::settings::Settings;
-use crate::store::{TokenRole, TokenStore};
+use crate::store::{AuditStore, NewAuditEvent, TokenRole, TokenStore};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
@@ -40,11 +40,25 @@ pub(crate) enum RoleArg {
     Viewer,
 }
 
-async fn store(config: &ConfigFileArgs) -> Result<std::sync::Arc<dyn TokenStore>, ExitCode> {
+/// The token store and the audit log of the configured database.
+type Stores = (std::sync::Arc<dyn TokenStore>, std::sync::Arc<dyn AuditStore>);
+
+async fn stores(config: &ConfigFileArgs) -> Result<Stores, ExitCode> {
     let settings = Settings::load(&config.config).map_err(fail)?;
     let opened = crate::store::open(&settings.database_url).await.map_err(fail)?;
     opened.configs().migrate().await.map_err(fail)?;
-    Ok(opened.tokens())
+    Ok((opened.tokens(), opened.audit()))
+}
+
+/// Appends a token change made here to the audit log (actor `cli`).
+async fn audited(audit: &dyn AuditStore, action: &str, name: &str, summary: String) -> Result<(), ExitCode> {
+    let event = NewAuditEvent {
+        actor: "cli".into(),
+        action: action.into(),
+        target: format!("token:{name}"),
+        summary,
+    };
+    audit.append_audit(&event).await.map_err(fail)
 }
 
 pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
@@ -54,8 +68,8 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
             if name.is_empty() || name.len() > 100 {
                 return fail("--name must be 1 to 100 characters");
             }
-            let store = match store(&config).await {
-                Ok(store) => store,
+            let (store, audit) = match stores(&config).await {
+                Ok(stores) => stores,
                 Err(code) => return code,
             };
             let role = match role {
@@ -65,6 +79,12 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
             let (token, hash) = crate::app::tokens::generate();
             match store.create_token(&name, role, &hash).await {
                 Ok(_) => {
+                    if let Err(code) =
+                        audited(audit.as_ref(), "token.create", &name, format!("created a {role} token"))
+                            .await
+                    {
+                        return code;
+                    }
                     println!("{token}");
                     eprintln!("taskbox: created {role} token {name:?}; it is shown only now");
                     ExitCode::SUCCESS
@@ -73,8 +93,8 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
             }
         }
         TokenCommand::List { config } => {
-            let store = match store(&config).await {
-                Ok(store) => store,
+            let (store, _) = match stores(&config).await {
+                Ok(stores) => stores,
                 Err(code) => return code,
             };
             match store.list_tokens().await {
@@ -89,12 +109,17 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
             }
         }
         TokenCommand::Revoke { name, config } => {
-            let store = match store(&config).await {
-                Ok(store) => store,
+            let (store, audit) = match stores(&config).await {
+                Ok(stores) => stores,
                 Err(code) => return code,
             };
             match store.revoke_token(&name).await {
                 Ok(true) => {
+                    if let Err(code) =
+                        audited(audit.as_ref(), "token.revoke", &name, "revoked the token".into()).await
+                    {
+                        return code;
+                    }
                     eprintln!("taskbox: revoked token {name:?}");
                     ExitCode::SUCCESS
                 }

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::app::{self, App, Tokens, tokens};
 use crate::backends::{Backend, Plan};
-use crate::contract::job::TypeLimits;
+use crate::contract::job::{TypeRule, TypeRules};
 use crate::doors::secrets::Secrets;
 use crate::engine::notifier::{Notifier, NotifySettings};
 use crate::engine::reload;
@@ -51,7 +51,7 @@ pub(super) async fn start(parts: Parts, listener: Option<TcpListener>) -> Option
     let shared = connect("the schedule backend", &parts).await?;
     let service = SchedulerService::new(parts.store.clone(), shared.schedule.clone())
         .with_queue(shared.queue.clone())
-        .with_type_limits(type_limits(&parts.registry))
+        .with_type_rules(type_rules(&parts.registry))
         .with_intents(parts.opened.intents());
     let plugins = versioned_plugins(&parts).await;
     match reload::watch(plugins.clone(), Some(service.clone()), parts.shutdown.clone()) {
@@ -105,20 +105,27 @@ async fn scheduler(parts: &Parts, loops: &mut JoinSet<()>) -> Option<()> {
         );
     }
     loops.spawn(watch_state(service, parts.shutdown.clone()));
-    let limits = type_limits(&parts.registry);
-    loops.spawn(fire_loop(backend.schedule, backend.changes, limits, parts.shutdown.clone()));
+    let rules = type_rules(&parts.registry);
+    loops.spawn(fire_loop(backend.schedule, backend.changes, rules, parts.shutdown.clone()));
     Some(())
 }
 
-/// Each task type's `max_concurrency`, from the sidecar of its current plugin.
-fn type_limits(registry: &Registry) -> TypeLimits {
+/// Each task type's limits and group, from the sidecar of its current plugin.
+fn type_rules(registry: &Registry) -> TypeRules {
     let registry = registry.clone();
-    Arc::new(move |task_type| registry.get(task_type).and_then(|p| p.sidecar.max_concurrency))
+    Arc::new(move |task_type| {
+        registry.get(task_type).map_or_else(TypeRule::default, |p| TypeRule {
+            max_concurrency: p.sidecar.max_concurrency,
+            rate_limit: p.sidecar.rate_limit,
+            worker_group: p.sidecar.worker_group.clone(),
+        })
+    })
 }
 
 fn worker(parts: &Parts, shared: &Backend, plugins: &Artifacts, loops: &mut JoinSet<()>) {
     let worker = Worker {
         name: Worker::default_name(),
+        groups: parts.settings.worker_groups.clone(),
         queue: shared.queue.clone(),
         store: parts.store.clone(),
         plugins: plugins.clone(),
@@ -131,10 +138,10 @@ fn worker(parts: &Parts, shared: &Backend, plugins: &Artifacts, loops: &mut Join
             shared.schedule.clone(),
             shared.queue.clone(),
             parts.store.clone(),
-            type_limits(&parts.registry),
+            type_rules(&parts.registry),
         )),
     };
-    tracing::info!(worker = %worker.name, concurrency = worker.concurrency, "worker started");
+    tracing::info!(worker = %worker.name, concurrency = worker.concurrency, groups = ?worker.groups, "worker started");
     let grace = Duration::from_secs(parts.settings.shutdown_grace_seconds);
     loops.spawn(worker.run(parts.shutdown.clone(), grace));
 }
@@ -179,9 +186,11 @@ async fn api(
         secrets: Some(parts.secrets.clone()),
         deliveries: Some(parts.opened.deliveries()),
         dashboard: Some(parts.opened.dashboard()),
+        audit: Some(parts.opened.audit()),
         backend_kind: parts.plan.kind(),
         roles: settings.roles.iter().map(|r| r.as_str().to_owned()).collect(),
     });
+    loops.spawn(prune_audit(app.clone(), settings.audit_retention_days, parts.shutdown.clone()));
     let state = AppState::new(app, settings.max_upload_mb << 20, (settings.max_hook_kb << 10) as usize);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
@@ -197,6 +206,19 @@ async fn api(
             tracing::error!(error = %e, "the API stopped");
         }
     });
+}
+
+/// Deletes audit events older than `days`, at start and hourly after.
+async fn prune_audit(app: App, days: u32, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = app.prune_audit(days).await {
+            tracing::warn!(error = %e, "cannot prune the audit log");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            changed = shutdown.changed() => if changed.is_err() || *shutdown.borrow() { return },
+        }
+    }
 }
 
 /// On a first start (no token at all and no `TASKBOX_ADMIN_TOKEN`),

@@ -51,6 +51,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     pub roles: BTreeSet<Role>,
     pub worker_concurrency: usize,
+    /// The worker groups this process's worker serves.
+    pub worker_groups: Vec<String>,
+    /// Days the audit log keeps an event.
+    pub audit_retention_days: u32,
     /// Seconds a stopping process waits for runs in flight.
     pub shutdown_grace_seconds: u64,
     /// The key secrets are sealed under, as 64 hex digits; unset: the key file.
@@ -96,6 +100,8 @@ impl Default for Settings {
             admin_token: None,
             roles: [Role::Api, Role::Scheduler, Role::Worker].into(),
             worker_concurrency: cores * 4,
+            worker_groups: vec![crate::contract::job::DEFAULT_GROUP.into()],
+            audit_retention_days: 365,
             shutdown_grace_seconds: 30,
             secret_key: None,
             secret_key_file: "taskbox.key".into(),
@@ -124,6 +130,7 @@ impl std::fmt::Debug for Settings {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("roles", &self.roles)
             .field("worker_concurrency", &self.worker_concurrency)
+            .field("worker_groups", &self.worker_groups)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field("secret_key_file", &self.secret_key_file)
             .field("outbound_ca_file", &self.outbound_ca_file)
@@ -234,6 +241,18 @@ impl Settings {
                 _ => return Err(bad("TASKBOX_WORKER_CONCURRENCY", &v, "must be a number from 1 to 4096")),
             };
         }
+        if let Some(v) = var("TASKBOX_WORKER_GROUPS") {
+            let groups: Vec<String> =
+                v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect();
+            if groups.is_empty() || !groups.iter().all(|g| crate::contract::job::limits::is_valid_group(g)) {
+                return Err(bad(
+                    "TASKBOX_WORKER_GROUPS",
+                    &v,
+                    "comma-separated group names, each 1 to 64 of a-z 0-9 _ - (starting with a letter or digit)",
+                ));
+            }
+            self.worker_groups = groups;
+        }
         if let Some(v) = var("TASKBOX_MAX_UPLOAD_MB") {
             self.max_upload_mb = match v.parse() {
                 Ok(n) if (1..=4096).contains(&n) => n,
@@ -287,6 +306,9 @@ impl Settings {
         }
         if let Some(v) = var("TASKBOX_MAX_HOOK_KB") {
             self.max_hook_kb = number("TASKBOX_MAX_HOOK_KB", &v, 1..=65_536)?;
+        }
+        if let Some(v) = var("TASKBOX_AUDIT_RETENTION_DAYS") {
+            self.audit_retention_days = number("TASKBOX_AUDIT_RETENTION_DAYS", &v, 1..=36_500)? as u32;
         }
         Ok(())
     }

@@ -8,12 +8,13 @@
 //!
 //! The two databases share their SQL: `sql.rs` builds the queries both run
 //! as they are, `shared.rs` and `tokens.rs` implement the traits once over
-//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store,
+//! any `Dialect` (`dialect.rs`), as `secrets.rs` does the secret store, `audit.rs` the audit log,
 //! `versions.rs` the plugin versions, `deliveries.rs` the notification
 //! deliveries and `intents.rs` the schedules' last decisions, and
 //! `postgres.rs` and `sqlite.rs` hold
 //! only what each database does its own way.
 
+mod audit;
 mod cache;
 mod compiled;
 mod dashboard;
@@ -22,6 +23,7 @@ mod dialect;
 mod hooks;
 mod intents;
 mod model;
+mod patch;
 mod postgres;
 mod postgres_changes;
 mod rollups;
@@ -34,12 +36,14 @@ mod tokens;
 mod versions;
 mod workflows;
 
+pub use audit::{AuditEvent, AuditFilter, AuditStore, NewAuditEvent};
 pub use cache::{MAX_AGE as CACHE_MAX_AGE, cached};
 pub use compiled::{Compiled, CompiledStore};
 pub use dashboard::{DashboardStore, HourCount, RunFilter, UiSession};
 pub use deliveries::{DeliveryStore, DeliveryUpdate, NotificationDelivery};
 pub use intents::{Intent, IntentStore};
 pub use model::*;
+pub use patch::ConfigPatch;
 pub use postgres::PgStore;
 pub use secrets::{SealedSecret, SecretInfo, SecretStore};
 pub use sqlite::SqliteStore;
@@ -78,6 +82,13 @@ impl Opened {
     }
 
     pub fn dashboard(&self) -> std::sync::Arc<dyn DashboardStore> {
+        match self {
+            Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
+            Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
+
+    pub fn audit(&self) -> std::sync::Arc<dyn AuditStore> {
         match self {
             Opened::Postgres(s) => std::sync::Arc::new(s.clone()),
             Opened::Sqlite(s) => std::sync::Arc::new(s.clone()),

@@ -28,11 +28,12 @@ impl<R: sqlx::Row, T: for<'r> FromRow<'r, R> + Send + Unpin> Decoded<R> for T {}
 /// Every column of a config, in [`TaskConfig`]'s order.
 pub(super) const CONFIG_COLUMNS: &str = "id, name, description, task_type, scheduler_type, \
      schedule_config, parameters, max_retries, timeout_seconds, priority, misfire_grace_seconds, \
-     concurrency, plugin_digest, tags, max_concurrency, notify, webhook, workflow, created_at, updated_at";
+     concurrency, plugin_digest, tags, max_concurrency, rate_limit, worker_group, notify, webhook, workflow, \
+     created_at, updated_at";
 /// The columns a write of a config sets, in the order `push_written` binds.
 const WRITTEN: &str = "name, description, task_type, scheduler_type, schedule_config, parameters, \
      max_retries, timeout_seconds, priority, misfire_grace_seconds, concurrency, plugin_digest, tags, \
-     max_concurrency, notify, webhook, workflow, updated_at";
+     max_concurrency, rate_limit, worker_group, notify, webhook, workflow, updated_at";
 /// An execution record's columns as written (all but the row id), in
 /// [`ExecutionRecord`]'s order.
 pub(super) const RECORD_COLUMNS: &str = "config_id, execution_id, attempt, trigger, task_type, \
@@ -180,6 +181,8 @@ where
         values.push_bind(c.misfire_grace_seconds).push_bind(c.concurrency.to_string());
         values.push_bind(c.plugin_digest.clone());
         values.push_bind(serde_json::json!(c.tags)).push_bind(c.max_concurrency);
+        values.push_bind(c.rate_limit.map(|r| serde_json::to_value(r).expect("a rate serialises")));
+        values.push_bind(c.worker_group.clone());
         // The stored form keeps the secret (`Notify`'s own serialisation).
         values.push_bind(c.notify.as_ref().map(|n| serde_json::to_value(n).expect("notify serialises")));
         // The sealed secret (sealed by the app before it reached the store).

@@ -3,11 +3,13 @@
 //! (PostgreSQL + Redis, SQLite + local); `taskbox serve` processes where a
 //! test needs one; and outages of Redis and PostgreSQL.
 
+mod audit;
 mod auth;
 mod backfill;
 mod clients;
 mod configs;
 mod input;
+mod metrics;
 mod outages;
 mod system;
 mod webhooks;
@@ -48,6 +50,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/kv/{bucket}/{key}"),
     ("DELETE", "/kv/{bucket}/{key}"),
     ("GET", "/secrets"),
+    ("GET", "/audit"),
     ("PUT", "/secrets/{name}"),
     ("DELETE", "/secrets/{name}"),
     ("GET", "/system/status"),

@@ -12,7 +12,7 @@ mod host_dirs;
 mod inputs;
 mod lost_state;
 mod outbound_rules;
-mod pages;
+pub(crate) mod pages;
 mod redelivery;
 mod replay;
 mod secret_urls;

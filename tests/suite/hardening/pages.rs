@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::support::*;
 
 /// Logs in over HTTP: the session cookie and the CSRF token of its forms.
-async fn log_in(http: &reqwest::Client, origin: &str) -> (String, String) {
+pub(crate) async fn log_in(http: &reqwest::Client, origin: &str) -> (String, String) {
     let login = http.get(format!("{origin}/ui/login")).send().await.unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let csrf = cookie.split('=').nth(1).unwrap().to_owned();

@@ -4,9 +4,11 @@
 //! failure notifications.
 
 mod cancel;
+mod groups;
 mod limits;
 pub(crate) mod notifications;
 mod overlap;
+mod rates;
 mod tags;
 
 use chrono::{DateTime, Utc};

@@ -39,7 +39,9 @@ pub(super) async fn mark_cancelled(
                 "UPDATE local_queue SET cancel_by = ?1, \
                  ready_ms = CASE WHEN consumer IS NULL THEN ?2 ELSE ready_ms END, \
                  cfg_limit = CASE WHEN consumer IS NULL THEN NULL ELSE cfg_limit END, \
-                 type_limit = CASE WHEN consumer IS NULL THEN NULL ELSE type_limit END WHERE id = ?3",
+                 type_limit = CASE WHEN consumer IS NULL THEN NULL ELSE type_limit END, \
+                 cfg_rate = CASE WHEN consumer IS NULL THEN NULL ELSE cfg_rate END, \
+                 type_rate = CASE WHEN consumer IS NULL THEN NULL ELSE type_rate END WHERE id = ?3",
             )
             .bind(by)
             .bind(now)

@@ -1,7 +1,9 @@
-//! Handing waiting rows to a worker: the rows that wait for a slot (a
-//! config's or a task type's `max_concurrency`) are taken, in order, only
-//! while fewer rows of their config (task type) than the limit are held;
-//! the rest fill the claim.
+//! Handing waiting rows to a worker of their group: the rows that wait
+//! for a slot (a config's or a task type's `max_concurrency`) are taken, in
+//! order, only while fewer rows of their config (task type) than the limit
+//! are held, and those with a rate only while fewer than its `max` started
+//! in its window (a claim here is a start: it is logged in
+//! `local_rate_log`); the rest fill the claim.
 
 use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -10,25 +12,90 @@ use uuid::Uuid;
 
 use super::LocalBackend;
 use super::codec::{band_of, ms, parse_handle};
+use super::queue::push_groups;
 use crate::contract::BackendError;
 use crate::contract::job::QueuedRun;
-use crate::contract::queue::Delivery;
+use crate::contract::queue::{Consumer, Delivery};
 
-/// The ids of gated waiting rows a claim may take now, at most `max`, in
-/// order: while fewer rows of a run's config (task type) than its limit
-/// are held by workers, counting the ones taken here.
-async fn gated_ready(tx: &mut SqliteConnection, now: i64, max: usize) -> Result<Vec<i64>, BackendError> {
-    /// A waiting row: id, config, task type, its limits.
-    type Waiting = (i64, Uuid, Option<String>, Option<i64>, Option<i64>);
-    let waiting: Vec<Waiting> = sqlx::query_as(
-        "SELECT id, config_id, task_type, cfg_limit, type_limit FROM local_queue \
-         WHERE consumer IS NULL AND (cfg_limit IS NOT NULL OR type_limit IS NOT NULL) AND ready_ms <= ? \
-         ORDER BY band, id LIMIT ?",
-    )
-    .bind(now)
-    .bind((max * 8 + 64) as i64)
-    .fetch_all(&mut *tx)
-    .await?;
+/// A waiting row that something may hold back.
+#[derive(sqlx::FromRow)]
+struct Waiting {
+    id: i64,
+    config_id: Uuid,
+    task_type: Option<String>,
+    cfg_limit: Option<i64>,
+    type_limit: Option<i64>,
+    cfg_rate: Option<String>,
+    type_rate: Option<String>,
+}
+
+/// A rate as a row keeps it ('<max>/<window ms>').
+fn parse_rate(text: &str) -> Option<(i64, i64)> {
+    let (max, window) = text.split_once('/')?;
+    Some((max.parse().ok()?, window.parse().ok()?))
+}
+
+/// Starts of rate-limited runs within their windows, by gate: read from
+/// `local_rate_log` as first needed (dropping entries past the window),
+/// then counted on as this claim takes rows.
+struct Rates {
+    now: i64,
+    used: HashMap<String, i64>,
+}
+
+impl Rates {
+    async fn room(
+        &mut self,
+        tx: &mut SqliteConnection,
+        gate: &str,
+        (max, window): (i64, i64),
+    ) -> Result<bool, BackendError> {
+        if !self.used.contains_key(gate) {
+            sqlx::query("DELETE FROM local_rate_log WHERE gate = ? AND at_ms <= ?")
+                .bind(gate)
+                .bind(self.now - window)
+                .execute(&mut *tx)
+                .await?;
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM local_rate_log WHERE gate = ?")
+                .bind(gate)
+                .fetch_one(&mut *tx)
+                .await?;
+            self.used.insert(gate.to_owned(), n);
+        }
+        Ok(self.used[gate] < max)
+    }
+
+    async fn start(&mut self, tx: &mut SqliteConnection, gate: &str) -> Result<(), BackendError> {
+        sqlx::query("INSERT INTO local_rate_log (gate, at_ms) VALUES (?, ?)")
+            .bind(gate)
+            .bind(self.now)
+            .execute(&mut *tx)
+            .await?;
+        *self.used.entry(gate.to_owned()).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// The ids of gated waiting rows of `groups` a claim may take now, at most
+/// `max`, in order: while fewer rows of a run's config (task type) than
+/// its limit are held by workers, and fewer runs of it than its rate
+/// started in the rate's window, counting the ones taken here (whose
+/// starts are logged).
+async fn gated_ready(
+    tx: &mut SqliteConnection,
+    now: i64,
+    groups: &[String],
+    max: usize,
+) -> Result<Vec<i64>, BackendError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT id, config_id, task_type, cfg_limit, type_limit, cfg_rate, type_rate FROM local_queue \
+         WHERE consumer IS NULL AND (cfg_limit IS NOT NULL OR type_limit IS NOT NULL \
+         OR cfg_rate IS NOT NULL OR type_rate IS NOT NULL) AND ready_ms <= ",
+    );
+    q.push_bind(now).push(" AND worker_group IN ");
+    push_groups(&mut q, groups);
+    q.push(" ORDER BY band, id LIMIT ").push_bind((max * 8 + 64) as i64);
+    let waiting: Vec<Waiting> = q.build_query_as().fetch_all(&mut *tx).await?;
     if waiting.is_empty() {
         return Ok(Vec::new());
     }
@@ -48,21 +115,40 @@ async fn gated_ready(tx: &mut SqliteConnection, now: i64, max: usize) -> Result<
             *by_type.entry(t).or_default() += 1;
         }
     }
+    let mut rates = Rates { now, used: HashMap::new() };
     let mut taken = Vec::new();
-    for (id, config, task_type, cfg_limit, type_limit) in waiting {
-        let task_type = task_type.unwrap_or_default();
-        let config_room = cfg_limit.is_none_or(|l| by_config.get(&config).copied().unwrap_or(0) < l);
-        let type_room = type_limit.is_none_or(|l| by_type.get(&task_type).copied().unwrap_or(0) < l);
+    for row in waiting {
+        let task_type = row.task_type.clone().unwrap_or_default();
+        let config = row.config_id;
+        let config_room = row.cfg_limit.is_none_or(|l| by_config.get(&config).copied().unwrap_or(0) < l);
+        let type_room = row.type_limit.is_none_or(|l| by_type.get(&task_type).copied().unwrap_or(0) < l);
         if !(config_room && type_room) {
             continue;
         }
-        if cfg_limit.is_some() {
+        let row_rates: Vec<(String, (i64, i64))> = [
+            row.cfg_rate.as_deref().and_then(parse_rate).map(|r| (format!("c:{config}"), r)),
+            row.type_rate.as_deref().and_then(parse_rate).map(|r| (format!("t:{task_type}"), r)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut rate_room = true;
+        for (gate, rate) in &row_rates {
+            rate_room &= rates.room(tx, gate, *rate).await?;
+        }
+        if !rate_room {
+            continue;
+        }
+        for (gate, _) in &row_rates {
+            rates.start(tx, gate).await?;
+        }
+        if row.cfg_limit.is_some() {
             *by_config.entry(config).or_default() += 1;
         }
-        if type_limit.is_some() {
+        if row.type_limit.is_some() {
             *by_type.entry(task_type).or_default() += 1;
         }
-        taken.push(id);
+        taken.push(row.id);
         if taken.len() == max {
             break;
         }
@@ -77,18 +163,18 @@ impl LocalBackend {
     /// their limits allow, and `pick` fills the rest.
     pub(super) async fn hand_out(
         &self,
-        consumer: &str,
+        consumer: &Consumer,
         max: usize,
         gated: bool,
         pick: impl FnOnce(&mut QueryBuilder<Sqlite>),
     ) -> Result<Vec<Delivery>, BackendError> {
         let mut tx = self.db.write().await?;
         let first = match gated {
-            true => gated_ready(&mut tx, ms(Utc::now()), max).await?,
+            true => gated_ready(&mut tx, ms(Utc::now()), &consumer.groups, max).await?,
             false => Vec::new(),
         };
         let mut q = QueryBuilder::<Sqlite>::new("UPDATE local_queue SET consumer = ");
-        q.push_bind(consumer.to_owned())
+        q.push_bind(consumer.name.clone())
             .push(", deliveries = deliveries + 1, claims = claims + 1 WHERE id IN (NULL");
         for id in &first {
             q.push(", ").push_bind(*id);

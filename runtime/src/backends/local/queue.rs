@@ -19,8 +19,10 @@ use super::LocalBackend;
 use super::cancel::{Which, mark_cancelled};
 use super::codec::{band_number, from_ms, json, ms, parse_handle};
 use crate::contract::BackendError;
-use crate::contract::job::{Band, QueuedRun};
-use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, QueueStats, Settle};
+use crate::contract::job::{Band, QueuedRun, RateLimit};
+use crate::contract::queue::{
+    CancelSignal, Cancelled, Consumer, Delivery, GroupStats, HeldBack, LiveWorker, Queue, QueueStats, Settle,
+};
 use crate::contract::schedule::ahead::{Stamp, still_current};
 use crate::contract::schedule::backend::parse_status;
 
@@ -31,7 +33,8 @@ pub(super) async fn push_runs<'a>(
 ) -> Result<(), BackendError> {
     let now = ms(Utc::now());
     let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO local_queue (band, config_id, run, ready_ms, execution_id, task_type, cfg_limit, type_limit) ",
+        "INSERT INTO local_queue (band, config_id, run, ready_ms, execution_id, task_type, cfg_limit, type_limit, \
+         worker_group, cfg_rate, type_rate) ",
     );
     insert.push_values(runs, |mut row, run| {
         // A step run is kept among its workflow run's runs.
@@ -42,10 +45,28 @@ pub(super) async fn push_runs<'a>(
             .push_bind(run.execution_id)
             .push_bind(run.job.task_type.clone())
             .push_bind(run.job.config_limit().map(i64::from))
-            .push_bind(run.job.type_max_concurrency.map(i64::from));
+            .push_bind(run.job.type_max_concurrency.map(i64::from))
+            .push_bind(run.job.group().to_owned())
+            .push_bind(run.job.rate_limit.map(rate_text))
+            .push_bind(run.job.type_rate_limit.map(rate_text));
     });
     insert.build().execute(&mut *tx).await?;
     Ok(())
+}
+
+/// A rate as a row keeps it: '<max>/<window ms>'.
+fn rate_text(rate: RateLimit) -> String {
+    format!("{}/{}", rate.max, rate.window_ms())
+}
+
+/// `(?, ?, ...)` of `groups`, for `worker_group IN`.
+pub(super) fn push_groups(q: &mut QueryBuilder<Sqlite>, groups: &[String]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for g in groups {
+        list.push_bind(g.clone());
+    }
+    q.push(")");
 }
 
 /// How many runs of this config are queued or running.
@@ -75,11 +96,66 @@ impl QueueStats for LocalBackend {
         Ok(execution_ids.iter().map(|id| held.contains(id)).collect())
     }
 
-    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
-        Ok(sqlx::query_scalar("SELECT consumer FROM local_workers WHERE expires_ms >= ? ORDER BY consumer")
-            .bind(ms(Utc::now()))
-            .fetch_all(self.db.read())
-            .await?)
+    async fn live_workers(&self) -> Result<Vec<LiveWorker>, BackendError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT consumer, groups FROM local_workers WHERE expires_ms >= ? ORDER BY consumer",
+        )
+        .bind(ms(Utc::now()))
+        .fetch_all(self.db.read())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, groups)| LiveWorker { name, groups: groups.split(',').map(str::to_owned).collect() })
+            .collect())
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupStats>, BackendError> {
+        let now = ms(Utc::now());
+        let mut by_group = std::collections::BTreeMap::new();
+        fn stats_of<'a>(
+            by_group: &'a mut std::collections::BTreeMap<String, GroupStats>,
+            group: &str,
+        ) -> &'a mut GroupStats {
+            by_group.entry(group.to_owned()).or_insert_with(|| GroupStats {
+                group: group.to_owned(),
+                workers: 0,
+                queued: 0,
+                oldest_queued_seconds: None,
+            })
+        }
+        for worker in self.live_workers().await? {
+            for g in &worker.groups {
+                stats_of(&mut by_group, g).workers += 1;
+            }
+        }
+        let waiting: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT worker_group, count(*), min(ready_ms) FROM local_queue \
+             WHERE consumer IS NULL AND ready_ms <= ? GROUP BY worker_group",
+        )
+        .bind(now)
+        .fetch_all(self.db.read())
+        .await?;
+        for (group, queued, oldest) in waiting {
+            let stats = stats_of(&mut by_group, &group);
+            stats.queued = queued as u64;
+            stats.oldest_queued_seconds = Some((now - oldest).max(0) as f64 / 1000.0);
+        }
+        Ok(by_group.into_values().collect())
+    }
+
+    async fn held_back(&self) -> Result<HeldBack, BackendError> {
+        // Gated rows whose time came and no worker took: waiting for a
+        // slot or their turn (for a moment at most, where there is room).
+        let (limit, rate): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(cfg_rate IS NULL AND type_rate IS NULL), 0), \
+             coalesce(sum(cfg_rate IS NOT NULL OR type_rate IS NOT NULL), 0) FROM local_queue \
+             WHERE consumer IS NULL AND ready_ms <= ? AND (cfg_limit IS NOT NULL OR type_limit IS NOT NULL \
+             OR cfg_rate IS NOT NULL OR type_rate IS NOT NULL)",
+        )
+        .bind(ms(Utc::now()))
+        .fetch_one(self.db.read())
+        .await?;
+        Ok(HeldBack { limit: limit as u64, rate: rate as u64 })
     }
 
     async fn depth(&self) -> Result<u64, BackendError> {
@@ -95,7 +171,12 @@ impl QueueStats for LocalBackend {
 
 #[async_trait]
 impl Queue for LocalBackend {
-    async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+    async fn claim(
+        &self,
+        consumer: &Consumer,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -109,7 +190,12 @@ impl Queue for LocalBackend {
                 .hand_out(consumer, max, true, |q| {
                     q.push("SELECT id FROM local_queue WHERE consumer IS NULL AND ready_ms <= ")
                         .push_bind(ms(Utc::now()))
-                        .push(" AND cfg_limit IS NULL AND type_limit IS NULL ORDER BY band, id");
+                        .push(
+                            " AND cfg_limit IS NULL AND type_limit IS NULL AND cfg_rate IS NULL \
+                             AND type_rate IS NULL AND worker_group IN ",
+                        );
+                    push_groups(q, &consumer.groups);
+                    q.push(" ORDER BY band, id");
                 })
                 .await?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -155,31 +241,34 @@ impl Queue for LocalBackend {
         Ok(())
     }
 
-    async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError> {
+    async fn heartbeat(&self, consumer: &Consumer, ttl: Duration) -> Result<(), BackendError> {
         let mut tx = self.db.write().await?;
         sqlx::query(
-            "INSERT INTO local_workers (consumer, expires_ms) VALUES (?1, ?2) \
-             ON CONFLICT (consumer) DO UPDATE SET expires_ms = ?2",
+            "INSERT INTO local_workers (consumer, expires_ms, groups) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (consumer) DO UPDATE SET expires_ms = ?2, groups = ?3",
         )
-        .bind(consumer)
+        .bind(&consumer.name)
         .bind(ms(Utc::now()) + ttl.as_millis() as i64)
+        .bind(consumer.groups.join(","))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError> {
+    async fn reclaim(&self, consumer: &Consumer, max: usize) -> Result<Vec<Delivery>, BackendError> {
         let taken = self
             .hand_out(consumer, max, false, |q| {
                 q.push(
                     "SELECT q.id FROM local_queue q LEFT JOIN local_workers w ON w.consumer = q.consumer \
                      WHERE q.consumer IS NOT NULL AND q.consumer <> ",
                 )
-                .push_bind(consumer.to_owned())
+                .push_bind(consumer.name.clone())
                 .push(" AND (w.expires_ms IS NULL OR w.expires_ms < ")
                 .push_bind(ms(Utc::now()))
-                .push(") ORDER BY q.band, q.id");
+                .push(") AND q.worker_group IN ");
+                push_groups(q, &consumer.groups);
+                q.push(" ORDER BY q.band, q.id");
             })
             .await?;
         for d in &taken {
@@ -190,7 +279,7 @@ impl Queue for LocalBackend {
 
     async fn redeliver(
         &self,
-        consumer: &str,
+        consumer: &Consumer,
         known: &[String],
         _idle: Duration,
         max: usize,
@@ -201,7 +290,7 @@ impl Queue for LocalBackend {
         let known: Vec<i64> = known.iter().filter_map(|h| parse_handle(h)).map(|(id, _)| id).collect();
         let taken = self
             .hand_out(consumer, max, false, |q| {
-                q.push("SELECT id FROM local_queue WHERE consumer = ").push_bind(consumer.to_owned());
+                q.push("SELECT id FROM local_queue WHERE consumer = ").push_bind(consumer.name.clone());
                 q.push(" AND id NOT IN (-1");
                 for id in known {
                     q.push(", ").push_bind(id);

@@ -13,11 +13,15 @@
 //! ms of the last transition), `resumes` (sorted set id by the ms a pause
 //! ends), `runs:<id>` (hash execution id → where that run in flight is),
 //! `run_config` (hash execution id → config id), `waiting:<gate>` (lists of
-//! runs waiting for a slot), `slots:<gate>` (slots taken), `cancels` (hash
-//! execution id → who cancelled it, for held runs), `queue:<band>`
-//! (streams, consumer group `workers`), `retries` (sorted set by due ms),
+//! runs waiting for a slot or a rate), `slots:<gate>` (slots taken),
+//! `rate:<gate>`, `rate_pending:<gate>`, `rate_gates`, `started`,
+//! `rate_seq` and `held_back` (rates, `lua/common.lua`), `cancels` (hash
+//! execution id → who cancelled it, for held runs), `queue:<lane>`
+//! (streams, consumer group `workers`; a lane is a band, and `:<group>`
+//! for a worker group other than the default), `lanes` (the lanes of other
+//! groups), `retries` (sorted set by due ms),
 //! `worker:<name>` (heartbeats), `workers` (sorted set of names by
-//! heartbeat expiry ms), the pub/sub channels `wake`, `cancel` and `progress`, and plugins' key-value
+//! heartbeat expiry ms), `worker_groups` (hash name → its groups), the pub/sub channels `wake`, `cancel` and `progress`, and plugins' key-value
 //! state: `kv:<bucket>` (hash key → value) and `kv_keys:<bucket>` (its keys).
 
 mod gate;
@@ -25,6 +29,7 @@ mod kv;
 mod queue;
 mod schedule;
 mod stats;
+mod take;
 
 use redis::{AsyncCommands, Client, Script};
 use std::sync::{Arc, LazyLock};
@@ -33,7 +38,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::contract::BackendError;
 
-use crate::contract::job::QueuedRun;
+use crate::contract::job::{Band, DEFAULT_GROUP, QueuedRun, RateLimit};
 use crate::contract::queue::CancelSignal;
 use crate::contract::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
 use gate::Gated;
@@ -83,25 +88,48 @@ static SETTLE: LazyLock<Script> = script!("settle.lua");
 static PROMOTE: LazyLock<Script> = script!("promote.lua");
 static CANCEL: LazyLock<Script> = script!("cancel.lua");
 static HELD: LazyLock<Script> = script!("held.lua");
+static START: LazyLock<Script> = script!("start.lua");
 
 /// A run's gates as the scripts read them (see `lua/common.lua`): '' when
-/// nothing limits it, else '<config limit>,<type limit>,<task type>'.
+/// nothing holds it back, else
+/// '<config limit>,<type limit>,<config rate>,<type rate>,<task type>'.
 fn gates(run: &QueuedRun) -> String {
     let job = &run.job;
     if !job.is_gated() {
         return String::new();
     }
     let limit = |l: Option<u32>| l.map(|n| n.to_string()).unwrap_or_default();
-    format!("{},{},{}", limit(job.config_limit()), limit(job.type_max_concurrency), job.task_type)
+    let rate = |r: Option<RateLimit>| r.map(|r| format!("{}/{}", r.max, r.window_ms())).unwrap_or_default();
+    format!(
+        "{},{},{},{},{}",
+        limit(job.config_limit()),
+        limit(job.type_max_concurrency),
+        rate(job.rate_limit),
+        rate(job.type_rate_limit),
+        job.task_type
+    )
+}
+
+/// The lane of a band and worker group: the name of its stream after
+/// `queue:` (the band alone for the default group, as before groups).
+fn lane(band: Band, group: &str) -> String {
+    match group {
+        DEFAULT_GROUP => band.as_str().to_owned(),
+        _ => format!("{}:{group}", band.as_str()),
+    }
+}
+
+/// The lane a run waits in.
+fn lane_of(run: &QueuedRun) -> String {
+    lane(Band::of_run(run), run.job.group())
 }
 
 /// A parked or waiting run as the scripts keep it:
 /// '<band>|<owner>|<execution>|<gates>|<run JSON>' (the owner: its config,
 /// or a step run's workflow run, `QueuedRun::owner`).
 fn item(run: &QueuedRun) -> String {
-    let band = crate::contract::job::Band::of_run(run).as_str();
     let json = serde_json::to_string(run).expect("runs serialise");
-    format!("{band}|{}|{}|{}|{json}", run.owner(), run.execution_id, gates(run))
+    format!("{}|{}|{}|{}|{json}", lane_of(run), run.owner(), run.execution_id, gates(run))
 }
 
 /// Cheap-to-clone handle on one Redis.
@@ -151,7 +179,7 @@ impl RedisBackend {
             cancels: cancels.clone(),
             progress: progress.clone(),
         };
-        backend.create_groups().await?;
+        backend.create_groups(&[DEFAULT_GROUP.to_owned()]).await?;
         let channels = Channels {
             wake: backend.key("wake"),
             cancel: backend.key("cancel"),
@@ -171,10 +199,12 @@ impl RedisBackend {
         self.changes.clone()
     }
 
-    async fn create_groups(&self) -> Result<(), BackendError> {
+    /// Makes sure the streams of `groups` can be read through the
+    /// consumer group (from their first entry: runs queued before any
+    /// worker of a group came are taken by the first).
+    async fn create_groups(&self, groups: &[String]) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        for band in crate::contract::job::Band::ALL {
-            let stream = self.key(&format!("queue:{}", band.as_str()));
+        for stream in groups.iter().flat_map(|g| Band::ALL.map(|band| self.stream(band, g))) {
             let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, GROUP, "0").await;
             match created {
                 Err(e) if e.code() == Some("BUSYGROUP") => {}

@@ -1,28 +1,26 @@
-//! [`Queue`] on Redis Streams: one stream per priority band, read through
-//! the `workers` consumer group; acknowledged (and deleted) only by
-//! [`Queue::settle`], after the caller committed the record.
+//! [`Queue`] on Redis Streams: one stream per priority band and worker
+//! group, read through the `workers` consumer group (`take.rs`);
+//! acknowledged (and deleted) only by [`Queue::settle`], after the caller
+//! committed the record.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use redis::AsyncCommands;
-use redis::streams::{
-    StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions, StreamReadReply,
-};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item};
+use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item, lane};
 use crate::contract::BackendError;
-use crate::contract::job::{Band, QueuedRun};
-use crate::contract::queue::{CancelSignal, Cancelled, Delivery, Queue, Settle};
+use crate::contract::job::QueuedRun;
+use crate::contract::queue::{CancelSignal, Cancelled, Consumer, Delivery, Queue, Settle};
 use crate::contract::schedule::ahead::{Stamp, still_current};
 use crate::contract::schedule::backend::parse_status;
 
 /// One entry of `settle.lua`'s arguments.
 #[derive(serde::Serialize)]
 struct SettleArgs<'a> {
-    band: &'static str,
+    /// Its lane.
+    band: String,
     entry: &'a str,
     id: String,
     exec: String,
@@ -37,191 +35,18 @@ struct RetryArgs {
     at_ms: String,
 }
 
-impl RedisBackend {
-    /// Takes up to `max` runs for `consumer` through the group (see
-    /// [`Queue::claim`]).
-    async fn claim_from_group(
-        &self,
-        consumer: &str,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>, redis::RedisError> {
-        let mut conn = self.blocking.clone();
-        let mut taken = Vec::new();
-        // Highest band first, without blocking.
-        for band in Band::ALL {
-            let want = max - taken.len();
-            if want == 0 {
-                break;
-            }
-            let opts = StreamReadOptions::default().group(GROUP, consumer).count(want);
-            let reply: Option<StreamReadReply> =
-                conn.xread_options(&[self.stream(band)], &[">"], &opts).await?;
-            for key in reply.map(|r| r.keys).unwrap_or_default() {
-                taken.extend(self.deliveries(band, key.ids, 1).await);
-            }
-        }
-        if !taken.is_empty() || wait.is_zero() {
-            return Ok(taken);
-        }
-        // Nothing anywhere: block on all bands at once.
-        let streams: Vec<String> = Band::ALL.iter().map(|b| self.stream(*b)).collect();
-        let opts =
-            StreamReadOptions::default().group(GROUP, consumer).count(max).block(wait.as_millis() as usize);
-        let reply: Option<StreamReadReply> = conn.xread_options(&streams, &[">", ">", ">"], &opts).await?;
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            if let Some(band) = self.band_of_stream(&key.key) {
-                taken.extend(self.deliveries(band, key.ids, 1).await);
-            }
-        }
-        taken.sort_by_key(|d| d.band);
-        Ok(taken)
-    }
-
-    /// [`Queue::reclaim`] through the group.
-    async fn reclaim_dead(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, redis::RedisError> {
-        let mut conn = self.conn.clone();
-        let mut taken = Vec::new();
-        for band in Band::ALL {
-            let stream = self.stream(band);
-            // Who holds runs at all, then only the dead holders' runs.
-            let holders = match conn.xpending(&stream, GROUP).await? {
-                StreamPendingReply::Data(data) => data.consumers,
-                _ => Vec::new(),
-            };
-            for holder in holders {
-                if holder.name == consumer || taken.len() >= max {
-                    continue;
-                }
-                let alive: bool = conn.exists(self.key(&format!("worker:{}", holder.name))).await?;
-                if alive {
-                    continue;
-                }
-                let want = max - taken.len();
-                let pending: StreamPendingCountReply =
-                    conn.xpending_consumer_count(&stream, GROUP, "-", "+", want, &holder.name).await?;
-                for p in pending.ids {
-                    // At least as idle as just seen: if another worker
-                    // claimed it meanwhile, its idle time restarted and this
-                    // claim takes nothing, so a run is never taken twice.
-                    let claimed: redis::streams::StreamClaimReply =
-                        conn.xclaim(&stream, GROUP, consumer, p.last_delivered_ms, &[&p.id]).await?;
-                    if claimed.ids.is_empty() {
-                        continue;
-                    }
-                    let deliveries = p.times_delivered as u64 + 1;
-                    tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
-                    taken.extend(self.deliveries(band, claimed.ids, deliveries).await);
-                }
-            }
-        }
-        Ok(taken)
-    }
-
-    /// [`Queue::redeliver`] through the group.
-    async fn redeliver_lost(
-        &self,
-        consumer: &str,
-        known: &[String],
-        idle: Duration,
-        max: usize,
-    ) -> Result<Vec<Delivery>, redis::RedisError> {
-        let mut conn = self.conn.clone();
-        let idle_ms = idle.as_millis() as u64;
-        let mut taken = Vec::new();
-        for band in Band::ALL {
-            if taken.len() >= max {
-                break;
-            }
-            let stream = self.stream(band);
-            // Its own entries, idle that long, that it does not know of.
-            let pending: StreamPendingCountReply = redis::cmd("XPENDING")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg("IDLE")
-                .arg(idle_ms)
-                .arg("-")
-                .arg("+")
-                .arg(max + known.len())
-                .arg(consumer)
-                .query_async(&mut conn)
-                .await?;
-            for p in pending.ids.into_iter().filter(|p| !known.contains(&p.id)).take(max - taken.len()) {
-                // Claimed again by itself: its idle time restarts, so the
-                // next look does not hand it out a second time.
-                let claimed: redis::streams::StreamClaimReply =
-                    conn.xclaim(&stream, GROUP, consumer, idle_ms, &[&p.id]).await?;
-                if claimed.ids.is_empty() {
-                    continue;
-                }
-                tracing::warn!(stream = %stream, id = %p.id, "redelivering a run whose claim reply was lost");
-                taken.extend(self.deliveries(band, claimed.ids, p.times_delivered as u64 + 1).await);
-            }
-        }
-        Ok(taken)
-    }
-
-    /// A queue read that met a Redis without the consumer group (it lost
-    /// its data, or was replaced) creates the group again and takes
-    /// nothing this time; any other answer is passed on.
-    async fn regrouped<T: Default>(&self, read: Result<T, redis::RedisError>) -> Result<T, BackendError> {
-        match read {
-            Err(e) if e.code() == Some("NOGROUP") => {
-                tracing::warn!(
-                    "the queue's consumer group is gone (Redis lost its data?): creating it again"
-                );
-                self.create_groups().await?;
-                Ok(T::default())
-            }
-            other => Ok(other?),
-        }
-    }
-
-    pub(super) fn stream(&self, band: Band) -> String {
-        self.key(&format!("queue:{}", band.as_str()))
-    }
-
-    fn band_of_stream(&self, stream: &str) -> Option<Band> {
-        Band::ALL.into_iter().find(|b| self.stream(*b) == stream)
-    }
-
-    /// Turns stream entries into deliveries; entries that cannot be read are
-    /// acknowledged and dropped with an error in the log (they can never run).
-    async fn deliveries(&self, band: Band, ids: Vec<StreamId>, deliveries: u64) -> Vec<Delivery> {
-        let mut out = Vec::with_capacity(ids.len());
-        for entry in ids {
-            let parsed = entry
-                .get::<String>("run")
-                .ok_or_else(|| "no `run` field".to_owned())
-                .and_then(|raw| serde_json::from_str::<QueuedRun>(&raw).map_err(|e| e.to_string()))
-                .map(|mut run| {
-                    // A marker: cancelled before any worker got it.
-                    if let Some(by) = entry.get::<String>("cancelled") {
-                        run.cancelled_by = Some(by);
-                    }
-                    run
-                });
-            match parsed {
-                Ok(run) => out.push(Delivery { band, handle: entry.id, deliveries, run }),
-                Err(e) => {
-                    tracing::error!(stream = %self.stream(band), id = %entry.id, error = %e, "dropping unreadable queue entry");
-                    let _: Result<(), _> =
-                        self.conn.clone().xack(self.stream(band), GROUP, &[&entry.id]).await;
-                    let _: Result<(), _> = self.conn.clone().xdel(self.stream(band), &[&entry.id]).await;
-                }
-            }
-        }
-        out
-    }
-}
-
 #[async_trait]
 impl Queue for RedisBackend {
-    async fn claim(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Delivery>, BackendError> {
+    async fn claim(
+        &self,
+        consumer: &Consumer,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError> {
         if max == 0 {
             return Ok(Vec::new());
         }
-        self.regrouped(self.claim_from_group(consumer, max, wait).await).await
+        self.regrouped(consumer, self.claim_from_group(consumer, max, wait).await).await
     }
 
     async fn settle(&self, done: Vec<Settle>) -> Result<(), BackendError> {
@@ -232,7 +57,7 @@ impl Queue for RedisBackend {
         invocation.arg(&*self.prefix).arg(GROUP);
         for s in &done {
             let args = SettleArgs {
-                band: s.band.as_str(),
+                band: lane(s.band, &s.group),
                 entry: &s.handle,
                 id: s.config_id.to_string(),
                 exec: s.execution_id.to_string(),
@@ -247,29 +72,30 @@ impl Queue for RedisBackend {
         Ok(())
     }
 
-    async fn heartbeat(&self, consumer: &str, ttl: Duration) -> Result<(), BackendError> {
-        let key = self.key(&format!("worker:{consumer}"));
+    async fn heartbeat(&self, consumer: &Consumer, ttl: Duration) -> Result<(), BackendError> {
+        let key = self.key(&format!("worker:{}", consumer.name));
         let expires = Utc::now().timestamp_millis() + ttl.as_millis() as i64;
         let _: () = redis::pipe()
             .pset_ex(key, 1, ttl.as_millis() as u64)
-            .zadd(self.key("workers"), consumer, expires)
+            .zadd(self.key("workers"), &consumer.name, expires)
+            .hset(self.key("worker_groups"), &consumer.name, consumer.groups.join(","))
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(())
     }
 
-    async fn reclaim(&self, consumer: &str, max: usize) -> Result<Vec<Delivery>, BackendError> {
-        self.regrouped(self.reclaim_dead(consumer, max).await).await
+    async fn reclaim(&self, consumer: &Consumer, max: usize) -> Result<Vec<Delivery>, BackendError> {
+        self.regrouped(consumer, self.reclaim_dead(consumer, max).await).await
     }
 
     async fn redeliver(
         &self,
-        consumer: &str,
+        consumer: &Consumer,
         known: &[String],
         idle: Duration,
         max: usize,
     ) -> Result<Vec<Delivery>, BackendError> {
-        self.regrouped(self.redeliver_lost(consumer, known, idle, max).await).await
+        self.regrouped(consumer, self.redeliver_lost(consumer, known, idle, max).await).await
     }
 
     async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {

@@ -7,9 +7,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION, gates};
+use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION, gates, lane_of};
 use crate::contract::BackendError;
-use crate::contract::job::{Band, Job, QueuedRun};
+use crate::contract::job::{Job, QueuedRun};
 use crate::contract::schedule::backend::*;
 use crate::contract::schedule::{HistoryEvent, Status};
 
@@ -67,8 +67,9 @@ struct FireArgs {
     due_ms: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_ms: Option<String>,
+    /// The run's lane (see `lua/common.lua`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    band: Option<&'static str>,
+    band: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,7 +282,7 @@ impl ScheduleBackend for RedisBackend {
                 id: f.config_id.to_string(),
                 due_ms: ms(f.due),
                 next_ms: f.next.map(ms),
-                band: f.run.as_ref().map(|run| Band::of_run(run).as_str()),
+                band: f.run.as_ref().map(lane_of),
                 run: f.run.as_ref().map(json),
                 exec: f.run.as_ref().map(|run| run.execution_id.to_string()),
                 gates: f.run.as_ref().map(gates),
@@ -314,7 +315,7 @@ impl ScheduleBackend for RedisBackend {
             .arg(&*self.prefix)
             // A step run is kept among its workflow run's runs.
             .arg(run.owner().to_string())
-            .arg(Band::of_run(&run).as_str())
+            .arg(lane_of(&run))
             .arg(json(&run))
             .arg(event.as_ref().map(json).unwrap_or_default())
             .arg(run.execution_id.to_string())

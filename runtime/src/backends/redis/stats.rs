@@ -1,14 +1,17 @@
 //! [`QueueStats`] on Redis: what the API shows of the queue (its depth,
-//! the live workers) and which runs a worker holds now. Reads only.
+//! the live workers, each worker group, the runs held back) and which runs a worker holds now. Reads only.
 
 use async_trait::async_trait;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{HELD, RedisBackend};
+use redis::AsyncCommands;
+use std::collections::{BTreeMap, HashMap};
+
+use super::{GROUP, HELD, RedisBackend};
 use crate::contract::BackendError;
-use crate::contract::job::Band;
-use crate::contract::queue::QueueStats;
+use crate::contract::job::{Band, DEFAULT_GROUP};
+use crate::contract::queue::{GroupStats, HeldBack, LiveWorker, QueueStats};
 
 #[async_trait]
 impl QueueStats for RedisBackend {
@@ -25,24 +28,118 @@ impl QueueStats for RedisBackend {
         Ok(out)
     }
 
-    async fn live_workers(&self) -> Result<Vec<String>, BackendError> {
+    async fn live_workers(&self) -> Result<Vec<LiveWorker>, BackendError> {
         let now = Utc::now().timestamp_millis();
-        let workers = self.key("workers");
-        let (_, mut names): ((), Vec<String>) = redis::pipe()
-            .zrembyscore(&workers, "-inf", now - 1)
-            .zrangebyscore(&workers, now, "+inf")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        names.sort();
-        Ok(names)
+        let (workers, groups) = (self.key("workers"), self.key("worker_groups"));
+        let mut conn = self.conn.clone();
+        let gone: Vec<String> = conn.zrangebyscore(&workers, "-inf", now - 1).await?;
+        if !gone.is_empty() {
+            let _: () =
+                redis::pipe().zrem(&workers, &gone).hdel(&groups, &gone).query_async(&mut conn).await?;
+        }
+        let names: Vec<String> = conn.zrangebyscore(&workers, now, "+inf").await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let served: Vec<Option<String>> =
+            redis::cmd("HMGET").arg(&groups).arg(&names).query_async(&mut conn).await?;
+        let mut live: Vec<LiveWorker> = names
+            .into_iter()
+            .zip(served)
+            .map(|(name, groups)| LiveWorker {
+                name,
+                groups: groups
+                    .as_deref()
+                    .unwrap_or(DEFAULT_GROUP)
+                    .split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            })
+            .collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(live)
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupStats>, BackendError> {
+        let mut by_group: BTreeMap<String, GroupStats> = BTreeMap::new();
+        let blank = |group: &str| GroupStats {
+            group: group.to_owned(),
+            workers: 0,
+            queued: 0,
+            oldest_queued_seconds: None,
+        };
+        for worker in self.live_workers().await? {
+            for g in worker.groups {
+                by_group.entry(g.clone()).or_insert_with(|| blank(&g)).workers += 1;
+            }
+        }
+        let now = Utc::now().timestamp_millis();
+        for (band, group) in self.lanes().await? {
+            let (queued, oldest_ms) = self.waiting_on(&self.stream(band, &group)).await?;
+            let stats = by_group.entry(group.clone()).or_insert_with(|| blank(&group));
+            stats.queued += queued;
+            if let Some(ms) = oldest_ms {
+                let age = (now - ms).max(0) as f64 / 1000.0;
+                stats.oldest_queued_seconds = Some(stats.oldest_queued_seconds.map_or(age, |a| a.max(age)));
+            }
+        }
+        Ok(by_group.into_values().collect())
+    }
+
+    async fn held_back(&self) -> Result<HeldBack, BackendError> {
+        let counts: HashMap<String, i64> = self.conn.clone().hgetall(self.key("held_back")).await?;
+        let count = |kind: &str| counts.get(kind).copied().unwrap_or(0).max(0) as u64;
+        Ok(HeldBack { limit: count("s"), rate: count("r") })
     }
 
     async fn depth(&self) -> Result<u64, BackendError> {
         let mut pipe = redis::pipe();
-        for band in Band::ALL {
-            pipe.xlen(self.stream(band));
+        for (band, group) in self.lanes().await? {
+            pipe.xlen(self.stream(band, &group));
         }
         let lens: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(lens.iter().sum())
     }
+}
+
+impl RedisBackend {
+    /// Every lane that may hold runs: the default group's, and those of
+    /// the other groups runs were queued in.
+    async fn lanes(&self) -> Result<Vec<(Band, String)>, BackendError> {
+        let mut lanes: Vec<(Band, String)> = Band::ALL.map(|b| (b, DEFAULT_GROUP.to_owned())).into();
+        let others: Vec<String> = self.conn.clone().smembers(self.key("lanes")).await?;
+        for other in others {
+            let parsed = other
+                .split_once(':')
+                .and_then(|(band, group)| Some((Band::ALL.into_iter().find(|b| b.as_str() == band)?, group)));
+            if let Some((band, group)) = parsed {
+                lanes.push((band, group.to_owned()));
+            }
+        }
+        Ok(lanes)
+    }
+
+    /// How many entries of `stream` no worker took yet, and when the
+    /// oldest of them was put there (ms).
+    async fn waiting_on(&self, stream: &str) -> Result<(u64, Option<i64>), BackendError> {
+        let mut conn = self.conn.clone();
+        let info: redis::RedisResult<redis::streams::StreamInfoGroupsReply> = conn.xinfo_groups(stream).await;
+        let Some(group) = info.ok().and_then(|i| i.groups.into_iter().find(|g| g.name == GROUP)) else {
+            // No worker ever read it: everything in it waits.
+            let len: u64 = conn.xlen(stream).await?;
+            let first: redis::streams::StreamRangeReply = conn.xrange_count(stream, "-", "+", 1).await?;
+            return Ok((len, first.ids.first().and_then(|e| entry_ms(&e.id))));
+        };
+        let len: u64 = conn.xlen(stream).await?;
+        let pending = group.pending as u64;
+        let after = format!("({}", group.last_delivered_id);
+        let next: redis::streams::StreamRangeReply = conn.xrange_count(stream, &after, "+", 1).await?;
+        Ok((len.saturating_sub(pending), next.ids.first().and_then(|e| entry_ms(&e.id))))
+    }
+}
+
+/// The time (ms) in a stream entry's id.
+fn entry_ms(id: &str) -> Option<i64> {
+    id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
 }

@@ -8,10 +8,12 @@
 //! can be read alone.
 
 mod kinds;
+pub mod limits;
 pub mod payload;
 pub mod workflow;
 
 pub use kinds::{Concurrency, NotifyOn, SchedulerType, Trigger};
+pub use limits::{DEFAULT_GROUP, RateLimit, TypeRule, TypeRules, no_type_rules};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,6 +46,17 @@ pub struct Job {
     /// `max_concurrency`, read when the run is queued.
     #[serde(default)]
     pub type_max_concurrency: Option<u32>,
+    /// Runs of this config that may start per window, fleet-wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Runs of this task type that may start per window, fleet-wide: its
+    /// sidecar's `rate_limit`, read when the run is queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_rate_limit: Option<RateLimit>,
+    /// The worker group its runs go to: the config's, else (stamped when
+    /// the run is queued) its task type's; `None`: [`DEFAULT_GROUP`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_group: Option<String>,
     /// When the config wants to hear of an outcome (`None`: never).
     #[serde(default)]
     pub notify: Option<NotifyOn>,
@@ -57,15 +70,6 @@ pub struct Job {
     /// (`task_type` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<Box<workflow::Workflow>>,
-}
-
-/// The `max_concurrency` of each task type (its plugin's sidecar), as the
-/// process that queues a run knows it.
-pub type TypeLimits = std::sync::Arc<dyn Fn(&str) -> Option<u32> + Send + Sync>;
-
-/// No task type has a limit.
-pub fn no_type_limits() -> TypeLimits {
-    std::sync::Arc::new(|_| None)
 }
 
 /// One attempt of one execution, waiting to run.
@@ -135,10 +139,28 @@ impl Job {
         }
     }
 
-    /// Whether a run of this job waits for a slot (a limit of its config or
-    /// of its task type).
+    /// Whether a run of this job may have to wait for a slot or its turn
+    /// (a limit or a rate of its config or of its task type).
     pub fn is_gated(&self) -> bool {
-        self.config_limit().is_some() || self.type_max_concurrency.is_some()
+        self.config_limit().is_some()
+            || self.type_max_concurrency.is_some()
+            || self.rate_limit.is_some()
+            || self.type_rate_limit.is_some()
+    }
+
+    /// The worker group its runs go to.
+    pub fn group(&self) -> &str {
+        self.worker_group.as_deref().unwrap_or(DEFAULT_GROUP)
+    }
+
+    /// Stamps what its task type's sidecar says (`rule`) on a run of this
+    /// job about to be queued.
+    pub fn stamp(&mut self, rule: TypeRule) {
+        self.type_max_concurrency = rule.max_concurrency;
+        self.type_rate_limit = rule.rate_limit;
+        if self.worker_group.is_none() {
+            self.worker_group = rule.worker_group;
+        }
     }
 }
 

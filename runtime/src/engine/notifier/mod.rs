@@ -88,7 +88,7 @@ impl Notifier {
     /// Hands over a committed final outcome; never waits.
     pub fn offer(&self, record: ExecutionRecord, on: NotifyOn) {
         if self.notices.try_send((record, on)).is_err() {
-            metrics::counter!("taskbox_notifications_dropped_total").increment(1);
+            metrics::counter!("taskbox_notifications_total", "outcome" => "dropped").increment(1);
             tracing::warn!("notification backlog full: a notification was dropped");
         }
     }
@@ -167,6 +167,9 @@ impl Shared {
                 },
             };
             let done = update.status != "pending";
+            if done {
+                metrics::counter!("taskbox_notifications_total", "outcome" => update.status).increment(1);
+            }
             self.deliveries.update_delivery(record, event, &update).await?;
             if done {
                 return Ok(());

@@ -43,12 +43,14 @@ impl RunRequest {
 }
 
 /// A run that was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requested {
     pub execution_id: Uuid,
     /// The key was used before by the same request: this is the run queued
     /// then, and nothing was queued now.
     pub repeated: bool,
+    /// The worker group the run went to.
+    pub group: String,
 }
 
 /// What a backfill did.
@@ -90,15 +92,15 @@ impl SchedulerService {
             _ => "manual run",
         };
         let run = self.first_run(job, request.trigger, Utc::now());
-        let execution_id = run.execution_id;
+        let (execution_id, group) = (run.execution_id, run.job.group().to_owned());
         let row = workflow::starting(&run);
         let event = HistoryEvent::new("run_requested", format!("{what} {execution_id} queued"), None);
         match self.backend.enqueue(run, Some(event), once.as_ref()).await? {
             Enqueued::New => {
                 self.started(row).await?;
-                Ok(Requested { execution_id, repeated: false })
+                Ok(Requested { execution_id, repeated: false, group })
             }
-            Enqueued::Again(first) => Ok(Requested { execution_id: first, repeated: true }),
+            Enqueued::Again(first) => Ok(Requested { execution_id: first, repeated: true, group }),
             Enqueued::Conflict => Err(ServiceError::KeyReused(request.key.unwrap_or_default())),
         }
     }
@@ -228,9 +230,9 @@ impl SchedulerService {
     }
 
     /// The first attempt of a new execution of `job`, stamped with its task
-    /// type's limit.
+    /// type's rule.
     fn first_run(&self, mut job: Job, trigger: Trigger, scheduled_at: DateTime<Utc>) -> QueuedRun {
-        job.type_max_concurrency = (self.type_limits)(&job.task_type);
+        job.stamp((self.type_rules)(&job.task_type));
         QueuedRun::first(job, trigger, scheduled_at, false)
     }
 }

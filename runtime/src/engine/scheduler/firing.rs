@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::contract::BackendError;
-use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger, TypeLimits};
+use crate::contract::job::{Job, QueuedRun, SchedulerType, Trigger, TypeRules};
 use crate::contract::schedule::ahead::LOOKAHEAD;
 use crate::contract::schedule::backend::{
     EntryChange, Fire, Fired, ScheduleBackend, Transition, Transitioned,
@@ -36,12 +36,12 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 pub async fn fire_loop(
     backend: Arc<dyn ScheduleBackend>,
     changes: Arc<Notify>,
-    type_limits: TypeLimits,
+    type_rules: TypeRules,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
     // Lives across passes: a config's spec is parsed once per schedule.
-    let specs = SpecCache { limits: type_limits, ..SpecCache::default() };
+    let specs = SpecCache { rules: type_rules, ..SpecCache::default() };
     while !*shutdown.borrow() {
         let pass = async {
             resume_due(backend.as_ref()).await?;
@@ -74,13 +74,13 @@ pub async fn fire_loop(
 /// unchanged: parsing a cron expression costs more than firing it.
 struct SpecCache {
     specs: Mutex<HashMap<Uuid, CachedSpec>>,
-    /// Task types' limits, stamped on each run fired.
-    limits: TypeLimits,
+    /// Task types' rules, stamped on each run fired.
+    rules: TypeRules,
 }
 
 impl Default for SpecCache {
     fn default() -> Self {
-        Self { specs: Mutex::default(), limits: crate::contract::job::no_type_limits() }
+        Self { specs: Mutex::default(), rules: crate::contract::job::no_type_rules() }
     }
 }
 
@@ -121,14 +121,24 @@ async fn fire_due_with(backend: &dyn ScheduleBackend, specs: &SpecCache) -> Resu
                 let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
                 let jobs = backend.jobs(&ids).await?;
                 let now = Utc::now();
-                let fires =
+                let fires: Vec<Fire> =
                     chunk.iter().zip(jobs).map(|(&(id, at), job)| plan(id, at, job, now, specs)).collect();
+                // A fire without a run is a misfire (counted when planned).
+                let with_run: Vec<bool> = fires.iter().map(|f| f.run.is_some()).collect();
                 let results = backend.fire(fires).await?;
                 let settled_at = Utc::now();
-                for (&(_, due), fired) in chunk.iter().zip(&results) {
-                    if *fired == Fired::Enqueued {
-                        let late = (settled_at - due).to_std().unwrap_or_default();
-                        metrics::histogram!("taskbox_fire_lateness_seconds").record(late.as_secs_f64());
+                for ((&(_, due), fired), with_run) in chunk.iter().zip(&results).zip(with_run) {
+                    match fired {
+                        Fired::Enqueued => {
+                            let late = (settled_at - due).to_std().unwrap_or_default();
+                            metrics::histogram!("taskbox_fire_lateness_seconds").record(late.as_secs_f64());
+                        }
+                        // Its overlap policy skipped the tick.
+                        Fired::Skipped if with_run => {
+                            metrics::counter!("taskbox_skipped_ticks_total", "reason" => "overlap")
+                                .increment(1);
+                        }
+                        _ => {}
                     }
                 }
                 Ok(results.iter().filter(|r| **r == Fired::Enqueued).count())
@@ -210,10 +220,12 @@ fn plan(
             late.as_secs_f64(),
             grace.as_secs()
         );
+        metrics::counter!("taskbox_skipped_ticks_total", "reason" => "misfire").increment(1);
         (None, HistoryEvent::new("misfired", message, Some(Status::Active)))
     } else {
         let trigger = if job.scheduler_type == SchedulerType::Date { Trigger::Date } else { Trigger::Cron };
-        let job = Job { type_max_concurrency: (specs.limits)(&job.task_type), ..job.clone() };
+        let mut job = job.clone();
+        job.stamp((specs.rules)(&job.task_type));
         let run = QueuedRun::first(job, trigger, due, due > now);
         let message = format!("run {} queued for {due}", run.execution_id);
         (Some(run), HistoryEvent::new("fired", message, Some(Status::Active)))

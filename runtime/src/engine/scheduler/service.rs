@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::contract::BackendError;
 
-use crate::contract::job::{Job, SchedulerType, TypeLimits, no_type_limits};
+use crate::contract::job::{Job, SchedulerType, TypeRules, no_type_rules};
 use crate::contract::queue::{Cancelled, Queue};
 use crate::contract::schedule::backend::{EntryChange, ScheduleBackend, Transition, Transitioned};
 use crate::contract::schedule::{Action, HistoryEvent, ScheduleSpec, SpecError, Status, TransitionError};
@@ -74,7 +74,7 @@ pub struct SchedulerService {
     /// Where runs are cancelled; `None`: cancel answers unavailable.
     queue: Option<Arc<dyn Queue>>,
     /// Task types' limits, stamped on each run queued here.
-    pub(super) type_limits: TypeLimits,
+    pub(super) type_rules: TypeRules,
     /// Where each user's decision is kept, for rebuilding lost state;
     /// `None`: not kept (a lost state comes back as the startup rule says).
     pub(super) intents: Option<Arc<dyn IntentStore>>,
@@ -82,7 +82,7 @@ pub struct SchedulerService {
 
 impl SchedulerService {
     pub fn new(store: Arc<dyn ConfigStore>, backend: Arc<dyn ScheduleBackend>) -> Self {
-        Self { store, backend, queue: None, type_limits: no_type_limits(), intents: None }
+        Self { store, backend, queue: None, type_rules: no_type_rules(), intents: None }
     }
 
     /// Keeps each user's decision in `intents` (see [`IntentStore`]).
@@ -106,8 +106,8 @@ impl SchedulerService {
     }
 
     /// Stamps each run queued here with its task type's limit.
-    pub fn with_type_limits(self, type_limits: TypeLimits) -> Self {
-        Self { type_limits, ..self }
+    pub fn with_type_rules(self, type_rules: TypeRules) -> Self {
+        Self { type_rules, ..self }
     }
 
     pub(super) async fn config(&self, id: Uuid) -> Result<TaskConfig, ServiceError> {
@@ -302,6 +302,9 @@ impl Job {
             plugin_digest: config.plugin_digest.clone(),
             max_concurrency: config.max_concurrency.map(|n| n.max(1) as u32),
             type_max_concurrency: None,
+            rate_limit: config.rate_limit,
+            type_rate_limit: None,
+            worker_group: config.worker_group.clone(),
             notify: config.notify.as_ref().map(|n| n.on),
             revision: Uuid::new_v4().as_u64_pair().0,
             workflow: config.workflow.clone().map(Box::new),

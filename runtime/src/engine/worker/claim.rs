@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::commit::{COMMIT_BATCH, Finished, Unsettled, commit_loop};
 use super::{Worker, cancel, pace};
 use crate::contract::BackendError;
-use crate::contract::queue::Queue;
+use crate::contract::queue::{Consumer, Queue};
 use crate::support::backoff::Backoff;
 
 /// How long a worker counts as alive after its last heartbeat.
@@ -47,7 +47,8 @@ impl Worker {
             unsettled.clone(),
             done_rx,
         ));
-        let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), self.name.clone(), shutdown.clone()));
+        let consumer = Consumer::new(self.name.clone(), self.groups.clone());
+        let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), consumer.clone(), shutdown.clone()));
         let held = cancel::Held::default();
         let canceller = tokio::spawn(cancel::listen(self.queue.clone(), held.clone(), shutdown.clone()));
         let follower = self.conductor.clone().map(|c| tokio::spawn(c.follow(shutdown.clone())));
@@ -75,15 +76,15 @@ impl Worker {
                 let mut taken = Vec::new();
                 if last_reclaim.elapsed() >= HEARTBEAT_EVERY {
                     last_reclaim = tokio::time::Instant::now();
-                    taken = self.queue.reclaim(&self.name, free).await?;
+                    taken = self.queue.reclaim(&consumer, free).await?;
                     if taken.is_empty() {
                         let known = unsettled.handles();
-                        taken = self.queue.redeliver(&self.name, &known, LOST_AFTER, free).await?;
+                        taken = self.queue.redeliver(&consumer, &known, LOST_AFTER, free).await?;
                     }
                 }
                 if taken.is_empty() {
                     let asked = tokio::time::Instant::now();
-                    taken = self.queue.claim(&self.name, want, PROMOTE_EVERY).await?;
+                    taken = self.queue.claim(&consumer, want, PROMOTE_EVERY).await?;
                     if !taken.is_empty() {
                         // A claim that found nothing at first waited for
                         // work: count no more than a round trip's worth.
@@ -164,13 +165,13 @@ impl Worker {
             follower.abort();
         }
         // Expire our heartbeat now, so anything left is reclaimed at once.
-        let _ = self.queue.heartbeat(&self.name, Duration::from_millis(1)).await;
+        let _ = self.queue.heartbeat(&consumer, Duration::from_millis(1)).await;
     }
 }
 
-async fn heartbeat_loop(queue: Arc<dyn Queue>, name: String, mut shutdown: watch::Receiver<bool>) {
+async fn heartbeat_loop(queue: Arc<dyn Queue>, consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = queue.heartbeat(&name, HEARTBEAT_TTL).await {
+        if let Err(e) = queue.heartbeat(&consumer, HEARTBEAT_TTL).await {
             tracing::warn!(error = %e, "cannot send worker heartbeat");
         }
         tokio::select! {

@@ -40,6 +40,8 @@ use crate::store::ConfigStore;
 #[derive(Clone)]
 pub struct Worker {
     pub name: String,
+    /// The worker groups whose runs it takes (`TASKBOX_WORKER_GROUPS`).
+    pub groups: Vec<String>,
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn ConfigStore>,
     /// The plugin each run uses: the current version, or the one its

@@ -26,6 +26,7 @@ impl Worker {
             return None;
         }
         let at = Utc::now() + backoff(self.base_backoff, run.attempt);
+        metrics::counter!("taskbox_retries_total", "task_type" => run.job.task_type.clone()).increment(1);
         let next = QueuedRun {
             attempt: run.attempt + 1,
             trigger: Trigger::Retry,

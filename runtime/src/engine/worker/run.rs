@@ -54,11 +54,9 @@ impl Worker {
         let run = &delivery.run;
         tracing::info!(config = %run.job.config_id, due = %run.scheduled_at,
             "dropping a run fired ahead of time: its schedule changed before it was due");
-        let (band, handle) = (delivery.band, delivery.handle.clone());
-        let (config_id, execution_id) = (run.owner(), run.execution_id);
         Some(Finished {
             record: None,
-            settle: Settle { band, handle, config_id, execution_id, retry: None },
+            settle: Settle::of(delivery.band, delivery.handle.clone(), run),
             notify: None,
         })
     }
@@ -69,8 +67,7 @@ impl Worker {
         cancel: watch::Receiver<Option<String>>,
     ) -> Finished {
         let Delivery { band, handle, deliveries, run } = delivery;
-        let (config_id, execution_id) = (run.owner(), run.execution_id);
-        let mut settle = Settle { band, handle, config_id, execution_id, retry: None };
+        let mut settle = Settle::of(band, handle, &run);
         let notify = run.job.notify;
         let attempt = run.attempt as i32;
         // Cancelled before it started (a marker, or while it waited here):
@@ -172,8 +169,7 @@ impl Worker {
             return Some(dropped);
         }
         let Delivery { band, handle, run, .. } = delivery;
-        let settle =
-            Settle { band, handle, config_id: run.owner(), execution_id: run.execution_id, retry: None };
+        let settle = Settle::of(band, handle, &run);
         let notify = run.job.notify;
         let Some(conductor) = &self.conductor else {
             let outcome =

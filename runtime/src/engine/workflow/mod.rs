@@ -30,7 +30,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, watch};
 
-use crate::contract::job::TypeLimits;
+use crate::contract::job::TypeRules;
 use crate::contract::queue::Queue;
 use crate::contract::schedule::backend::ScheduleBackend;
 use crate::store::ConfigStore;
@@ -41,8 +41,8 @@ pub struct Conductor {
     backend: Arc<dyn ScheduleBackend>,
     queue: Arc<dyn Queue>,
     store: Arc<dyn ConfigStore>,
-    /// Each task type's `max_concurrency`, stamped on its step runs.
-    type_limits: TypeLimits,
+    /// Each task type's rule, stamped on its step runs.
+    type_rules: TypeRules,
     /// Woken when step records are committed in this process.
     progressed: Arc<Notify>,
 }
@@ -52,9 +52,9 @@ impl Conductor {
         backend: Arc<dyn ScheduleBackend>,
         queue: Arc<dyn Queue>,
         store: Arc<dyn ConfigStore>,
-        type_limits: TypeLimits,
+        type_rules: TypeRules,
     ) -> Self {
-        Self { backend, queue, store, type_limits, progressed: Arc::new(Notify::new()) }
+        Self { backend, queue, store, type_rules, progressed: Arc::new(Notify::new()) }
     }
 
     /// Step records were committed: the conductors of this process look

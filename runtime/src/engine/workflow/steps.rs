@@ -56,7 +56,7 @@ impl Conductor {
         params: &serde_json::Value,
     ) -> (QueuedRun, Once) {
         let parent = &conducting.job;
-        let job = Job {
+        let mut job = Job {
             task_type: step.task_type.clone(),
             parameters: params.to_string(),
             timeout_seconds: step.timeout_seconds.or(parent.timeout_seconds),
@@ -64,11 +64,14 @@ impl Conductor {
             concurrency: Concurrency::Allow,
             plugin_digest: None,
             max_concurrency: None,
-            type_max_concurrency: (self.type_limits)(&step.task_type),
+            type_max_concurrency: None,
+            rate_limit: None,
+            type_rate_limit: None,
             notify: None,
             workflow: None,
             ..parent.clone()
         };
+        job.stamp((self.type_rules)(&step.task_type));
         let run = QueuedRun {
             execution_id: of.execution_id(),
             attempt: 1,

@@ -2,7 +2,7 @@
 //! now (with a payload and an idempotency key).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::audit::AuditTarget;
 use super::extract::{Body, MaybeBody, Query};
 use super::{ApiError, List};
 use crate::app::{App, ConfigView, MAX_KEY, RunInput, page};
@@ -70,8 +71,10 @@ async fn create(
     State(app): State<App>,
     Query(query): Query<CreateQuery>,
     Body(new): Body<NewConfig>,
-) -> Result<(StatusCode, Json<ConfigView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(app.create_config(new, query.auto_start).await?)))
+) -> Result<Response, ApiError> {
+    let view = app.create_config(new, query.auto_start).await?;
+    let target = AuditTarget(format!("config:{}", view.config.id));
+    Ok((StatusCode::CREATED, Extension(target), Json(view)).into_response())
 }
 
 /// List task configs with their schedules.
@@ -139,6 +142,10 @@ pub struct RunBody {
 #[derive(Serialize, ToSchema)]
 pub struct Queued {
     pub execution_id: Uuid,
+    /// Why it may not start soon, when it can be told now: "waiting for a
+    /// worker in group gpu" (no live worker serves its group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// `Idempotency-Key` (or a webhook's delivery id), as text.
@@ -153,13 +160,15 @@ pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Ap
 
 /// The answer to a run asked for: 202, and `Idempotent-Replayed: true`
 /// when its key had queued it before.
-pub fn accepted(requested: Requested) -> Response {
-    let mut response =
-        (StatusCode::ACCEPTED, Json(Queued { execution_id: requested.execution_id })).into_response();
+pub async fn accepted(app: &App, requested: Requested) -> Result<Response, ApiError> {
+    // Queued all the same: a failed look at the workers says nothing.
+    let waiting = app.group_wait(&requested.group).await.ok().flatten();
+    let queued = Queued { execution_id: requested.execution_id, waiting };
+    let mut response = (StatusCode::ACCEPTED, Json(queued)).into_response();
     if requested.repeated {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    response
+    Ok(response)
 }
 
 /// Queue a run now, whatever the scheduler type, optionally with a payload
@@ -183,5 +192,6 @@ async fn run_now(
 ) -> Result<Response, ApiError> {
     let key = header_text(&headers, "Idempotency-Key")?;
     let payload = body.and_then(|b| b.parameters);
-    Ok(accepted(app.run(id, RunInput { payload, key }).await?))
+    let requested = app.run(id, RunInput { payload, key }).await?;
+    accepted(&app, requested).await
 }

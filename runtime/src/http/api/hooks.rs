@@ -68,5 +68,6 @@ async fn deliver(
         is_json: is_json(&headers),
         body: &body,
     };
-    Ok(accepted(app.deliver(delivery).await?))
+    let requested = app.deliver(delivery).await?;
+    accepted(&app, requested).await
 }

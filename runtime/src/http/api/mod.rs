@@ -7,6 +7,7 @@
 //! adds auth and the body limit, serves `/openapi.json` and `/docs` (Swagger
 //! UI, assets compiled in), and serves.
 
+mod audit;
 mod auth;
 mod configs;
 mod executions;
@@ -155,6 +156,7 @@ fn documented(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(secrets::router())
         .merge(system::router())
         .merge(workflows::router())
+        .merge(audit::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let api = OpenApiRouter::new()
         .merge(system::public_router())

@@ -29,6 +29,17 @@ fn back_to(back: &Option<String>, otherwise: &str) -> Result<String, UiError> {
     }
 }
 
+/// Appends a change made from the dashboard to the audit log (the change
+/// is made: a log that cannot be written is reported, and the page goes on).
+async fn audited(app: &App, action: &str, target: &str, summary: &str) {
+    if let Err(e) = app.audit_by(DASHBOARD, action, target, summary).await {
+        tracing::error!(error = %e, %action, %target, "cannot append to the audit log");
+    }
+}
+
+/// Who the audit log says acted from the dashboard.
+const DASHBOARD: &str = "dashboard (admin session)";
+
 /// `path` with a notice in its query.
 fn with_notice(path: &str, notice: &str) -> Response {
     let joiner = if path.contains('?') { '&' } else { '?' };
@@ -53,14 +64,20 @@ pub(crate) async fn act(
     let back = back_to(&form.back, "/ui/schedules")?;
     let ConfigId(id) = id?;
     let config = app.config(id).await?;
+    let target = format!("config:{id}");
     let notice = if action == "run" {
         let execution = app.run_now(id).await?;
+        audited(&app, "run.start", &target, &format!("queued run {execution} from the dashboard")).await;
         format!("Queued a run of {} ({execution}).", config.name)
     } else {
         let action = Action::parse(&action)
             .ok_or_else(|| ApiError::NotFound(format!("no schedule action {action:?}")))?;
         match app.act(id, action, None).await {
-            Ok(done) => format!("{}: {} (now {}).", config.name, done.message, done.schedule_status),
+            Ok(done) => {
+                let logged = format!("schedule.{}", action.as_str());
+                audited(&app, &logged, &target, &format!("{} from the dashboard", done.message)).await;
+                format!("{}: {} (now {}).", config.name, done.message, done.schedule_status)
+            }
             Err(AppError::Conflict(refused)) => format!("{}: {refused}.", config.name),
             Err(e) => return Err(e.into()),
         }
@@ -98,6 +115,8 @@ pub(crate) async fn run_with(
     };
     let config = app.config(id).await?;
     let run = app.run(id, RunInput { payload, key: None }).await?;
+    let summary = format!("queued run {} with parameters from the dashboard", run.execution_id);
+    audited(&app, "run.start", &format!("config:{id}"), &summary).await;
     Ok(with_notice(
         &back,
         &format!("Queued a run of {} with parameters ({}).", config.name, run.execution_id),
@@ -113,6 +132,13 @@ pub(crate) async fn run_again(
 ) -> Result<Response, UiError> {
     session.check(&form.csrf)?;
     let (config, execution) = app.run_config_of(id?.0).await?;
+    audited(
+        &app,
+        "run.start",
+        &format!("config:{config}"),
+        &format!("queued run {execution} again from the dashboard"),
+    )
+    .await;
     Ok(with_notice(&format!("/ui/runs?config_id={config}"), &format!("Queued a new run ({execution}).")))
 }
 
@@ -124,7 +150,15 @@ pub(crate) async fn retry_workflow(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, UiError> {
     session.check(&form.csrf)?;
-    let retry = app.retry_workflow(id?.0).await?;
+    let failed = id?.0;
+    let retry = app.retry_workflow(failed).await?;
+    audited(
+        &app,
+        "workflow.retry",
+        &format!("workflow-run:{failed}"),
+        &format!("queued retry {retry} from the dashboard"),
+    )
+    .await;
     Ok(with_notice(&format!("/ui/workflow-runs/{retry}"), "Queued a retry from the failed steps."))
 }
 
@@ -136,5 +170,7 @@ pub(crate) async fn reload(
 ) -> Result<Response, UiError> {
     session.check(&form.csrf)?;
     let changed = app.reload_plugins().await?;
+    audited(&app, "plugins.reload", "plugins", &format!("rescanned from the dashboard: {changed} changed"))
+        .await;
     Ok(with_notice("/ui/plugins", &format!("Rescanned the plugin directory: {changed} changed.")))
 }

@@ -9,8 +9,13 @@ use super::assets;
 use crate::contract::schedule::Status;
 
 /// The sections of the navigation, by path.
-const NAV: [(&str, &str); 4] =
-    [("Overview", "/ui/"), ("Schedules", "/ui/schedules"), ("Runs", "/ui/runs"), ("Plugins", "/ui/plugins")];
+const NAV: [(&str, &str); 5] = [
+    ("Overview", "/ui/"),
+    ("Schedules", "/ui/schedules"),
+    ("Runs", "/ui/runs"),
+    ("Plugins", "/ui/plugins"),
+    ("Audit", "/ui/audit"),
+];
 
 /// A whole document: the doctype first (no quirks mode), then the head
 /// and `body`.

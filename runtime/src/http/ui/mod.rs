@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/workflow-runs/{id}", get(pages::workflow_run))
         .route("/ui/workflow-runs/{id}/retry", post(actions::retry_workflow))
         .route("/ui/plugins", get(pages::plugins))
+        .route("/ui/audit", get(pages::audit))
         .route("/ui/plugins/reload", post(actions::reload))
         .route("/ui/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(safe_headers))

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use super::dirs::DirPolicy;
 use super::origin::Origin;
+use crate::contract::job::RateLimit;
+use crate::contract::job::limits::is_valid_group;
 use crate::contract::kv::{Bounds, DEFAULT_BOUNDS, is_valid_bucket};
 use crate::contract::secret::is_valid_name as is_valid_secret_name;
 use crate::doors::outbound::AllowedHosts;
@@ -62,6 +64,13 @@ pub struct Sidecar {
     /// Runs of this task type in flight at once, fleet-wide; more wait in
     /// the queue in order.
     pub max_concurrency: Option<u32>,
+    /// Runs of this task type that may start per window, fleet-wide
+    /// (`{ max = 1, per_seconds = 1 }`: an API the plugin calls allows one
+    /// call a second); more wait in order.
+    pub rate_limit: Option<RateLimit>,
+    /// The worker group its runs go to when their config names none
+    /// (`TASKBOX_WORKER_GROUPS` says which groups a worker serves).
+    pub worker_group: Option<String>,
 }
 
 /// Why a sidecar cannot be used; it names the file by its name alone (never
@@ -109,6 +118,14 @@ impl Sidecar {
             && !(1..=10_000).contains(&n)
         {
             return Err(format!("max_concurrency = {n}: must be between 1 and 10000"));
+        }
+        if let Some(problem) = self.rate_limit.as_ref().and_then(RateLimit::problem) {
+            return Err(format!("rate_limit: {problem}"));
+        }
+        if let Some(group) = self.worker_group.as_deref().filter(|g| !is_valid_group(g)) {
+            return Err(format!(
+                "worker_group = {group:?}: 1 to 64 of a-z 0-9 _ - (starting with a letter or digit)"
+            ));
         }
         if let Some(mb) = self.memory_mb
             && !(1..=MAX_MEMORY_MB).contains(&mb)

@@ -35,13 +35,24 @@ end
 -- Runs in flight. A run's place is kept in the hash key('runs', config)
 -- (execution id -> place), and key('run_config') maps the execution id to
 -- its config, so a run can be found to cancel it. A place is one of
---   's|<band>|<stream entry>|<gates>'  on its stream (waiting or held)
+--   's|<lane>|<stream entry>|<gates>'  on its stream (waiting or held)
 --   'r|<item>'                         a retry parked in key('retries')
---   'w|<gate>|<item>'                  waiting for a slot in key('waiting', gate)
--- where an item is '<band>|<config>|<execution>|<gates>|<run JSON>' and
--- gates is '' (no limit) or '<config limit>,<type limit>,<task type>'
--- (either limit may be empty). Slots taken are counted in key('slots', gate)
--- for the gates 'c:<config>' and 't:<task type>'.
+--   'w|<gate>|<item>'                  waiting for its turn in key('waiting', gate)
+-- where an item is '<lane>|<config>|<execution>|<gates>|<run JSON>', a lane
+-- is '<band>' (the default worker group) or '<band>:<group>', naming the
+-- stream key('queue', lane), and gates is '' (nothing holds it back) or
+-- '<config limit>,<type limit>,<config rate>,<type rate>,<task type>'
+-- (any may be empty; a rate is '<max>/<window ms>').
+--
+-- Gates: 'c:<config>' and 't:<task type>' count slots taken in
+-- key('slots', gate) (a limit of runs in flight); 'rc:<config>' and
+-- 'rt:<task type>' are rates: key('rate', gate) logs each start (a sorted
+-- set by time, trimmed to the window) and key('rate_pending', gate) counts
+-- runs let through but not yet started, so a window never holds more than
+-- max starts however long a run waits for a worker. key('started') marks
+-- the runs whose start is logged; key('rate_gates') holds the rates that
+-- have runs waiting (promote.lua lets them through as their windows
+-- move); key('held_back') counts waiting runs by kind ('s' or 'r').
 
 local function item_parts(item)
   local a = string.find(item, '|', 1, true)
@@ -52,48 +63,85 @@ local function item_parts(item)
     string.sub(item, c + 1, d - 1), string.sub(item, d + 1)
 end
 
-local function gate_parts(gates)
-  if gates == '' then return nil, nil, nil end
-  local cl, tl, tt = string.match(gates, '^(%d*),(%d*),(.*)$')
-  return tonumber(cl), tonumber(tl), tt
+local function rate_of(text)
+  if not text or text == '' then return nil end
+  local max, ms = string.match(text, '^(%d+)/(%d+)$')
+  return {tonumber(max), tonumber(ms)}
+end
+
+-- A run's gates in the order they are checked: {gate, kind, limit}, kind
+-- 's' (limit: slots) or 'r' (limit: {max, window ms}).
+local function gate_list(config, gates)
+  if gates == '' then return {} end
+  local cl, tl, cr, tr, tt = string.match(gates, '^(%d*),(%d*),([%d/]*),([%d/]*),(.*)$')
+  if not cl then
+    -- Queued before rates existed: '<config limit>,<type limit>,<task type>'.
+    cl, tl, tt = string.match(gates, '^(%d*),(%d*),(.*)$')
+  end
+  local list = {}
+  if tonumber(cl) then list[#list + 1] = {'c:' .. config, 's', tonumber(cl)} end
+  if tonumber(tl) then list[#list + 1] = {'t:' .. tt, 's', tonumber(tl)} end
+  if rate_of(cr) then list[#list + 1] = {'rc:' .. config, 'r', rate_of(cr)} end
+  if rate_of(tr) then list[#list + 1] = {'rt:' .. tt, 'r', rate_of(tr)} end
+  return list
+end
+
+local function kind_of(gate)
+  if string.sub(gate, 1, 1) == 'r' then return 'r' end
+  return 's'
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 local function slots(gate)
   return tonumber(redis.call('GET', key('slots', gate)) or '0')
 end
 
+-- Runs a rate counts now: started within its window, or let through and
+-- not started yet.
+local function rate_used(gate, rate)
+  local log = key('rate', gate)
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now_ms() - rate[2])
+  return redis.call('ZCARD', log) + tonumber(redis.call('GET', key('rate_pending', gate)) or '0')
+end
+
+local function full(gate, kind, limit)
+  if kind == 's' then return slots(gate) >= limit end
+  return rate_used(gate, limit) >= limit[1]
+end
+
 -- Is `gate` unable to take a run now (full, or others wait before it)?
-local function blocked(gate, limit, from)
-  if not limit then return false end
-  if slots(gate) >= limit then return true end
+local function blocked(gate, kind, limit, from)
+  if full(gate, kind, limit) then return true end
   return gate ~= from and redis.call('LLEN', key('waiting', gate)) > 0
 end
 
 -- Puts a run on its stream, or in the waiting list of its first gate that
--- cannot take it (`from`: the gate it is leaving, whose turn it has). 
+-- cannot take it (`from`: the gate it is leaving, whose turn it has).
 -- Returns 1 on the stream, 0 waiting.
-local function admit(band, config, exec, gates, run, from)
+local function admit(lane, config, exec, gates, run, from)
   redis.call('HSET', key('run_config'), exec, config)
-  if gates == '' then
-    -- Nothing limits it: straight onto its stream.
-    local entry = redis.call('XADD', key('queue', band), '*', 'run', run)
-    redis.call('HSET', key('runs', config), exec, 's|' .. band .. '|' .. entry .. '|')
-    return 1
+  if string.find(lane, ':', 1, true) then redis.call('SADD', key('lanes'), lane) end
+  local list = gate_list(config, gates)
+  for _, g in ipairs(list) do
+    if blocked(g[1], g[2], g[3], from) then
+      local item = lane .. '|' .. config .. '|' .. exec .. '|' .. gates .. '|' .. run
+      redis.call('RPUSH', key('waiting', g[1]), item)
+      redis.call('HINCRBY', key('held_back'), g[2], 1)
+      if g[2] == 'r' then redis.call('SADD', key('rate_gates'), g[1]) end
+      redis.call('HSET', key('runs', config), exec, 'w|' .. g[1] .. '|' .. item)
+      return 0
+    end
   end
-  local cl, tl, tt = gate_parts(gates)
-  local wait = nil
-  if blocked('c:' .. config, cl, from) then wait = 'c:' .. config
-  elseif blocked('t:' .. (tt or ''), tl, from) then wait = 't:' .. tt end
-  if wait then
-    local item = band .. '|' .. config .. '|' .. exec .. '|' .. gates .. '|' .. run
-    redis.call('RPUSH', key('waiting', wait), item)
-    redis.call('HSET', key('runs', config), exec, 'w|' .. wait .. '|' .. item)
-    return 0
+  for _, g in ipairs(list) do
+    if g[2] == 's' then redis.call('INCR', key('slots', g[1]))
+    else redis.call('INCR', key('rate_pending', g[1])) end
   end
-  if cl then redis.call('INCR', key('slots', 'c:' .. config)) end
-  if tl then redis.call('INCR', key('slots', 't:' .. tt)) end
-  local entry = redis.call('XADD', key('queue', band), '*', 'run', run)
-  redis.call('HSET', key('runs', config), exec, 's|' .. band .. '|' .. entry .. '|' .. gates)
+  local entry = redis.call('XADD', key('queue', lane), '*', 'run', run)
+  redis.call('HSET', key('runs', config), exec, 's|' .. lane .. '|' .. entry .. '|' .. gates)
   return 1
 end
 
@@ -102,21 +150,51 @@ local function pump(gate)
   while true do
     local head = redis.call('LINDEX', key('waiting', gate), 0)
     if not head then return end
-    local band, config, exec, gates, run = item_parts(head)
-    local cl, tl = gate_parts(gates)
-    local limit = tl
-    if string.sub(gate, 1, 2) == 'c:' then limit = cl end
-    if limit and slots(gate) >= limit then return end
+    local lane, config, exec, gates, run = item_parts(head)
+    for _, g in ipairs(gate_list(config, gates)) do
+      if g[1] == gate and full(g[1], g[2], g[3]) then return end
+    end
     redis.call('LPOP', key('waiting', gate))
-    admit(band, config, exec, gates, run, gate)
+    redis.call('HINCRBY', key('held_back'), kind_of(gate), -1)
+    admit(lane, config, exec, gates, run, gate)
   end
 end
 
--- Gives back the slots a run on its stream took.
-local function free_slots(config, gates)
-  local cl, tl, tt = gate_parts(gates)
-  if cl then redis.call('DECR', key('slots', 'c:' .. config)); pump('c:' .. config) end
-  if tl then redis.call('DECR', key('slots', 't:' .. tt)); pump('t:' .. tt) end
+-- Takes `item` out of the waiting list of `gate`.
+local function unwait(gate, item)
+  local removed = redis.call('LREM', key('waiting', gate), 1, item)
+  if removed > 0 then redis.call('HINCRBY', key('held_back'), kind_of(gate), -removed) end
+end
+
+-- Gives back what a run on its stream took: its slots, and its place in
+-- a rate's window if it never started.
+local function free_slots(config, exec, gates)
+  local started = redis.call('HDEL', key('started'), exec) == 1
+  for _, g in ipairs(gate_list(config, gates)) do
+    if g[2] == 's' then
+      redis.call('DECR', key('slots', g[1]))
+      pump(g[1])
+    elseif not started then
+      redis.call('DECR', key('rate_pending', g[1]))
+      pump(g[1])
+    end
+  end
+end
+
+-- Logs the start of a run a worker took (once, whoever takes it again).
+local function start_run(config, exec)
+  local place = redis.call('HGET', key('runs', config), exec)
+  if not place or string.sub(place, 1, 1) ~= 's' then return end
+  if redis.call('HSETNX', key('started'), exec, 1) == 0 then return end
+  local gates = string.match(place, '^s|[^|]*|[^|]*|(.*)$')
+  local now = now_ms()
+  for _, g in ipairs(gate_list(config, gates)) do
+    if g[2] == 'r' then
+      redis.call('DECR', key('rate_pending', g[1]))
+      redis.call('ZADD', key('rate', g[1]), now, exec .. '#' .. redis.call('INCR', key('rate_seq')))
+      redis.call('PEXPIRE', key('rate', g[1]), g[3][2])
+    end
+  end
 end
 
 -- The parts of a place 's|band|entry|gates'.
@@ -133,7 +211,7 @@ local function forget_run(config, exec)
   redis.call('HDEL', key('cancels'), exec)
   if place and string.sub(place, 1, 1) == 's' then
     local _, _, gates = stream_place(place)
-    free_slots(config, gates)
+    free_slots(config, exec, gates)
   end
 end
 
@@ -165,7 +243,7 @@ local function cancel_run(config, exec, by)
       return {2, run}
     end
     redis.call('XDEL', stream, entry)
-    free_slots(config, gates)
+    free_slots(config, exec, gates)
   elseif kind == 'r' then
     local item = string.sub(place, 3)
     redis.call('ZREM', key('retries'), item)
@@ -173,7 +251,7 @@ local function cancel_run(config, exec, by)
     band, _, _, _, run = item_parts(item)
   else
     local gate, item = string.match(place, '^w|([^|]*)|(.*)$')
-    redis.call('LREM', key('waiting', gate), 1, item)
+    unwait(gate, item)
     local _
     band, _, _, _, run = item_parts(item)
   end

@@ -12,8 +12,13 @@ redis.call('HDEL', key('revisions'), id)
 redis.call('HDEL', key('changed'), id)
 redis.call('ZREM', key('due'), id)
 redis.call('ZREM', key('resumes'), id)
--- Its own waiting list first, so slots given back below let none of it through.
-redis.call('DEL', key('waiting', 'c:' .. id))
+-- Its own waiting lists first, so slots given back below let none of it through.
+for _, gate in ipairs({'c:' .. id, 'rc:' .. id}) do
+  local waiting = redis.call('LLEN', key('waiting', gate))
+  if waiting > 0 then redis.call('HINCRBY', key('held_back'), kind_of(gate), -waiting) end
+  redis.call('DEL', key('waiting', gate))
+end
+redis.call('SREM', key('rate_gates'), 'rc:' .. id)
 local places = redis.call('HGETALL', key('runs', id))
 local dropped = 0
 for i = 1, #places, 2 do
@@ -32,7 +37,7 @@ for i = 1, #places, 2 do
     redis.call('ZREM', key('retries'), string.sub(place, 3))
   else
     local gate, item = string.match(place, '^w|([^|]*)|(.*)$')
-    redis.call('LREM', key('waiting', gate), 1, item)
+    unwait(gate, item)
   end
   if drop then
     forget_run(id, exec)

@@ -2,7 +2,7 @@
 -- each, either parks its retry until its time (giving back its slots) or
 -- lets it leave the bookkeeping of runs in flight.
 -- ARGV: prefix, consumer group, then one JSON object per run (times in ms, as strings):
---   {band, entry (stream entry id), id (config), exec (execution id),
+--   {band (the lane, see common.lua), entry (stream entry id), id (config), exec (execution id),
 --    retry = {item (see common.lua), at_ms} or absent}
 local group = ARGV[2]
 for i = 3, #ARGV do
@@ -19,7 +19,7 @@ for i = 3, #ARGV do
       redis.call('HSET', key('run_config'), a.exec, a.id)
       if place and string.sub(place, 1, 1) == 's' then
         local _, _, gates = stream_place(place)
-        free_slots(a.id, gates)
+        free_slots(a.id, a.exec, gates)
       end
     else
       forget_run(a.id, a.exec)

@@ -2,6 +2,7 @@
 //! table) from the application layer, as the API does, and renders it
 //! with the shell of `layout.rs` and the pieces of `partials.rs`.
 
+mod audit;
 mod config;
 mod overview;
 mod plugins;
@@ -10,6 +11,7 @@ mod runs;
 mod schedules;
 mod workflow;
 
+pub(crate) use audit::audit;
 pub(crate) use config::config;
 pub(crate) use overview::overview;
 pub(crate) use plugins::plugins;

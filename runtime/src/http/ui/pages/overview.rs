@@ -46,9 +46,23 @@ pub(crate) async fn overview(
         }
         h2 { "Recent failures" }
         (runs_table(&o.recent_failures, None))
+        h2 { "Worker groups" }
+        @for g in o.groups.iter().filter(|g| g.workers == 0 && g.queued > 0) {
+            p.notice role="status" { (g.queued) " run(s) waiting for a worker in group " strong { (g.group) } }
+        }
+        @if o.groups.is_empty() { p.muted { "No worker is heart-beating." } }
+        @else {
+            table {
+                thead { tr { th { "group" } th { "live workers" } th { "waiting" } th { "oldest waiting" } } }
+                tbody { @for g in &o.groups { tr {
+                    td { code { (g.group) } } td { (g.workers) } td { (g.queued) }
+                    td { @match g.oldest_queued_seconds { Some(s) => (seconds(s)), None => "–" } }
+                } } }
+            }
+        }
         h2 { "Workers" }
         @if o.workers.is_empty() { p.muted { "No worker is heart-beating." } }
-        @else { ul { @for w in &o.workers { li { code { (w) } } } } }
+        @else { ul { @for w in &o.workers { li { code { (w.name) } " " span.muted { (w.groups.join(", ")) } } } } }
     };
     Ok(Html(page("Overview", "Overview", session.viewer(), given(&q.notice), body).into_string()))
 }
