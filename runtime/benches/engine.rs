@@ -219,6 +219,8 @@ async fn register_many(env: &Env, n: usize, cron: &str, first: impl Fn() -> Date
                 plugin_digest: None,
                 tags: Vec::new(),
                 max_concurrency: None,
+                rate_limit: None,
+                worker_group: None,
                 notify: None,
                 webhook: None,
                 workflow: None,
