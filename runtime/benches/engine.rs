@@ -18,7 +18,11 @@
 //! flight; default: what `taskbox serve` ships, `TASKBOX_WORKER_CONCURRENCY`'s
 //! default on this machine); for e2e, `--limit L` gives the config a
 //! `max_concurrency` of L and `--notify 1` has it ask for failure
-//! notifications (the worker then offers every outcome to its notifier).
+//! notifications (the worker then offers every outcome to its notifier);
+//! `--traces off` installs the log and trace subscriber as `taskbox serve`
+//! does without `OTEL_EXPORTER_OTLP_ENDPOINT`, `--traces on` with it set
+//! to an OTLP receiver on loopback (which accepts and counts every export):
+//! the cost of tracing, off and on (default: no subscriber at all).
 //! `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL` point elsewhere.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -85,7 +89,35 @@ async fn main() {
     }
 }
 
+/// `--traces`: none (no subscriber), `off` (as shipped, no endpoint) or
+/// `on` (exporting to a loopback receiver); the guard flushes at the end.
+async fn tracing_as_asked() -> (Option<taskbox::support::trace::Tracing>, String) {
+    let mode = std::env::args().skip_while(|a| a != "--traces").nth(1).unwrap_or_default();
+    match mode.as_str() {
+        "off" => (Some(taskbox::support::trace::init("warn")), ", tracing off (as shipped)".into()),
+        "on" => {
+            let exports = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counted = exports.clone();
+            let app = axum::Router::new().route(
+                "/v1/traces",
+                axum::routing::post(move |_: axum::body::Bytes| {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    async { axum::http::StatusCode::OK }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let endpoint = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let export = taskbox::support::trace::Export::To(format!("{endpoint}/v1/traces"));
+            let tracing = taskbox::support::trace::init_with("warn", Some(export));
+            (Some(tracing), ", traces exported over OTLP/HTTP to a loopback receiver".into())
+        }
+        _ => (None, String::new()),
+    }
+}
+
 async fn end_to_end(plugins: &Path, runs: usize) {
+    let (tracing, traced) = tracing_as_asked().await;
     let env = Env::new().await;
     let limit = arg("--limit", 0);
     let notify = arg("--notify", 0) == 1;
@@ -113,6 +145,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
                 cancelled_by: None,
                 step: None,
                 retry_of: None,
+                trace: None,
             };
             let backend = env.backend.clone();
             let event = HistoryEvent::new("run_requested", "bench", None);
@@ -156,7 +189,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         (l, true) => format!(", the config's max_concurrency {l} and failure notifications"),
     };
     println!(
-        "== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}){uses} =="
+        "== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}){uses}{traced} =="
     );
     println!("enqueue: {:.0} runs/s ({:.2} s)", runs as f64 / enqueue.as_secs_f64(), enqueue.as_secs_f64());
     println!(
@@ -164,6 +197,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         runs as f64 / took.as_secs_f64(),
         took.as_secs_f64()
     );
+    drop(tracing);
     env.drop_all().await;
 }
 

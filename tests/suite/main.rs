@@ -25,6 +25,7 @@ mod sandbox;
 mod scheduler;
 mod secrets;
 mod store;
+mod traces;
 mod versions;
 mod worker;
 mod workflows;

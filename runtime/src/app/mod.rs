@@ -13,6 +13,7 @@
 //! service.
 
 mod audit;
+mod bulk_runs;
 mod configs;
 mod doors;
 mod enqueue;
@@ -29,6 +30,7 @@ pub mod tokens;
 mod validate;
 mod workflows;
 
+pub use bulk_runs::{MAX_BULK_RUNS, RunOutcome, RunsAction, RunsDone, RunsSelector};
 pub use configs::ConfigView;
 pub use doors::{Entry, KeyList};
 pub use enqueue::{MAX_KEY, RunInput};

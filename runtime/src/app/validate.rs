@@ -6,8 +6,8 @@
 use chrono::Utc;
 
 use super::{App, AppError};
-use crate::contract::job::limits::is_valid_group;
 use crate::contract::job::{RateLimit, SchedulerType};
+use crate::contract::limits::is_valid_group;
 use crate::contract::schedule::ScheduleSpec;
 use crate::store::{TaskConfig, Workflow};
 

@@ -97,7 +97,9 @@ pub(crate) mod exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Long-running commands say what they do; one-shot ones keep stderr quiet.
-    init_tracing(if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" });
+    // Flushes the traces still buffered when `main` returns.
+    let _tracing =
+        crate::support::trace::init(if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
@@ -115,12 +117,6 @@ pub fn main() -> ExitCode {
             Command::Build(args) => project::build(args),
         }
     })
-}
-
-fn init_tracing(default: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// Builds the sandbox, or explains on stderr why it cannot. Outbound HTTPS

@@ -159,6 +159,9 @@ pub trait QueueStats: Send + Sync + 'static {
     async fn groups(&self) -> Result<Vec<GroupStats>, BackendError>;
     /// How many runs wait for a slot or their turn.
     async fn held_back(&self) -> Result<HeldBack, BackendError>;
+    /// The runs in flight (queued, waiting, parked for a retry, or
+    /// running) of a config, or of a workflow run (its step runs).
+    async fn in_flight(&self, owner: Uuid) -> Result<Vec<Uuid>, BackendError>;
     /// Whether a worker holds each of these runs now, in order.
     async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError>;
 }

@@ -244,7 +244,7 @@ impl Settings {
         if let Some(v) = var("TASKBOX_WORKER_GROUPS") {
             let groups: Vec<String> =
                 v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect();
-            if groups.is_empty() || !groups.iter().all(|g| crate::contract::job::limits::is_valid_group(g)) {
+            if groups.is_empty() || !groups.iter().all(|g| crate::contract::limits::is_valid_group(g)) {
                 return Err(bad(
                     "TASKBOX_WORKER_GROUPS",
                     &v,

@@ -34,6 +34,8 @@ pub struct RunFilter {
     pub since: Option<DateTime<Utc>>,
     /// Started before.
     pub until: Option<DateTime<Utc>>,
+    /// Of a config that carries this tag.
+    pub tag: Option<String>,
 }
 
 /// A dashboard login: whose token it stands for, its CSRF token, and when
@@ -59,6 +61,11 @@ pub trait DashboardStore: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<StoredExecution>, StoreError>;
+    /// The record id and execution id of up to `limit` runs that match,
+    /// newest first (one row per run: its latest attempt).
+    async fn run_refs(&self, filter: &RunFilter, limit: u32) -> Result<Vec<(i64, Uuid)>, StoreError>;
+    /// How many runs match (their latest attempts).
+    async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError>;
 
     /// Stores a session (and drops the expired ones).
     async fn create_session(&self, id_sha256: &str, session: &UiSession) -> Result<(), StoreError>;
@@ -79,6 +86,8 @@ where
     StoredExecution: Decoded<<D::DB as Database>::Row>,
     UiSession: Decoded<<D::DB as Database>::Row>,
     (i64, i64, i64): Decoded<<D::DB as Database>::Row>,
+    (i64, Uuid): Decoded<<D::DB as Database>::Row>,
+    (i64,): Decoded<<D::DB as Database>::Row>,
     for<'c> &'c mut <D::DB as Database>::Connection: Executor<'c, Database = D::DB>,
     <D::DB as Database>::Arguments: IntoArguments<D::DB>,
 {
@@ -128,26 +137,28 @@ where
         let mut q = QueryBuilder::<D::DB>::new(format!(
             "SELECT id, {RECORD_COLUMNS} FROM task_executions WHERE step IS NULL"
         ));
-        if let Some(id) = f.config_id {
-            q.push(" AND config_id = ").push_bind(id);
-        }
-        match f.is_success {
-            Some(true) => q.push(" AND is_success"),
-            Some(false) => q.push(" AND NOT is_success"),
-            None => &mut q,
-        };
-        if let Some(t) = &f.task_type {
-            q.push(" AND task_type = ").push_bind(t.clone());
-        }
-        if let Some(since) = f.since {
-            q.push(" AND started_at >= ").push_bind(since);
-        }
-        if let Some(until) = f.until {
-            q.push(" AND started_at < ").push_bind(until);
-        }
+        push_run_filter::<D>(&mut q, f);
         q.push(" ORDER BY started_at DESC, id DESC LIMIT ").push_bind(i64::from(limit));
         q.push(" OFFSET ").push_bind(i64::from(offset));
         Ok(q.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    async fn run_refs(&self, f: &RunFilter, limit: u32) -> Result<Vec<(i64, Uuid)>, StoreError> {
+        let mut q = QueryBuilder::<D::DB>::new(format!(
+            "SELECT id, execution_id FROM task_executions e WHERE {LATEST_ATTEMPT}"
+        ));
+        push_run_filter::<D>(&mut q, f);
+        q.push(" ORDER BY started_at DESC, id DESC LIMIT ").push_bind(i64::from(limit));
+        Ok(q.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    async fn count_runs(&self, f: &RunFilter) -> Result<u64, StoreError> {
+        let mut q = QueryBuilder::<D::DB>::new(format!(
+            "SELECT count(*) FROM task_executions e WHERE {LATEST_ATTEMPT}"
+        ));
+        push_run_filter::<D>(&mut q, f);
+        let n: i64 = q.build_query_scalar().fetch_one(self.pool()).await?;
+        Ok(n as u64)
     }
 
     async fn create_session(&self, id_sha256: &str, s: &UiSession) -> Result<(), StoreError> {
@@ -176,5 +187,40 @@ where
         let mut q = QueryBuilder::<D::DB>::new("DELETE FROM ui_sessions WHERE id_sha256 = ");
         q.push_bind(id_sha256.to_owned());
         self.execute(q).await.map(|_| ())
+    }
+}
+
+/// A run's record (not a step run's) of its latest attempt: no later
+/// attempt of it exists (the table as `e`).
+const LATEST_ATTEMPT: &str = "step IS NULL AND NOT EXISTS (SELECT 1 FROM task_executions l \
+     WHERE l.execution_id = e.execution_id AND l.attempt > e.attempt)";
+
+/// The conditions of `f`, after a `WHERE`.
+fn push_run_filter<D: Dialect>(q: &mut QueryBuilder<D::DB>, f: &RunFilter)
+where
+    String: Param<D::DB>,
+    Uuid: Param<D::DB>,
+    DateTime<Utc>: Param<D::DB>,
+{
+    if let Some(id) = f.config_id {
+        q.push(" AND config_id = ").push_bind(id);
+    }
+    match f.is_success {
+        Some(true) => q.push(" AND is_success"),
+        Some(false) => q.push(" AND NOT is_success"),
+        None => q,
+    };
+    if let Some(t) = &f.task_type {
+        q.push(" AND task_type = ").push_bind(t.clone());
+    }
+    if let Some(since) = f.since {
+        q.push(" AND started_at >= ").push_bind(since);
+    }
+    if let Some(until) = f.until {
+        q.push(" AND started_at < ").push_bind(until);
+    }
+    if let Some(tag) = &f.tag {
+        q.push(" AND config_id IN (SELECT id FROM task_configs WHERE ").push(D::HAS_TAG.0);
+        q.push_bind(tag.clone()).push(D::HAS_TAG.1).push(")");
     }
 }

@@ -45,6 +45,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/executions/{id}/replay"),
     ("POST", "/executions/{id}/cancel"),
     ("POST", "/schedules/actions"),
+    ("POST", "/executions/actions"),
     ("GET", "/kv/{bucket}"),
     ("GET", "/kv/{bucket}/{key}"),
     ("PUT", "/kv/{bucket}/{key}"),

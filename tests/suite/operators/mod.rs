@@ -3,6 +3,7 @@
 //! policies and jitter, tags with bulk actions and pause until, and signed
 //! failure notifications.
 
+mod bulk_runs;
 mod cancel;
 mod groups;
 mod limits;

@@ -143,6 +143,13 @@ impl QueueStats for LocalBackend {
         Ok(by_group.into_values().collect())
     }
 
+    async fn in_flight(&self, owner: Uuid) -> Result<Vec<Uuid>, BackendError> {
+        Ok(sqlx::query_scalar("SELECT execution_id FROM local_queue WHERE config_id = ? ORDER BY id")
+            .bind(owner)
+            .fetch_all(self.db.read())
+            .await?)
+    }
+
     async fn held_back(&self) -> Result<HeldBack, BackendError> {
         // Gated rows whose time came and no worker took: waiting for a
         // slot or their turn (for a moment at most, where there is room).

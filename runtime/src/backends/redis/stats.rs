@@ -87,6 +87,11 @@ impl QueueStats for RedisBackend {
         Ok(by_group.into_values().collect())
     }
 
+    async fn in_flight(&self, owner: Uuid) -> Result<Vec<Uuid>, BackendError> {
+        let ids: Vec<String> = self.conn.clone().hkeys(self.key(&format!("runs:{owner}"))).await?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
+    }
+
     async fn held_back(&self) -> Result<HeldBack, BackendError> {
         let counts: HashMap<String, i64> = self.conn.clone().hgetall(self.key("held_back")).await?;
         let count = |kind: &str| counts.get(kind).copied().unwrap_or(0).max(0) as u64;

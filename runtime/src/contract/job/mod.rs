@@ -3,17 +3,17 @@
 //! attempt of one execution), its priority band, the words that describe
 //! them, and the coordination error every backend answers with.
 //!
-//! Imports nothing of ours (only the `text_enum!` helper): the schedule
+//! Imports nothing of ours but the `text_enum!` helper and the words of
+//! `contract::limits` (which it re-exports): the schedule
 //! contract, both backends, the worker and the store build on it, so it
 //! can be read alone.
 
 mod kinds;
-pub mod limits;
 pub mod payload;
 pub mod workflow;
 
+pub use crate::contract::limits::{DEFAULT_GROUP, RateLimit, TypeRule, TypeRules, no_type_rules};
 pub use kinds::{Concurrency, NotifyOn, SchedulerType, Trigger};
-pub use limits::{DEFAULT_GROUP, RateLimit, TypeRule, TypeRules, no_type_rules};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,10 @@ pub struct QueuedRun {
     /// it are not run again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<Uuid>,
+    /// The W3C `traceparent` of the span that queued it (a request, a
+    /// fire), so the span that runs it continues that trace on any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl QueuedRun {
@@ -111,6 +115,7 @@ impl QueuedRun {
             cancelled_by: None,
             step: None,
             retry_of: None,
+            trace: None,
         }
     }
 

@@ -94,6 +94,7 @@ mod tests {
             cancelled_by: None,
             step: None,
             retry_of: None,
+            trace: None,
         }
     }
 

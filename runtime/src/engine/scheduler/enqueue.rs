@@ -72,6 +72,7 @@ impl SchedulerService {
 
     /// Queues a run of `config` as `request` asks, unless its key was used
     /// before (then answers that run, or [`ServiceError::KeyReused`]).
+    #[tracing::instrument(name = "enqueue", skip_all, fields(config = %config.id, trigger = %request.trigger))]
     pub async fn request_run(
         &self,
         config: &TaskConfig,
@@ -233,6 +234,8 @@ impl SchedulerService {
     /// type's rule.
     fn first_run(&self, mut job: Job, trigger: Trigger, scheduled_at: DateTime<Utc>) -> QueuedRun {
         job.stamp((self.type_rules)(&job.task_type));
-        QueuedRun::first(job, trigger, scheduled_at, false)
+        let mut run = QueuedRun::first(job, trigger, scheduled_at, false);
+        run.trace = crate::support::trace::current_traceparent();
+        run
     }
 }

@@ -49,6 +49,8 @@ pub(super) struct Finished {
     pub(super) settle: Settle,
     /// The config wants to hear of this outcome if it is final.
     pub(super) notify: Option<NotifyOn>,
+    /// The span of its run: its record's write is a child of it.
+    pub(super) span: tracing::Span,
 }
 
 /// Commits finished runs in batches, then hands each committed batch to
@@ -72,14 +74,20 @@ pub(super) async fn commit_loop(
         let mut notices = Vec::new();
         let mut records = Vec::with_capacity(batch.len());
         let mut settles = Vec::with_capacity(batch.len());
+        let mut writes = Vec::with_capacity(batch.len());
         for f in batch.drain(..) {
             if let (Some(record), Some(on), None) = (&f.record, f.notify, &f.settle.retry) {
                 notices.push((record.clone(), on));
+            }
+            // Each record's write, in the trace of its run.
+            if f.record.is_some() {
+                writes.push(tracing::info_span!(parent: &f.span, "record.write"));
             }
             records.extend(f.record);
             settles.push(f.settle);
         }
         retry("cannot commit execution records", None, || store.record_executions(&records)).await;
+        drop(writes);
         // Wake the conductors of these workflow runs, here and elsewhere.
         let progressed: HashSet<Uuid> =
             records.iter().filter(|r| r.step.is_some()).filter_map(|r| r.workflow_execution_id).collect();

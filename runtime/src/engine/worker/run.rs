@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
+use tracing::Instrument;
 
 use super::Worker;
 use super::commit::Finished;
@@ -58,14 +59,41 @@ impl Worker {
             record: None,
             settle: Settle::of(delivery.band, delivery.handle.clone(), run),
             notify: None,
+            span: tracing::Span::none(),
         })
     }
 
+    /// Runs one delivery in its span (`run`: a child of the span that
+    /// queued it, through the W3C context it carries), which says what ran,
+    /// where and how it ended, with the guest's log lines as its events.
     pub(super) async fn run_one(
         &self,
         delivery: Delivery,
         cancel: watch::Receiver<Option<String>>,
     ) -> Finished {
+        let run = &delivery.run;
+        let span = tracing::info_span!(
+            "run",
+            otel.name = %format!("run {}", run.job.task_type),
+            task_type = %run.job.task_type,
+            config_id = %run.job.config_id,
+            execution_id = %run.execution_id,
+            attempt = run.attempt,
+            worker = %self.name,
+            digest = tracing::field::Empty,
+            is_success = tracing::field::Empty,
+        );
+        crate::support::trace::follow(&span, run.trace.as_deref());
+        let finished = self.run_traced(delivery, cancel).instrument(span.clone()).await;
+        if let Some(record) = &finished.record {
+            span.record("digest", record.plugin_digest.as_deref().unwrap_or_default());
+            span.record("is_success", record.is_success);
+            crate::support::trace::log_lines(&span, &record.logs);
+        }
+        Finished { span, ..finished }
+    }
+
+    async fn run_traced(&self, delivery: Delivery, cancel: watch::Receiver<Option<String>>) -> Finished {
         let Delivery { band, handle, deliveries, run } = delivery;
         let mut settle = Settle::of(band, handle, &run);
         let notify = run.job.notify;
@@ -76,7 +104,12 @@ impl Worker {
         if let Some(by) = cancelled {
             let mut outcome = lost(CANCELLED.into(), Utc::now());
             outcome.cancelled_by = Some(by);
-            return Finished { record: Some(self.record(&run, outcome, None)), settle, notify };
+            return Finished {
+                record: Some(self.record(&run, outcome, None)),
+                settle,
+                notify,
+                span: tracing::Span::current(),
+            };
         }
         if deliveries > 1 {
             // Reclaimed from a worker that stopped: if it got as far as the
@@ -84,7 +117,12 @@ impl Worker {
             if let Ok(Some(stored)) = self.store.find_attempt(run.execution_id, attempt).await {
                 let stopped = stored.record.is_success || stored.record.cancelled_by.is_some();
                 settle.retry = self.retry_of(&run, stopped);
-                return Finished { record: Some(stored.record), settle, notify };
+                return Finished {
+                    record: Some(stored.record),
+                    settle,
+                    notify,
+                    span: tracing::Span::current(),
+                };
             }
         }
         let started_at = Utc::now();
@@ -126,7 +164,12 @@ impl Worker {
             .increment(1);
         metrics::histogram!("taskbox_run_duration_seconds", "task_type" => run.job.task_type.clone())
             .record(outcome.duration_seconds);
-        Finished { record: Some(self.record(&run, outcome, timeout_seconds)), settle, notify }
+        Finished {
+            record: Some(self.record(&run, outcome, timeout_seconds)),
+            settle,
+            notify,
+            span: tracing::Span::current(),
+        }
     }
 
     fn record(&self, run: &QueuedRun, o: Outcome, timeout_seconds: Option<f64>) -> ExecutionRecord {
@@ -174,7 +217,12 @@ impl Worker {
         let Some(conductor) = &self.conductor else {
             let outcome =
                 lost("this worker cannot conduct workflow runs (no schedule backend)".into(), Utc::now());
-            return Some(Finished { record: Some(self.record(&run, outcome, None)), settle, notify });
+            return Some(Finished {
+                record: Some(self.record(&run, outcome, None)),
+                settle,
+                notify,
+                span: tracing::Span::current(),
+            });
         };
         // Cancelled while it waited: its steps (queued by a conductor
         // before, if any) are cancelled all the same.
@@ -188,7 +236,7 @@ impl Worker {
         let record = conductor.conduct(&run, &self.name, cancel, shutdown).await;
         drop(marker);
         let record = record?;
-        Some(Finished { record: Some(record), settle, notify })
+        Some(Finished { record: Some(record), settle, notify, span: tracing::Span::current() })
     }
 }
 

@@ -82,6 +82,8 @@ impl Conductor {
             cancelled_by: None,
             step: Some(of.clone()),
             retry_of: None,
+            // In the trace of the workflow run, as its conductor is.
+            trace: conducting.trace.clone(),
         };
         (run, Once { key: of.once_key(), fingerprint: String::new() })
     }

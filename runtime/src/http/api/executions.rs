@@ -11,9 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::Query;
+use super::extract::{Body, Query};
 use super::{ApiError, List};
-use crate::app::{Actor, App, CancelDone, ExecutionView, hours_ago, page};
+use crate::app::{
+    Actor, App, CancelDone, ExecutionView, RunsAction, RunsDone, RunsSelector, hours_ago, page,
+};
 use crate::http::error::ErrorBody;
 use crate::http::paths::{ExecutionId, RecordId};
 use crate::http::state::AppState;
@@ -28,6 +30,32 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
         .routes(routes!(replay))
         .routes(routes!(cancel))
+        .routes(routes!(act_on_runs))
+}
+
+/// A bulk action on runs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RunsActionBody {
+    action: RunsAction,
+    /// Which runs (absent: all).
+    #[serde(default)]
+    filter: RunsSelector,
+}
+
+/// Replay every recorded run a filter matches (its latest attempt, at its
+/// exact plugin version and parameters), or cancel every matching run in
+/// flight; admin tokens only; at most 10,000 runs (more: a 422 naming how
+/// many matched, and nothing is done). Answers per run and in totals.
+#[utoipa::path(post, path = "/executions/actions", operation_id = "bulk_runs_action", tag = "executions",
+    request_body = RunsActionBody,
+    responses((status = 200, body = RunsDone), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn act_on_runs(
+    State(app): State<App>,
+    Extension(actor): Extension<Actor>,
+    Body(b): Body<RunsActionBody>,
+) -> Result<Json<RunsDone>, ApiError> {
+    Ok(Json(app.act_on_runs(&actor, b.action, b.filter).await?))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

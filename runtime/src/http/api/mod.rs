@@ -19,6 +19,7 @@ mod metrics;
 mod plugins;
 mod schedules;
 mod secrets;
+mod spans;
 mod system;
 mod versions;
 mod workflows;
@@ -191,6 +192,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("this route does not take that method (see /openapi.json)".into())
         })
         .layer(axum::middleware::from_fn(metrics::count_requests))
+        .layer(axum::middleware::from_fn(spans::trace_request))
         .layer(axum::middleware::from_fn(close_after_refusal))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

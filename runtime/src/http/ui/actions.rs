@@ -1,6 +1,7 @@
 //! The dashboard's buttons: a schedule action (or run now), a run with
 //! parameters, "run again" of a run's config, a retry of a failed
-//! workflow run, and a rescan of the plugin directory. Each checks the
+//! workflow run, "replay these failures" of the runs page, and a rescan
+//! of the plugin directory. Each checks the
 //! session's CSRF token and role, makes the application layer's call the
 //! API makes, and goes back to the page it came from with its result in
 //! words.
@@ -10,9 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::UiError;
-use super::pages::{given, query_string};
+use super::pages::{RunsQuery, given, query_string};
 use super::session::{CsrfForm, Session};
-use crate::app::{App, AppError, RunInput};
+use crate::app::{App, AppError, RunInput, RunsSelector};
 use crate::contract::schedule::Action;
 use crate::http::error::ApiError;
 use crate::http::paths::{ConfigId, ExecutionId, RecordId};
@@ -173,4 +174,30 @@ pub(crate) async fn reload(
     audited(&app, "plugins.reload", "plugins", &format!("rescanned from the dashboard: {changed} changed"))
         .await;
     Ok(with_notice("/ui/plugins", &format!("Rescanned the plugin directory: {changed} changed.")))
+}
+
+/// "Replay these failures": every failed run the runs page's filter
+/// matches, replayed at its exact version and parameters.
+pub(crate) async fn replay_failures(
+    State(app): State<App>,
+    session: Session,
+    Form(form): Form<RunsQuery>,
+) -> Result<Response, UiError> {
+    session.check(form.csrf.as_deref().unwrap_or_default())?;
+    let filter = form.filter()?;
+    let selector = RunsSelector {
+        config_id: filter.config_id,
+        task_type: filter.task_type,
+        is_success: Some(false),
+        since: filter.since,
+        until: filter.until,
+        tag: None,
+    };
+    let done = app.replay_in_bulk(selector).await?;
+    let summary = format!("replayed {} failed runs from the dashboard ({} refused)", done.done, done.refused);
+    audited(&app, "executions.bulk", "executions", &summary).await;
+    Ok(with_notice(
+        "/ui/runs?outcome=failure",
+        &format!("Replayed {} failed runs ({} could not be).", done.done, done.refused),
+    ))
 }

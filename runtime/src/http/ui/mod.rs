@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/configs/{id}/run", post(actions::run_with))
         .route("/ui/runs", get(pages::runs))
         .route("/ui/runs/rows", get(pages::run_rows))
+        .route("/ui/runs/replay", post(actions::replay_failures))
         .route("/ui/runs/{id}", get(pages::run))
         .route("/ui/runs/{id}/again", post(actions::run_again))
         .route("/ui/workflow-runs/{id}", get(pages::workflow_run))

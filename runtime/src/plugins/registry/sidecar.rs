@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use super::dirs::DirPolicy;
 use super::origin::Origin;
-use crate::contract::job::RateLimit;
-use crate::contract::job::limits::is_valid_group;
 use crate::contract::kv::{Bounds, DEFAULT_BOUNDS, is_valid_bucket};
+use crate::contract::limits::{RateLimit, is_valid_group};
 use crate::contract::secret::is_valid_name as is_valid_secret_name;
 use crate::doors::outbound::AllowedHosts;
 use crate::executor::{DEFAULT_HTTP_LIMITS, DirGrant, Grants, HttpLimits};

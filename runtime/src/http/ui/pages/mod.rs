@@ -16,7 +16,7 @@ pub(crate) use config::config;
 pub(crate) use overview::overview;
 pub(crate) use plugins::plugins;
 pub(crate) use run::run;
-pub(crate) use runs::{run_rows, runs};
+pub(crate) use runs::{RunsQuery, run_rows, runs};
 pub(crate) use schedules::schedules;
 pub(crate) use workflow::workflow_run;
 

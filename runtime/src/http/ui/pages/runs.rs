@@ -17,6 +17,9 @@ use crate::store::RunFilter;
 
 #[derive(Deserialize, Default, Clone)]
 pub(crate) struct RunsQuery {
+    /// The CSRF token, when the query is a form's (replay the failures).
+    #[serde(default)]
+    pub(crate) csrf: Option<String>,
     outcome: Option<String>,
     config_id: Option<String>,
     task_type: Option<String>,
@@ -41,8 +44,9 @@ fn when(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, UiErro
 }
 
 impl RunsQuery {
-    fn filter(&self) -> Result<RunFilter, UiError> {
+    pub(crate) fn filter(&self) -> Result<RunFilter, UiError> {
         Ok(RunFilter {
+            tag: None,
             config_id: match given(&self.config_id) {
                 Some(id) => Some(id.parse().map_err(|_| bad("config_id", id))?),
                 None => None,
@@ -105,6 +109,17 @@ pub(crate) async fn runs(
             label { "Started from (UTC)" input type="datetime-local" name="since" value=(given(&q.since).unwrap_or("")); }
             label { "until (UTC)" input type="datetime-local" name="until" value=(given(&q.until).unwrap_or("")); }
             button type="submit" { "Filter" }
+        }
+        @if session.may_act() && given(&q.outcome) == Some("failure") && !found.is_empty() {
+            form method="post" action="/ui/runs/replay" {
+                (session.csrf_field())
+                @for (name, value) in [("config_id", &q.config_id), ("task_type", &q.task_type), ("since", &q.since), ("until", &q.until)] {
+                    @if let Some(v) = given(value) { input type="hidden" name=(name) value=(v); }
+                }
+                input type="hidden" name="outcome" value="failure";
+                button type="submit" { "Replay these failures" }
+                span.muted { " each failed run that matches the filter, at its exact plugin version and parameters" }
+            }
         }
         (runs_table(&found, Some(&live)))
         nav.pager aria-label="Pages" {
