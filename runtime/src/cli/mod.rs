@@ -127,6 +127,23 @@ pub(crate) fn executor() -> Result<Executor, ExitCode> {
     Executor::new(EngineSettings { extra_ca_file, ..Default::default() }).map_err(|e| fail(e.to_string()))
 }
 
+/// Appends a change the command line made on the database itself to the
+/// audit log, as actor `cli` (a summary in words; never a secret).
+pub(crate) async fn audited(
+    audit: &dyn crate::store::AuditStore,
+    action: &str,
+    target: &str,
+    summary: String,
+) -> Result<(), ExitCode> {
+    let event = crate::store::NewAuditEvent {
+        actor: "cli".into(),
+        action: action.into(),
+        target: target.into(),
+        summary,
+    };
+    audit.append_audit(&event).await.map_err(fail)
+}
+
 /// Prints a one-line reason on stderr and returns the "could not run" code.
 pub(crate) fn fail(reason: impl std::fmt::Display) -> ExitCode {
     eprintln!("taskbox: {reason}");

@@ -45,6 +45,18 @@ async fn secrets(config: &ConfigFileArgs) -> Result<Secrets, ExitCode> {
     open(&Settings::load(&config.config).map_err(fail)?).await
 }
 
+/// Logs a secret change made here (its name, never its value).
+async fn log_change(
+    config: &ConfigFileArgs,
+    action: &str,
+    name: &str,
+    summary: &str,
+) -> Result<(), ExitCode> {
+    let settings = Settings::load(&config.config).map_err(fail)?;
+    let opened = crate::store::open(&settings.database_url).await.map_err(fail)?;
+    super::audited(opened.audit().as_ref(), action, &format!("secret:{name}"), summary.into()).await
+}
+
 fn checked(name: &str) -> Result<(), ExitCode> {
     match is_valid_name(name) {
         true => Ok(()),
@@ -72,6 +84,7 @@ async fn set(name: String, config: ConfigFileArgs) -> Result<ExitCode, ExitCode>
         return Err(fail(format!("the value (stdin) must be 1 to {MAX_VALUE_CHARS} characters")));
     }
     secrets(&config).await?.put(&name, value).await.map_err(fail)?;
+    log_change(&config, "secret.set", &name, "stored the secret from the command line").await?;
     eprintln!("taskbox: stored secret {name:?}");
     Ok(ExitCode::SUCCESS)
 }
@@ -89,6 +102,7 @@ async fn delete(name: String, config: ConfigFileArgs) -> Result<ExitCode, ExitCo
     checked(&name)?;
     match secrets(&config).await?.delete(&name).await.map_err(fail)? {
         true => {
+            log_change(&config, "secret.delete", &name, "deleted the secret from the command line").await?;
             eprintln!("taskbox: deleted secret {name:?}");
             Ok(ExitCode::SUCCESS)
         }

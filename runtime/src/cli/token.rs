@@ -4,9 +4,9 @@
 use clap::{Subcommand, ValueEnum};
 use std::process::ExitCode;
 
-use super::{ConfigFileArgs, exit, fail};
+use super::{ConfigFileArgs, audited, exit, fail};
 use crate::server::settings::Settings;
-use crate::store::{AuditStore, NewAuditEvent, TokenRole, TokenStore};
+use crate::store::{AuditStore, TokenRole, TokenStore};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
@@ -50,17 +50,6 @@ async fn stores(config: &ConfigFileArgs) -> Result<Stores, ExitCode> {
     Ok((opened.tokens(), opened.audit()))
 }
 
-/// Appends a token change made here to the audit log (actor `cli`).
-async fn audited(audit: &dyn AuditStore, action: &str, name: &str, summary: String) -> Result<(), ExitCode> {
-    let event = NewAuditEvent {
-        actor: "cli".into(),
-        action: action.into(),
-        target: format!("token:{name}"),
-        summary,
-    };
-    audit.append_audit(&event).await.map_err(fail)
-}
-
 pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
     match cmd {
         TokenCommand::Create { name, role, config } => {
@@ -79,9 +68,13 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
             let (token, hash) = crate::app::tokens::generate();
             match store.create_token(&name, role, &hash).await {
                 Ok(_) => {
-                    if let Err(code) =
-                        audited(audit.as_ref(), "token.create", &name, format!("created a {role} token"))
-                            .await
+                    if let Err(code) = audited(
+                        audit.as_ref(),
+                        "token.create",
+                        &format!("token:{name}"),
+                        format!("created a {role} token"),
+                    )
+                    .await
                     {
                         return code;
                     }
@@ -115,8 +108,13 @@ pub(crate) async fn run(cmd: TokenCommand) -> ExitCode {
             };
             match store.revoke_token(&name).await {
                 Ok(true) => {
-                    if let Err(code) =
-                        audited(audit.as_ref(), "token.revoke", &name, "revoked the token".into()).await
+                    if let Err(code) = audited(
+                        audit.as_ref(),
+                        "token.revoke",
+                        &format!("token:{name}"),
+                        "revoked the token".into(),
+                    )
+                    .await
                     {
                         return code;
                     }

@@ -80,6 +80,20 @@ async fn every_change_is_audited_and_refusals_write_nothing(d) {
     let viewer = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let created = events(api, "?action=token.create").await;
     assert_eq!((created[0]["actor"].as_str(), created[0]["target"].as_str()), (Some("cli"), Some("token:ci-bot")));
+    let mut set = std::process::Command::new(env!("CARGO_BIN_EXE_taskbox"))
+        .args(["secret", "set", "FROM_CLI"])
+        .env("TASKBOX_DATABASE_URL", &database)
+        .env("TASKBOX_SECRET_KEY_FILE", std::env::temp_dir().join("taskbox-tests.key"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), secret.as_bytes()).unwrap();
+    let out = set.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stored = events(api, "?action=secret.set&actor=cli").await;
+    assert_eq!(stored[0]["target"], "secret:FROM_CLI", "{stored:?}");
+    assert!(!stored[0].to_string().contains(secret), "{stored:?}");
 
     // Only admins read the log.
     let as_viewer = Api::new(api.base.clone(), &viewer);

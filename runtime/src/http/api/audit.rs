@@ -76,7 +76,8 @@ pub struct AuditQuery {
     target: Option<String>,
     /// Only events at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
-    /// How many, newest first (1 to 500; default 100).
+    /// How many, newest first (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
