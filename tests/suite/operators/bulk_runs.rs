@@ -41,6 +41,27 @@ async fn failures_are_replayed_at_their_version_and_runs_in_flight_cancelled(d) 
     }
     assert_eq!(api.records(&fine).await.len(), 1, "the success was not replayed");
 
+    // The dashboard's runs page, filtered to failures, replays what it shows.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let origin = server.root_url("");
+    let (session, csrf) = crate::hardening::pages::log_in(&http, &origin).await;
+    let page = http.get(format!("{origin}/ui/runs?outcome=failure&config_id={failing}")).header("cookie", &session);
+    let page = page.send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Replay these failures"), "{page}");
+    let replayed = http
+        .post(format!("{origin}/ui/runs/replay"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("outcome", "failure"), ("config_id", failing.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(replayed.status().is_redirection(), "{}", replayed.status());
+    // Six failures by now (three, and their three replays): six more.
+    eventually("the dashboard's replays run", Duration::from_secs(30), || async {
+        api.records(&failing).await.len() == 12
+    })
+    .await;
+
     // Cancel what is in flight for one config: one running, two waiting.
     let slow = api.create_id(json!({"name": "slow", "task_type": "sleep", "scheduler_type": "manual",
         "parameters": {"ms": 20000}, "max_concurrency": 1})).await;
