@@ -68,6 +68,14 @@ pub struct RunsDone {
     pub results: Vec<RunOutcome>,
 }
 
+impl RunsDone {
+    /// The totals of `results`.
+    fn of(action: RunsAction, results: Vec<RunOutcome>) -> Self {
+        let done = results.iter().filter(|r| r.ok).count();
+        RunsDone { action, matched: results.len(), done, refused: results.len() - done, results }
+    }
+}
+
 fn too_many(n: u64) -> AppError {
     AppError::invalid("filter", format!("matches {n} runs; a bulk action takes at most {MAX_BULK_RUNS}"))
 }
@@ -90,22 +98,13 @@ impl App {
             RunsAction::Replay => self.replay_matching(filter).await?,
             RunsAction::Cancel => self.cancel_matching(actor, filter).await?,
         };
-        let done = results.iter().filter(|r| r.ok).count();
-        Ok(RunsDone { action, matched: results.len(), done, refused: results.len() - done, results })
+        Ok(RunsDone::of(action, results))
     }
 
     /// Replays every recorded run `f` matches, for a front end that
     /// checked its caller is an admin itself (the dashboard).
     pub async fn replay_in_bulk(&self, f: RunsSelector) -> Result<RunsDone, AppError> {
-        let results = self.replay_matching(f).await?;
-        let done = results.iter().filter(|r| r.ok).count();
-        Ok(RunsDone {
-            action: RunsAction::Replay,
-            matched: results.len(),
-            done,
-            refused: results.len() - done,
-            results,
-        })
+        Ok(RunsDone::of(RunsAction::Replay, self.replay_matching(f).await?))
     }
 
     async fn replay_matching(&self, f: RunsSelector) -> Result<Vec<RunOutcome>, AppError> {
