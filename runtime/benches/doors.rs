@@ -92,7 +92,12 @@ async fn main() {
         let local =
             taskbox::backends::Plan::new(None, "", &opened).await.unwrap().connect().await.unwrap().kv;
         let prefix = common::fresh_prefix();
-        let redis = taskbox::backends::redis::RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
+        let redis = taskbox::backends::redis::RedisBackend::connect(
+            &taskbox::backends::redis::Target::Single(redis_url()),
+            &prefix,
+        )
+        .await
+        .unwrap();
         let backends: [(&str, Arc<dyn KeyValue>); 2] =
             [("embedded (SQLite)", local), ("distributed (Redis)", Arc::new(redis))];
         let (_d, counter) = load(&executor, "counter", "key_value_stores = [\"default\"]\n");

@@ -10,11 +10,13 @@
 //! 3. start lateness with S configs on a per-second cron and a worker in the
 //!    same process: a record's `started_at` minus its `scheduled_at`;
 //! 4. R registered schedules: registration rate, Redis memory, and the
-//!    scheduler's CPU while nothing is due.
+//!    scheduler's CPU while nothing is due;
+//! 5. fires/s: B schedules all due at the same second, one fire loop
+//!    settles them all (each: its run on the queue, its next time set).
 //!
 //! Run: `cargo xtask plugins && cargo bench -p taskbox --bench engine`
 //! Options: `-- --runs N --configs C --started S --schedules R --seconds T
-//! --only e2e|lateness|start|idle --concurrency K` (the worker's runs in
+//! --burst B --only e2e|lateness|start|idle|burst --concurrency K` (the worker's runs in
 //! flight; default: what `taskbox serve` ships, `TASKBOX_WORKER_CONCURRENCY`'s
 //! default on this machine); for e2e, `--limit L` gives the config a
 //! `max_concurrency` of L and `--notify 1` has it ask for failure
@@ -23,7 +25,11 @@
 //! does without `OTEL_EXPORTER_OTLP_ENDPOINT`, `--traces on` with it set
 //! to an OTLP receiver on loopback (which accepts and counts every export):
 //! the cost of tracing, off and on (default: no subscriber at all).
-//! `TASKBOX_TEST_DATABASE_URL` and `TASKBOX_TEST_REDIS_URL` point elsewhere.
+//! `--redis cluster` runs them on the loopback Redis Cluster of the test
+//! suite instead of one Redis, and every section also counts the Redis
+//! commands it cost (`total_commands_processed`, summed over the masters).
+//! `TASKBOX_TEST_DATABASE_URL`, `TASKBOX_TEST_REDIS_URL` and
+//! `TASKBOX_TEST_REDIS_CLUSTER_NODES` point elsewhere.
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
@@ -45,7 +51,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 mod common;
-use common::{arg, create_database, drop_database, fresh_prefix, only, pct, redis_url, unlink_prefix};
+use common::{
+    arg, create_database, drop_database, fresh_prefix, info_sum, only, pct, redis_target, unlink_prefix,
+};
 
 struct Env {
     db_name: String,
@@ -60,7 +68,7 @@ impl Env {
         let store = PgStore::connect_lazy(&url).unwrap();
         store.migrate().await.unwrap();
         let prefix = fresh_prefix();
-        let backend = RedisBackend::connect(&redis_url(), &prefix).await.unwrap();
+        let backend = RedisBackend::connect(&redis_target(), &prefix).await.unwrap();
         Env { db_name, store, prefix, backend }
     }
 
@@ -80,6 +88,9 @@ async fn main() {
     }
     if only("lateness") {
         lateness(arg("--configs", 10_000), arg("--seconds", 10)).await;
+    }
+    if only("burst") {
+        burst(arg("--burst", 50_000)).await;
     }
     if only("start") {
         start_lateness(&plugins, arg("--started", 1_000), arg("--seconds", 10)).await;
@@ -132,6 +143,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
     };
     let config = env.store.create_config(new).await.unwrap();
     let job = Job::of(&config);
+    let commands = info_sum("stats", "total_commands_processed").await;
     let start = Instant::now();
     futures::stream::iter(0..runs)
         .map(|_| {
@@ -155,6 +167,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         .collect::<Vec<_>>()
         .await;
     let enqueue = start.elapsed();
+    let enqueue_commands = info_sum("stats", "total_commands_processed").await - commands;
 
     let (mut worker, _cache) = worker(&env, plugins).await;
     if notify {
@@ -177,6 +190,7 @@ async fn end_to_end(plugins: &Path, runs: usize) {
     let took = start.elapsed();
     stop.send(true).unwrap();
     running.await.unwrap();
+    let run_commands = info_sum("stats", "total_commands_processed").await - commands - enqueue_commands;
     let ok: i64 = sqlx::query_scalar("SELECT count(*) FROM task_executions WHERE is_success")
         .fetch_one(env.store.pool())
         .await
@@ -189,13 +203,19 @@ async fn end_to_end(plugins: &Path, runs: usize) {
         (l, true) => format!(", the config's max_concurrency {l} and failure notifications"),
     };
     println!(
-        "== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}){uses}{traced} =="
+        "== end to end: {runs} manual runs of echo, one process, worker concurrency {k} ({from}){uses}{traced}, {} ==",
+        redis_label()
     );
     println!("enqueue: {:.0} runs/s ({:.2} s)", runs as f64 / enqueue.as_secs_f64(), enqueue.as_secs_f64());
     println!(
         "run + record in PostgreSQL + ack: {:.0} runs/s ({:.2} s, {ok} successful)",
         runs as f64 / took.as_secs_f64(),
         took.as_secs_f64()
+    );
+    println!(
+        "Redis commands: {:.1} per enqueue, {:.1} per run taken, recorded and acknowledged",
+        enqueue_commands as f64 / runs as f64,
+        run_commands as f64 / runs as f64
     );
     drop(tracing);
     env.drop_all().await;
@@ -219,7 +239,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
     let worker = Worker {
         name: "bench".into(),
         groups: vec!["default".into()],
-        queue: Arc::new(RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap()),
+        queue: Arc::new(RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap()),
         store: Arc::new(env.store.clone()),
         plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
         executor,
@@ -285,7 +305,7 @@ async fn lateness(configs: usize, seconds: usize) {
     };
     register_many(&env, configs, "* * * * * *", next_second).await;
     let (stop, stopped) = watch::channel(false);
-    let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
+    let scheduler = RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
     let looping = tokio::spawn(fire_loop(
         Arc::new(scheduler),
@@ -295,12 +315,14 @@ async fn lateness(configs: usize, seconds: usize) {
     ));
     // Let the first (registration-skewed) seconds pass, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let stream = format!("{}queue:normal", env.prefix);
+    let mut r = env.backend.connection();
+    let stream = format!("{}queue:normal", env.backend.prefix());
     let _: () = redis::cmd("XTRIM").arg(&stream).arg("MAXLEN").arg(0).query_async(&mut r).await.unwrap();
+    let commands = info_sum("stats", "total_commands_processed").await;
     tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
     stop.send(true).unwrap();
     looping.await.unwrap();
+    let commands = info_sum("stats", "total_commands_processed").await - commands;
 
     let mut late = Vec::new();
     let mut from = "-".to_owned();
@@ -326,7 +348,7 @@ async fn lateness(configs: usize, seconds: usize) {
     }
     late.sort_by(f64::total_cmp);
     let on_time = late.iter().filter(|l| **l <= 0.0).count();
-    println!("\n== fire lateness: {configs} configs on a per-second cron, {seconds} s ==");
+    println!("\n== fire lateness: {configs} configs on a per-second cron, {seconds} s, {} ==", redis_label());
     println!(
         "{} fires ({:.0}/s), {:.2} % on the queue by their due time (earliest {:.0} ms ahead, median {:.0} ms ahead)",
         late.len(),
@@ -335,6 +357,7 @@ async fn lateness(configs: usize, seconds: usize) {
         -late.first().copied().unwrap_or(0.0),
         -pct(&late, 0.5)
     );
+    println!("Redis commands: {:.2} per fire", commands as f64 / late.len().max(1) as f64);
     let late: Vec<f64> = late.iter().map(|l| l.max(0.0)).collect();
     println!(
         "lateness p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
@@ -368,7 +391,7 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
         .await;
     let (worker, _cache) = worker(&env, plugins).await;
     let (stop, stopped) = watch::channel(false);
-    let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
+    let scheduler = RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
     let firing = tokio::spawn(fire_loop(
         Arc::new(scheduler),
@@ -404,6 +427,53 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
     env.drop_all().await;
 }
 
+async fn burst(n: usize) {
+    let env = Env::new().await;
+    let due = Utc.timestamp_opt(Utc::now().timestamp() + 3 + (n / 20_000) as i64, 0).unwrap();
+    register_many(&env, n, "0 0 1 1 *", || due).await;
+    let wait = (due - Utc::now()).to_std().expect("registered before the due second");
+    tokio::time::sleep(wait).await;
+    let commands = info_sum("stats", "total_commands_processed").await;
+    let (stop, stopped) = watch::channel(false);
+    let changes = env.backend.changes();
+    let start = Instant::now();
+    let looping = tokio::spawn(fire_loop(
+        Arc::new(env.backend.clone()),
+        changes,
+        taskbox::contract::job::no_type_rules(),
+        stopped,
+    ));
+    let mut r = env.backend.connection();
+    let stream = format!("{}queue:normal", env.backend.prefix());
+    loop {
+        let len: usize = redis::cmd("XLEN").arg(&stream).query_async(&mut r).await.unwrap();
+        if len >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = start.elapsed();
+    stop.send(true).unwrap();
+    looping.await.unwrap();
+    let commands = info_sum("stats", "total_commands_processed").await - commands;
+    println!("\n== fires/s: {n} schedules due at the same second, one fire loop, {} ==", redis_label());
+    println!(
+        "{:.0} fires/s ({:.2} s); Redis commands: {:.2} per fire",
+        n as f64 / took.as_secs_f64(),
+        took.as_secs_f64(),
+        commands as f64 / n as f64
+    );
+    env.drop_all().await;
+}
+
+/// Which Redis the figures are from.
+fn redis_label() -> &'static str {
+    match redis_target() {
+        taskbox::backends::redis::Target::Single(_) => "one Redis",
+        taskbox::backends::redis::Target::Cluster(_) => "Redis Cluster (3 masters + 3 replicas, loopback)",
+    }
+}
+
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
@@ -411,20 +481,14 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
-async fn used_memory(r: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(r).await.unwrap();
-    info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap()
-}
-
 async fn idle(schedules: usize) {
     let env = Env::new().await;
-    let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let before = used_memory(&mut r).await;
+    let before = info_sum("memory", "used_memory").await;
     let next_year = || Utc.with_ymd_and_hms(2099, 1, 1, 0, 0, 0).unwrap();
     let took = register_many(&env, schedules, "0 0 1 1 *", next_year).await;
-    let after = used_memory(&mut r).await;
+    let after = info_sum("memory", "used_memory").await;
     let (stop, stopped) = watch::channel(false);
-    let scheduler = RedisBackend::connect(&redis_url(), &env.prefix).await.unwrap();
+    let scheduler = RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap();
     let changes = scheduler.changes();
     let looping = tokio::spawn(fire_loop(
         Arc::new(scheduler),
@@ -438,7 +502,7 @@ async fn idle(schedules: usize) {
     let cpu = (cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
     stop.send(true).unwrap();
     looping.await.unwrap();
-    println!("\n== {schedules} registered schedules ==");
+    println!("\n== {schedules} registered schedules, {} ==", redis_label());
     println!("registration: {:.0}/s ({:.1} s)", schedules as f64 / took.as_secs_f64(), took.as_secs_f64());
     println!(
         "Redis memory: {:.0} MiB ({:.0} bytes per schedule)",

@@ -24,7 +24,7 @@ fn lines(server: &Server, text: &str) -> usize {
 /// Flips one byte in the middle of every shared artifact of `digest`.
 async fn alter_shared_artifact(d: &Deployment, digest: &str) {
     let (select, update) = match d.kind {
-        Kind::Distributed => (
+        Kind::Distributed | Kind::Cluster => (
             "SELECT engine, artifact FROM plugin_compiled WHERE digest = $1",
             "UPDATE plugin_compiled SET artifact = $1 WHERE digest = $2 AND engine = $3",
         ),

@@ -158,7 +158,7 @@ async fn a_manual_runs_spans_make_one_trace_across_processes(d) {
     assert_eq!(run.events.iter().filter(|e| e.contains("line ")).count(), 3, "the guest's log lines: {run:?}");
     let write = spans("record.write").into_iter().find(|s| s.parent_span_id == run.span_id);
     assert!(write.is_some_and(|w| w.trace_id == run.trace_id), "the record write is the run's child");
-    if d.kind == Kind::Distributed {
+    if d.kind.on_redis() {
         assert_ne!(run.pid, request.pid, "the run's span came from the worker's process");
         assert_eq!(run.pid, f.workers[0].child.id().to_string());
     }

@@ -280,7 +280,12 @@ async fn work_in_flight_survives_a_redis_restart_and_the_loops_recover() {
     let db = TestDb::new().await;
     let plugins = PluginDir::new();
     plugins.add("sleep", "sleep").add("echo", "echo");
-    let backend = taskbox::backends::redis::RedisBackend::connect(&redis.url(), "taskbox:").await.unwrap();
+    let backend = taskbox::backends::redis::RedisBackend::connect(
+        &taskbox::backends::redis::Target::Single(redis.url()),
+        "taskbox:",
+    )
+    .await
+    .unwrap();
     let service = SchedulerService::new(Arc::new(db.store.clone()), Arc::new(backend.clone()));
     let mut server = Command::new(env!("CARGO_BIN_EXE_taskbox"))
         .arg("serve")

@@ -309,7 +309,7 @@ async fn a_process_killed_mid_run_leaves_every_step_succeeded_exactly_once(d) {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (api, survivor) = match d.kind {
-        Kind::Distributed => {
+        Kind::Distributed | Kind::Cluster => {
             // A worker dies holding runs (and perhaps the conductor).
             fleet.workers[0].kill();
             (fleet.api.api.clone(), &fleet.workers[1])

@@ -17,7 +17,8 @@
 //!   build: the embedded default (SQLite `taskbox.db`, local backend,
 //!   `./plugins` watched for changes).
 //! - `test [ARGS]` — `toolchains` (both kinds), `plugins`, makes sure PostgreSQL and Redis answer
-//!   (starting local ones that are installed but down), then the whole test
+//!   (starting local ones that are installed but down) and starts the
+//!   suite's Redis Cluster (`cluster.rs`), then the whole test
 //!   suite (`cargo test --release --workspace [ARGS]`); with no ARGS, then
 //!   the `schemathesis` step.
 //! - `schemathesis` — the API contract step alone: schemathesis with every
@@ -29,6 +30,7 @@
 //! Plain `std` only: this crate must build in a second.
 
 mod clients;
+mod cluster;
 mod docs;
 mod guests;
 mod packages;
@@ -56,7 +58,11 @@ fn main() -> ExitCode {
             .and_then(|()| build_plugins())
             .and_then(|()| services::ensure())
             .and_then(|()| packages::ensure())
-            .and_then(|()| test(args.collect())),
+            .and_then(|()| {
+                // Stopped when the suite ends, if this run started it.
+                let _cluster = cluster::ensure(&root())?;
+                test(args.collect())
+            }),
         Some("docs") => docs::build(&root()),
         Some("schemathesis") => {
             build_plugins().and_then(|()| services::ensure()).and_then(|()| schemathesis::run(&root()))

@@ -64,27 +64,89 @@ pub fn fresh_prefix() -> String {
     format!("taskbox-bench:{}:", Uuid::new_v4().simple())
 }
 
-/// Removes every Redis key under `prefix`.
-pub async fn unlink_prefix(prefix: &str) {
-    let mut r = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut r)
-            .await
+/// The Redis the benchmark uses: `--redis cluster` the loopback cluster
+/// of the test suite (`TASKBOX_TEST_REDIS_CLUSTER_NODES`, default
+/// 127.0.0.1:7101–7106, which `cargo xtask test` starts), else one Redis.
+pub fn redis_target() -> taskbox::backends::redis::Target {
+    use taskbox::backends::redis::Target;
+    let args: Vec<String> = std::env::args().collect();
+    let cluster = args
+        .iter()
+        .position(|a| a == "--redis")
+        .and_then(|i| args.get(i + 1))
+        .is_some_and(|v| v == "cluster");
+    if !cluster {
+        return Target::Single(redis_url());
+    }
+    Target::Cluster(match std::env::var("TASKBOX_TEST_REDIS_CLUSTER_NODES") {
+        Ok(v) => v.split(',').map(str::to_owned).collect(),
+        Err(_) => (7101..=7106).map(|p| format!("redis://127.0.0.1:{p}")).collect(),
+    })
+}
+
+/// Every node of the target (one, or each of a cluster's).
+pub fn redis_nodes() -> Vec<String> {
+    match redis_target() {
+        taskbox::backends::redis::Target::Single(url) => vec![url],
+        taskbox::backends::redis::Target::Cluster(nodes) => nodes,
+    }
+}
+
+/// A connection to each master among the target's nodes.
+pub async fn masters() -> Vec<redis::aio::MultiplexedConnection> {
+    let mut out = Vec::new();
+    for url in redis_nodes() {
+        let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+        if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+            out.push(conn);
+        }
+    }
+    out
+}
+
+/// A field of `INFO <section>` summed over the masters.
+pub async fn info_sum(section: &str, field: &str) -> u64 {
+    let mut total = 0;
+    for mut conn in masters().await {
+        let info: String = redis::cmd("INFO").arg(section).query_async(&mut conn).await.unwrap();
+        let prefix = format!("{field}:");
+        total += info
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap()
+            .trim()
+            .parse::<u64>()
             .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK").arg(keys).query_async(&mut r).await.unwrap();
+    }
+    total
+}
+
+/// Removes every Redis key under `prefix` (as the target tags it), on
+/// every master.
+pub async fn unlink_prefix(prefix: &str) {
+    let prefix = redis_target().tagged(prefix);
+    for mut r in masters().await {
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                // On a cluster, a deployment's keys share its prefix's slot.
+                let _: () = redis::cmd("UNLINK").arg(keys).query_async(&mut r).await.unwrap();
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Which schedule backend a deployment uses (DESIGN §2): `redis` when a
-//! Redis URL is set, else `local` in the SQLite store's database. Owns that
+//! Redis URL or the nodes of a Redis Cluster are set, else `local` in the
+//! SQLite store's database. Owns that
 //! choice and the connecting, nothing else; the parts see only the traits.
 
 pub mod local;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::backends::local::LocalBackend;
-use crate::backends::redis::RedisBackend;
+use crate::backends::redis::{RedisBackend, Target};
 use crate::contract::BackendError;
 use crate::contract::kv::KeyValue;
 use crate::contract::queue::Queue;
@@ -31,7 +32,7 @@ pub struct Backend {
 #[derive(Clone)]
 pub enum Plan {
     /// A connection of its own per [`Plan::connect`].
-    Redis { url: String, prefix: String },
+    Redis { target: Target, prefix: String },
     /// One shared backend: every part in this process uses the same one.
     Local(LocalBackend),
 }
@@ -40,7 +41,8 @@ pub enum Plan {
 pub enum PlanError {
     #[error(
         "the local backend keeps its state in the SQLite database, but TASKBOX_DATABASE_URL is \
-         PostgreSQL: set TASKBOX_REDIS_URL=redis://… (distributed), or use a sqlite:// database (embedded)"
+         PostgreSQL: set TASKBOX_REDIS_URL=redis://… or TASKBOX_REDIS_CLUSTER_NODES (distributed), \
+         or use a sqlite:// database (embedded)"
     )]
     LocalNeedsSqlite,
     #[error("{0}")]
@@ -49,9 +51,9 @@ pub enum PlanError {
 
 impl Plan {
     /// The plan for these settings; opens (and migrates) the local backend.
-    pub async fn new(redis_url: Option<&str>, prefix: &str, store: &Opened) -> Result<Plan, PlanError> {
-        match (redis_url, store) {
-            (Some(url), _) => Ok(Plan::Redis { url: url.to_owned(), prefix: prefix.to_owned() }),
+    pub async fn new(redis: Option<&Target>, prefix: &str, store: &Opened) -> Result<Plan, PlanError> {
+        match (redis, store) {
+            (Some(target), _) => Ok(Plan::Redis { target: target.clone(), prefix: prefix.to_owned() }),
             (None, Opened::Sqlite(store)) => Ok(Plan::Local(LocalBackend::open(store.db().clone()).await?)),
             (None, Opened::Postgres(_)) => Err(PlanError::LocalNeedsSqlite),
         }
@@ -59,25 +61,25 @@ impl Plan {
 
     /// Creates the local backend's tables if these settings use it;
     /// connects nothing and starts nothing (`taskbox migrate`).
-    pub async fn migrate(redis_url: Option<&str>, store: &Opened) -> Result<(), PlanError> {
-        match (redis_url, store) {
+    pub async fn migrate(redis: Option<&Target>, store: &Opened) -> Result<(), PlanError> {
+        match (redis, store) {
             (None, Opened::Sqlite(store)) => Ok(LocalBackend::migrate(store.db()).await?),
             _ => Ok(()),
         }
     }
 
-    /// `redis` or `local`.
+    /// `redis`, `redis-cluster` or `local`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Plan::Redis { .. } => "redis",
+            Plan::Redis { target, .. } => target.kind(),
             Plan::Local(_) => "local",
         }
     }
 
     pub async fn connect(&self) -> Result<Backend, BackendError> {
         match self {
-            Plan::Redis { url, prefix } => {
-                let redis = RedisBackend::connect(url, prefix).await?;
+            Plan::Redis { target, prefix } => {
+                let redis = RedisBackend::connect(target, prefix).await?;
                 let changes = redis.changes();
                 let redis = Arc::new(redis);
                 Ok(Backend { schedule: redis.clone(), queue: redis.clone(), changes, kv: redis })

@@ -174,7 +174,7 @@ async fn migrate(args: ConfigFileArgs) -> ExitCode {
         return fail(e);
     }
     // The embedded deployment's local backend keeps its tables there too.
-    match crate::backends::Plan::migrate(settings.redis_url.as_deref(), &opened).await {
+    match crate::backends::Plan::migrate(settings.redis().as_ref(), &opened).await {
         Ok(()) => {
             eprintln!("taskbox: the database schema is up to date");
             ExitCode::SUCCESS

@@ -99,7 +99,7 @@ impl Application {
         if retry("the database is not ready", Some(&shutdown), || self.store.migrate()).await.is_none() {
             return Ok(());
         }
-        let plan = Plan::new(s.redis_url.as_deref(), &s.redis_prefix, &self.opened).await?;
+        let plan = Plan::new(s.redis().as_ref(), &s.redis_prefix, &self.opened).await?;
         let secrets =
             Secrets::open(self.opened.secrets(), s.secret_key.as_deref(), &s.secret_key_file).await?;
         let catalog = self.registry.catalog();
@@ -109,6 +109,7 @@ impl Application {
             database = %redact(&s.database_url),
             backend = plan.kind(),
             redis = s.redis_url.as_deref().map(redact),
+            redis_cluster = ?s.redis_cluster_nodes.iter().map(|n| redact(n)).collect::<Vec<_>>(),
             prefix = %s.redis_prefix,
             roles = ?s.roles,
             plugins = ?loaded,

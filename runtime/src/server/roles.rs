@@ -190,7 +190,8 @@ async fn api(
         backend_kind: parts.plan.kind(),
         roles: settings.roles.iter().map(|r| r.as_str().to_owned()).collect(),
     });
-    loops.spawn(prune_audit(app.clone(), settings.audit_retention_days, parts.shutdown.clone()));
+    let store = parts.opened.configs();
+    loops.spawn(housekeeping(app.clone(), store, settings.audit_retention_days, parts.shutdown.clone()));
     let state = AppState::new(app, settings.max_upload_mb << 20, (settings.max_hook_kb << 10) as usize);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "API listening on http://{addr}/api/v1 (docs at http://{addr}/docs)");
@@ -208,11 +209,20 @@ async fn api(
     });
 }
 
-/// Deletes audit events older than `days`, at start and hourly after.
-async fn prune_audit(app: App, days: u32, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// At start and hourly after: deletes audit events older than `days`, and
+/// keeps the store's schema ahead (the records' partitions).
+async fn housekeeping(
+    app: App,
+    store: Arc<dyn ConfigStore>,
+    days: u32,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         if let Err(e) = app.prune_audit(days).await {
             tracing::warn!(error = %e, "cannot prune the audit log");
+        }
+        if let Err(e) = store.housekeep().await {
+            tracing::warn!(error = %e, "store housekeeping failed (the records' partitions ahead)");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

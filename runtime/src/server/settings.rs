@@ -44,6 +44,8 @@ impl Role {
 pub struct Settings {
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster (instead of `redis_url`).
+    pub redis_cluster_nodes: Vec<String>,
     pub redis_prefix: String,
     pub plugin_dir: PathBuf,
     pub cache_dir: Option<PathBuf>,
@@ -93,6 +95,7 @@ impl Default for Settings {
         Self {
             database_url: "sqlite://taskbox.db".into(),
             redis_url: None,
+            redis_cluster_nodes: Vec::new(),
             redis_prefix: "taskbox:".into(),
             plugin_dir: "./plugins".into(),
             cache_dir: None,
@@ -124,6 +127,10 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("database_url", &redact(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact))
+            .field(
+                "redis_cluster_nodes",
+                &self.redis_cluster_nodes.iter().map(|n| redact(n)).collect::<Vec<_>>(),
+            )
             .field("redis_prefix", &self.redis_prefix)
             .field("plugin_dir", &self.plugin_dir)
             .field("bind", &self.bind)
@@ -164,6 +171,16 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The Redis this deployment uses: one, a cluster, or none (embedded).
+    pub fn redis(&self) -> Option<crate::backends::redis::Target> {
+        use crate::backends::redis::Target;
+        match (&self.redis_url, self.redis_cluster_nodes.is_empty()) {
+            (Some(url), _) => Some(Target::Single(url.clone())),
+            (None, false) => Some(Target::Cluster(self.redis_cluster_nodes.clone())),
+            (None, true) => None,
+        }
+    }
+
     /// The host directories plugins' sidecars may grant on this node: those
     /// inside the allowed roots, never the database file, the key file or
     /// the artifact cache `cache_dir`.
@@ -199,6 +216,25 @@ impl Settings {
         }
         if let Some(v) = var("TASKBOX_REDIS_URL") {
             self.redis_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("TASKBOX_REDIS_CLUSTER_NODES") {
+            let nodes: Vec<String> =
+                v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+            if !nodes.iter().all(|n| n.starts_with("redis://") || n.starts_with("rediss://")) {
+                return Err(bad(
+                    "TASKBOX_REDIS_CLUSTER_NODES",
+                    &v,
+                    "comma-separated seed nodes, each redis://host:port (or rediss://)",
+                ));
+            }
+            self.redis_cluster_nodes = nodes;
+        }
+        if self.redis_url.is_some() && !self.redis_cluster_nodes.is_empty() {
+            return Err(bad(
+                "TASKBOX_REDIS_CLUSTER_NODES",
+                &self.redis_cluster_nodes.join(","),
+                "set either TASKBOX_REDIS_URL (one Redis) or TASKBOX_REDIS_CLUSTER_NODES (a cluster), not both",
+            ));
         }
         if let Some(v) = var("TASKBOX_REDIS_PREFIX") {
             self.redis_prefix = v;
@@ -341,6 +377,19 @@ mod tests {
         let e = with_env(&[("TASKBOX_ROLES", "api,cook")]).unwrap_err().to_string();
         assert!(e.starts_with("TASKBOX_ROLES=\"api,cook\": unknown role \"cook\""), "{e}");
         assert!(with_env(&[("TASKBOX_BIND", "nope")]).is_err());
+    }
+
+    #[test]
+    fn cluster_nodes_select_a_cluster_and_exclude_one_redis() {
+        use crate::backends::redis::Target;
+        let nodes = "redis://a:7000, redis://b:7001";
+        let s = with_env(&[("TASKBOX_REDIS_CLUSTER_NODES", nodes)]).unwrap();
+        assert_eq!(s.redis(), Some(Target::Cluster(vec!["redis://a:7000".into(), "redis://b:7001".into()])));
+        assert_eq!(with_env(&[]).unwrap().redis(), None);
+        let e = with_env(&[("TASKBOX_REDIS_CLUSTER_NODES", "a:7000")]).unwrap_err().to_string();
+        assert!(e.starts_with("TASKBOX_REDIS_CLUSTER_NODES=\"a:7000\": comma-separated seed nodes"), "{e}");
+        let both = with_env(&[("TASKBOX_REDIS_URL", "redis://x"), ("TASKBOX_REDIS_CLUSTER_NODES", nodes)]);
+        assert!(both.unwrap_err().to_string().contains("not both"));
     }
 
     #[test]

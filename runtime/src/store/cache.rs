@@ -202,6 +202,10 @@ impl ConfigStore for CachedStore {
         self.store.migrate().await
     }
 
+    async fn housekeep(&self) -> Result<(), StoreError> {
+        self.store.housekeep().await
+    }
+
     async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
         self.store.create_config(new).await
     }

@@ -45,6 +45,10 @@ pub(super) trait Dialect: Send + Sync + 'static {
     fn connections_lost(&self) {}
 
     async fn run_migrations(&self) -> Result<(), StoreError>;
+    /// Periodic upkeep of the schema (PostgreSQL: the records' partitions ahead).
+    async fn housekeep(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn insert_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError>;
     /// [`ConfigStore::update_config`]: the read and the write in one
     /// transaction that no other writer of the config can enter.

@@ -23,6 +23,7 @@ mod dialect;
 mod hooks;
 mod intents;
 mod model;
+mod partitions;
 mod patch;
 mod postgres;
 mod postgres_changes;
@@ -245,6 +246,8 @@ type Listed<T> = Result<(Vec<T>, u64), StoreError>;
 pub trait ConfigStore: WorkflowStore + Send + Sync + 'static {
     /// Creates the schema or brings it up to date.
     async fn migrate(&self) -> Result<(), StoreError>;
+    /// Hourly upkeep (PostgreSQL: creates the records' partitions ahead).
+    async fn housekeep(&self) -> Result<(), StoreError>;
 
     async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError>;
     async fn get_config(&self, id: Uuid) -> Result<Option<TaskConfig>, StoreError>;

@@ -1,7 +1,8 @@
 //! The config and token stores on PostgreSQL (the distributed deployment):
 //! the pool, and what PostgreSQL does its own way ([`Dialect`]): `ILIKE`,
 //! the database's clock, a patch under `FOR UPDATE`, a batch of records as
-//! one `UNNEST` insert, and the p95 as `percentile_cont`.
+//! one `UNNEST` insert, the p95 as `percentile_cont`, and the records'
+//! monthly partitions (`partitions.rs`).
 //!
 //! Every query both databases run as it is lives in `sql.rs`, never here.
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::dialect::Dialect;
+use super::partitions;
 use super::rollups::{self, Inserted, RETURNED};
 use super::sql::{RECORD_COLUMNS, Sql};
 use super::*;
@@ -97,6 +99,12 @@ impl Dialect for PgStore {
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
+        partitions::create_ahead(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn housekeep(&self) -> Result<(), StoreError> {
+        partitions::create_ahead(&self.pool).await?;
         Ok(())
     }
 
@@ -136,9 +144,20 @@ impl Dialect for PgStore {
              $20::text[], $21::int4[]) \
              AS u({RECORD_COLUMNS}) \
              LEFT JOIN task_configs c ON c.id = u.config_id \
-             ON CONFLICT (execution_id, attempt) DO NOTHING{RETURNED}"
+             WHERE NOT EXISTS (SELECT 1 FROM task_executions e \
+             WHERE e.execution_id = u.execution_id AND e.attempt = u.attempt) \
+             ON CONFLICT (execution_id, attempt, started_at) DO NOTHING{RETURNED}"
         );
         let mut tx = self.pool.begin().await?;
+        // One record per attempt: the table is partitioned by started_at, so
+        // its key cannot hold an attempt alone (migration 0016); the same
+        // record committed twice meets the key, and an attempt recorded
+        // with another start (run again after a reclaim, found by the
+        // worker's look-up first) meets the NOT EXISTS above. Two commits of
+        // one attempt with different starts in the same instant (a run
+        // reclaimed while its first worker, silent for 10 s, was still on
+        // it, both finishing together) could both land, which the key on
+        // (execution_id, attempt) before 0016 refused.
         let inserted: Vec<Inserted> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(column(records, |r| r.config_id))
             .bind(column(records, |r| r.execution_id))
@@ -176,12 +195,14 @@ impl Dialect for PgStore {
     }
 
     async fn remove_executions_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Whole months first, then what is left before the cutoff row by row.
+        let dropped = partitions::drop_before(&self.pool, before).await?;
         let mut tx = self.pool.begin().await?;
         let runs = Q::delete_executions_before(before, false).build().execute(&mut *tx).await?;
         let steps = Q::delete_executions_before(before, true).build().execute(&mut *tx).await?;
         rollups::trim::<Postgres>(&mut tx, before).await?;
         tx.commit().await?;
-        Ok(runs.rows_affected() + steps.rows_affected())
+        Ok(dropped + runs.rows_affected() + steps.rows_affected())
     }
 
     async fn insert_token(&self, name: &str, role: TokenRole, sha256: &str) -> Result<ApiToken, StoreError> {

@@ -47,6 +47,10 @@ where
         self.run_migrations().await
     }
 
+    async fn housekeep(&self) -> Result<(), StoreError> {
+        Dialect::housekeep(self).await
+    }
+
     async fn create_config(&self, new: NewConfig) -> Result<TaskConfig, StoreError> {
         self.insert_config(new).await
     }

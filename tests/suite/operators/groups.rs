@@ -67,7 +67,7 @@ async fn a_run_waits_for_a_worker_of_its_group_and_only_that_worker_takes_it(d) 
     // A worker of the group comes: it takes them (never dropped), and only
     // it: the default config's runs never reach it.
     let gpu_worker = match d.kind {
-        Kind::Distributed => {
+        Kind::Distributed | Kind::Cluster => {
             f.workers.push(serve_worker(&d, &f.plugins, &[groups("gpu")]));
             f.workers.last().unwrap().child.id()
         }
@@ -85,7 +85,7 @@ async fn a_run_waits_for_a_worker_of_its_group_and_only_that_worker_takes_it(d) 
     }
     let record = &api.records(&gpu).await[0];
     assert_eq!(record["is_success"], true, "{record}");
-    if d.kind == Kind::Distributed {
+    if d.kind.on_redis() {
         let worker = record["worker"].as_str().unwrap();
         assert!(worker.contains(&format!("-{gpu_worker}-")), "the gpu worker ran it: {worker}");
         for _ in 0..5 {

@@ -42,7 +42,7 @@ async fn a_concurrency_limit_holds_across_worker_processes(d) {
     let most = most_at_once(&done);
     assert!(most <= 3, "at most 3 at once, saw {most}");
     assert_eq!(most, 3, "the limit is a limit, not a queue of one");
-    if d.kind == Kind::Distributed {
+    if d.kind.on_redis() {
         let workers: std::collections::BTreeSet<&str> = done.iter().map(|r| r["worker"].as_str().unwrap()).collect();
         assert_eq!(workers.len(), 2, "both worker processes took runs: {workers:?}");
     }
@@ -69,7 +69,7 @@ async fn a_concurrency_limit_holds_through_a_worker_crash(d) {
     started().await;
     // The process running the runs dies mid-run; another takes over.
     match d.kind {
-        Kind::Distributed => {
+        Kind::Distributed | Kind::Cluster => {
             f.workers[0].kill();
             f.workers.push(serve_worker(&d, &f.plugins, &[]));
         }

@@ -50,7 +50,7 @@ async fn a_rate_limit_holds_across_worker_processes(d) {
     // 30 at 5 per 2 s: the last window opens 10 s after the first.
     let last = done.iter().map(|r| time(&r["started_at"])).max().unwrap();
     assert!(last - asked >= chrono::Duration::milliseconds(9_800), "the rate was a rate: {}", last - asked);
-    if d.kind == Kind::Distributed {
+    if d.kind.on_redis() {
         let workers: std::collections::BTreeSet<&str> = done.iter().map(|r| r["worker"].as_str().unwrap()).collect();
         assert_eq!(workers.len(), 2, "both worker processes took runs: {workers:?}");
     }
@@ -90,7 +90,7 @@ async fn a_task_types_rate_holds_across_its_configs_and_through_a_worker_crash(d
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     match d.kind {
-        Kind::Distributed => {
+        Kind::Distributed | Kind::Cluster => {
             f.workers[0].kill();
             f.workers.push(serve_worker(&d, &f.plugins, &[]));
         }

@@ -46,6 +46,10 @@ pub fn settings(d: &Deployment, plugins: &PluginDir) -> Settings {
     Settings {
         database_url: d.database_url.clone(),
         redis_url: env.get("TASKBOX_REDIS_URL").cloned(),
+        redis_cluster_nodes: env
+            .get("TASKBOX_REDIS_CLUSTER_NODES")
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
         redis_prefix: env.get("TASKBOX_REDIS_PREFIX").cloned().unwrap_or_else(|| "taskbox:".into()),
         plugin_dir: plugins.path().to_owned(),
         cache_dir: Some(plugins.cache.path().to_owned()),

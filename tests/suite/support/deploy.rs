@@ -1,6 +1,7 @@
-//! The two deployments of DESIGN §2 as test fixtures, so one test body runs
-//! against both: `distributed` (a fresh PostgreSQL database and a unique
-//! Redis prefix) and `embedded` (a fresh SQLite file and the local backend).
+//! The deployments of DESIGN §2 as test fixtures, so one test body runs
+//! against each: `distributed` (a fresh PostgreSQL database and a unique
+//! Redis prefix), `cluster` (the same on the test Redis Cluster) and
+//! `embedded` (a fresh SQLite file and the local backend).
 //! [`conformance!`] turns one body into a test per deployment.
 
 use std::sync::Arc;
@@ -12,12 +13,22 @@ use taskbox::contract::schedule::backend::ScheduleBackend;
 use taskbox::store::{ConfigStore, Opened, TokenStore};
 use tokio::sync::Notify;
 
-use super::services::{TestDb, TestRedis, redis_url};
+use super::services::{TestDb, TestRedis};
+use taskbox::backends::redis::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Distributed,
+    /// Distributed, on a Redis Cluster.
+    Cluster,
     Embedded,
+}
+
+impl Kind {
+    /// Does this deployment keep its schedule state in Redis?
+    pub fn on_redis(self) -> bool {
+        self != Kind::Embedded
+    }
 }
 
 pub struct Deployment {
@@ -40,11 +51,27 @@ pub struct Deployment {
 
 impl Deployment {
     pub async fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Cluster => Self::on_cluster(super::services::cluster_nodes()).await,
+            _ => Self::assemble(kind, None).await,
+        }
+    }
+
+    /// The cluster deployment on the cluster of these seed nodes.
+    pub async fn on_cluster(nodes: Vec<String>) -> Self {
+        Self::assemble(Kind::Cluster, Some(nodes)).await
+    }
+
+    async fn assemble(kind: Kind, nodes: Option<Vec<String>>) -> Self {
         let (pg, redis, sqlite, database_url) = match kind {
-            Kind::Distributed => {
+            Kind::Distributed | Kind::Cluster => {
                 let db = TestDb::new().await;
                 let url = db.url.clone();
-                (Some(db), Some(TestRedis::new().await), None, url)
+                let redis = match nodes {
+                    Some(nodes) => TestRedis::on(Target::Cluster(nodes)).await,
+                    None => TestRedis::new().await,
+                };
+                (Some(db), Some(redis), None, url)
             }
             Kind::Embedded => {
                 let dir = tempfile::tempdir().unwrap();
@@ -55,9 +82,9 @@ impl Deployment {
         let opened = taskbox::store::open(&database_url).await.expect("the database opens");
         let store = opened.configs();
         store.migrate().await.expect("migrations apply");
-        let redis_url = redis.as_ref().map(|_| redis_url());
+        let target = redis.as_ref().map(|r| r.target.clone());
         let prefix = redis.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
-        let plan = Plan::new(redis_url.as_deref(), &prefix, &opened).await.expect("the backend opens");
+        let plan = Plan::new(target.as_ref(), &prefix, &opened).await.expect("the backend opens");
         let Backend { schedule, queue, changes, kv } = plan.connect().await.expect("the backend connects");
         Self {
             kind,
@@ -90,7 +117,10 @@ impl Deployment {
             ("TASKBOX_SECRET_KEY_FILE", std::env::temp_dir().join("taskbox-tests.key").display().to_string()),
         ];
         if let Some(redis) = &self.redis {
-            env.push(("TASKBOX_REDIS_URL", redis_url()));
+            match &redis.target {
+                Target::Single(url) => env.push(("TASKBOX_REDIS_URL", url.clone())),
+                Target::Cluster(nodes) => env.push(("TASKBOX_REDIS_CLUSTER_NODES", nodes.join(","))),
+            }
             env.push(("TASKBOX_REDIS_PREFIX", redis.prefix.clone()));
         }
         env
@@ -100,7 +130,7 @@ impl Deployment {
     fn sqlite(&self) -> &taskbox::store::SqliteStore {
         match &self.opened {
             Opened::Sqlite(s) => s,
-            Opened::Postgres(_) => unreachable!("without Redis, the deployment is embedded"),
+            Opened::Postgres(_) => unreachable!("with PostgreSQL, the deployment is distributed"),
         }
     }
 
@@ -108,11 +138,7 @@ impl Deployment {
     pub async fn held(&self) -> u64 {
         match &self.redis {
             Some(redis) => {
-                let mut conn = redis::Client::open(redis_url())
-                    .unwrap()
-                    .get_multiplexed_async_connection()
-                    .await
-                    .unwrap();
+                let mut conn = redis.raw();
                 let pending: redis::streams::StreamPendingReply = redis::AsyncCommands::xpending(
                     &mut conn,
                     format!("{}queue:normal", redis.prefix),
@@ -139,11 +165,12 @@ impl Deployment {
     pub async fn lose_due_entry(&self, config_id: uuid::Uuid) {
         match &self.redis {
             Some(redis) => {
-                let mut conn = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
+                let mut conn = redis.raw();
                 let _: () = redis::cmd("ZREM")
                     .arg(format!("{}due", redis.prefix))
                     .arg(config_id.to_string())
-                    .query(&mut conn)
+                    .query_async(&mut conn)
+                    .await
                     .unwrap();
             }
             None => {
@@ -162,10 +189,11 @@ impl Deployment {
     pub async fn history_ttl(&self, config_id: uuid::Uuid) -> Duration {
         match &self.redis {
             Some(redis) => {
-                let mut conn = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
+                let mut conn = redis.raw();
                 let ttl: i64 = redis::cmd("TTL")
                     .arg(format!("{}history:{config_id}", redis.prefix))
-                    .query(&mut conn)
+                    .query_async(&mut conn)
+                    .await
                     .unwrap();
                 Duration::from_secs(ttl.max(0) as u64)
             }
@@ -186,8 +214,8 @@ impl Deployment {
 }
 
 /// One test body, run once per deployment: `conformance! { #[tokio::test]
-/// async fn name(d) { ... } }` makes `name::distributed` and
-/// `name::embedded`, each handing the body a fresh `Deployment`.
+/// async fn name(d) { ... } }` makes `name::distributed`, `name::cluster`
+/// and `name::embedded`, each handing the body a fresh `Deployment`.
 macro_rules! conformance {
     ($(#[$attr:meta])* async fn $name:ident($d:ident) $body:block) => {
         mod $name {
@@ -197,6 +225,10 @@ macro_rules! conformance {
             $(#[$attr])*
             async fn distributed() {
                 body($crate::support::deploy::Deployment::new($crate::support::deploy::Kind::Distributed).await).await
+            }
+            $(#[$attr])*
+            async fn cluster() {
+                body($crate::support::deploy::Deployment::new($crate::support::deploy::Kind::Cluster).await).await
             }
             $(#[$attr])*
             async fn embedded() {

@@ -1,9 +1,11 @@
 //! Everything the suite's tests stand on, one way in each:
 //!
-//! - [`services`] — real PostgreSQL and Redis: a fresh database and a
-//!   unique key prefix per test, removed afterwards;
-//! - [`deploy`] — the two deployments of DESIGN §2 as fixtures, and
-//!   `conformance!`, which runs one test body on each;
+//! - [`services`] — real PostgreSQL, Redis and the test Redis Cluster: a
+//!   fresh database and a unique key prefix per test, removed afterwards;
+//! - [`cluster`] — a Redis Cluster of a test's own, to kill a node of;
+//! - [`deploy`] — the deployments of DESIGN §2 (distributed on one Redis
+//!   and on a cluster, embedded) as fixtures, and `conformance!`, which
+//!   runs one test body on each;
 //! - [`components`] — the built components, plugin directories, one
 //!   executor, running a plugin;
 //! - [`app`] — taskbox in-process from `Application::build` ([`spawn_app`]);
@@ -14,6 +16,7 @@
 
 pub mod app;
 pub mod client;
+pub mod cluster;
 pub mod components;
 #[macro_use]
 pub mod deploy;

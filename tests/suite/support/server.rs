@@ -48,6 +48,7 @@ impl Server {
         command
             .arg("serve")
             .env_remove("TASKBOX_REDIS_URL")
+            .env_remove("TASKBOX_REDIS_CLUSTER_NODES")
             // Outside the work tree; each test's database checks the key anew.
             .env("TASKBOX_SECRET_KEY_FILE", std::env::temp_dir().join("taskbox-tests.key"))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -137,7 +138,7 @@ impl EmptyNodes {
     pub fn start(d: &Deployment) -> Self {
         let (api_dir, worker_dir) = (PluginDir::new(), PluginDir::new());
         let (api, worker) = match d.kind {
-            Kind::Distributed => (
+            Kind::Distributed | Kind::Cluster => (
                 serve(d, &api_dir, &[("TASKBOX_ROLES", "api,scheduler".into())]),
                 Some(serve_worker(d, &worker_dir, &[])),
             ),
@@ -181,7 +182,7 @@ impl Fleet {
         extra: &[(&'static str, String)],
     ) -> Fleet {
         match d.kind {
-            Kind::Distributed => {
+            Kind::Distributed | Kind::Cluster => {
                 let mut env = extra.to_vec();
                 env.push(("TASKBOX_ROLES", "api,scheduler".into()));
                 let api = serve(d, &plugins, &env);

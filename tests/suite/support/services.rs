@@ -5,6 +5,7 @@
 //! and `TASKBOX_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point elsewhere.
 
 use sqlx::Connection;
+use taskbox::backends::redis::{RedisBackend, Target};
 use taskbox::store::{ConfigStore, PgStore};
 
 pub fn admin_database_url() -> String {
@@ -58,30 +59,66 @@ pub fn redis_url() -> String {
     std::env::var("TASKBOX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// A unique key prefix on the test Redis; its keys are deleted when dropped.
+/// The seed nodes of the test Redis Cluster (`cargo xtask test` starts one
+/// on 7101–7106): `TASKBOX_TEST_REDIS_CLUSTER_NODES`, comma-separated.
+pub fn cluster_nodes() -> Vec<String> {
+    match std::env::var("TASKBOX_TEST_REDIS_CLUSTER_NODES") {
+        Ok(v) => v.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect(),
+        Err(_) => (7101..=7106).map(|p| format!("redis://127.0.0.1:{p}")).collect(),
+    }
+}
+
+/// A unique key prefix on the test Redis or the test cluster; its keys
+/// are deleted when dropped. On the cluster the prefix carries the test's
+/// own hash tag, as a deployment's prefix does there.
 pub struct TestRedis {
     pub prefix: String,
+    pub target: Target,
+    backend: RedisBackend,
 }
 
 impl TestRedis {
     pub async fn new() -> Self {
-        let prefix = format!("taskbox-test:{}:", uuid::Uuid::new_v4().simple());
-        taskbox::backends::redis::RedisBackend::connect(&redis_url(), &prefix)
+        Self::on(Target::Single(redis_url())).await
+    }
+
+    pub async fn on(target: Target) -> Self {
+        let id = uuid::Uuid::new_v4().simple();
+        let prefix = match target {
+            Target::Single(_) => format!("taskbox-test:{id}:"),
+            Target::Cluster(_) => format!("taskbox-test:{{{id}}}:"),
+        };
+        let what = if matches!(target, Target::Single(_)) { "Redis" } else { "the test Redis Cluster" };
+        let backend = RedisBackend::connect(&target, &prefix)
             .await
-            .expect("Redis is reachable");
-        Self { prefix }
+            .unwrap_or_else(|e| panic!("{what} is reachable: {e}"));
+        assert_eq!(backend.prefix(), prefix, "a tagged prefix is used as it is");
+        Self { prefix, target, backend }
+    }
+
+    /// A connection to read or change keys behind the backend's back.
+    pub fn raw(&self) -> impl redis::aio::ConnectionLike + Clone + Send + 'static {
+        self.backend.connection()
     }
 }
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
         let pattern = format!("{}*", self.prefix);
+        // On a cluster the keys sit on whichever node is the master of
+        // their slot now: ask every node, delete on the master.
+        let urls = match &self.target {
+            Target::Single(url) => vec![url.clone()],
+            Target::Cluster(nodes) => nodes.clone(),
+        };
         let _ = std::thread::spawn(move || {
-            let Ok(client) = redis::Client::open(redis_url()) else { return };
-            let Ok(mut conn) = client.get_connection() else { return };
-            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn).unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            for url in urls {
+                let Ok(client) = redis::Client::open(url) else { continue };
+                let Ok(mut conn) = client.get_connection() else { continue };
+                let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn).unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+                }
             }
         })
         .join();

@@ -1,5 +1,6 @@
 //! The `redis` backend: schedule core, schedule state and the execution
-//! queue on one Redis, for any number of taskbox processes.
+//! queue on one Redis or a Redis Cluster (`connection.rs`), for any number
+//! of taskbox processes.
 //!
 //! Owns the key layout (every key starts with the configured prefix) and the
 //! Lua scripts that make each multi-key change atomic. Never decides *when*
@@ -24,14 +25,16 @@
 //! heartbeat expiry ms), `worker_groups` (hash name → its groups), the pub/sub channels `wake`, `cancel` and `progress`, and plugins' key-value
 //! state: `kv:<bucket>` (hash key → value) and `kv_keys:<bucket>` (its keys).
 
+mod connection;
 mod gate;
 mod kv;
 mod queue;
+mod replicas;
 mod schedule;
 mod stats;
 mod take;
 
-use redis::{AsyncCommands, Client, Script};
+use redis::{AsyncCommands, Client, Script, ScriptInvocation};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
@@ -41,6 +44,7 @@ use crate::contract::BackendError;
 use crate::contract::job::{Band, DEFAULT_GROUP, QueuedRun, RateLimit};
 use crate::contract::queue::CancelSignal;
 use crate::contract::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
+pub use connection::Target;
 use gate::Gated;
 
 /// The consumer group every worker reads the queues through.
@@ -141,11 +145,16 @@ pub struct RedisBackend {
     /// Its own connection for blocking queue reads, which would otherwise
     /// hold up every command behind them.
     blocking: Gated,
+    /// On a cluster, its own connection for the writes that wait for a
+    /// replica (`replicas.rs`), for the same reason; else `conn`.
+    acked: Gated,
     changes: Arc<Notify>,
     /// Requests to stop held runs, from the `cancel` channel.
     cancels: broadcast::Sender<CancelSignal>,
     /// Workflow runs whose steps made progress, from the `progress` channel.
     progress: broadcast::Sender<uuid::Uuid>,
+    /// Whether acknowledged writes wait for a replica (on a cluster).
+    replication: Arc<replicas::Replication>,
 }
 
 impl From<redis::RedisError> for BackendError {
@@ -156,28 +165,31 @@ impl From<redis::RedisError> for BackendError {
 
 impl RedisBackend {
     /// Connects (failing if Redis cannot be reached now) and starts listening
-    /// for schedule changes made by any process.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
-        let client = Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_max_delay(Duration::from_secs(2));
-        let conn = client.get_connection_manager_with_config(config.clone()).await?;
-        let blocking = client
-            .get_connection_manager_with_config(config.set_response_timeout(Some(Duration::from_secs(10))))
-            .await?;
+    /// for schedule changes made by any process. On a cluster, `prefix` gets
+    /// a hash tag if it has none ([`Target::tagged`]).
+    pub async fn connect(target: &Target, prefix: &str) -> Result<Self, BackendError> {
+        let conn = target.open(Duration::from_secs(2)).await?;
+        // Its own connection for blocking reads, waiting longer.
+        let blocking = target.open(Duration::from_secs(10)).await?;
+        let cluster = matches!(target, Target::Cluster(_));
+        let acked = if cluster { Some(target.open(Duration::from_secs(2)).await?) } else { None };
         // One gate per Redis: a failure seen on either connection closes both.
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (conn, blocking) = (Gated::new(conn, down.clone()), Gated::new(blocking, down));
+        let prefix: Arc<str> = target.tagged(prefix).into();
+        let probe_key: Arc<str> = format!("{prefix}status").into();
+        let gated = |c| Gated::new(c, down.clone(), probe_key.clone());
+        let (conn, blocking) = (gated(conn), gated(blocking));
+        let acked = acked.map_or_else(|| conn.clone(), gated);
         let (cancels, progress) = (broadcast::channel(1024).0, broadcast::channel(1024).0);
         let backend = Self {
-            prefix: prefix.into(),
+            prefix,
             conn,
             blocking,
+            acked,
             changes: Arc::new(Notify::new()),
             cancels: cancels.clone(),
             progress: progress.clone(),
+            replication: Arc::new(replicas::Replication::new(cluster)),
         };
         backend.create_groups(&[DEFAULT_GROUP.to_owned()]).await?;
         let channels = Channels {
@@ -186,12 +198,34 @@ impl RedisBackend {
             progress: backend.key("progress"),
         };
         let signals = Signals { cancels, progress };
-        tokio::spawn(listen_for_changes(client, channels, Arc::downgrade(&backend.changes), signals));
+        let clients =
+            target.subscribe_urls().iter().map(|url| Client::open(url.as_str())).collect::<Result<_, _>>()?;
+        tokio::spawn(listen_for_changes(clients, channels, Arc::downgrade(&backend.changes), signals));
         Ok(backend)
+    }
+
+    /// The key prefix in use (with its hash tag on a cluster).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A connection to this backend's Redis or cluster, for tools and
+    /// tests that read or change keys directly (behind the same gate).
+    pub fn connection(&self) -> impl redis::aio::ConnectionLike + Clone + Send + 'static {
+        self.conn.clone()
     }
 
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+
+    /// A call of one of the scripts: its first key names the slot of this
+    /// deployment's keys (a cluster routes the call by it), and ARGV[1]
+    /// is the prefix every key inside is built from.
+    fn call<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut call = script.key(self.key("status"));
+        call.arg(&*self.prefix);
+        call
     }
 
     /// Woken whenever any process changes a schedule.
@@ -214,10 +248,10 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// Is Redis reachable?
+    /// Is Redis reachable (on a cluster: the master of these keys)?
     pub async fn ping(&self) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let _: i64 = redis::cmd("EXISTS").arg(self.key("status")).query_async(&mut conn).await?;
         Ok(())
     }
 }
@@ -240,16 +274,18 @@ struct Signals {
 
 /// Subscribes to the `wake`, `cancel` and `progress` channels: notifies
 /// `changes` on every wake, and passes cancel requests and progress on;
-/// resubscribes after a lost connection. Ends when the backend is dropped.
+/// resubscribes after a lost connection, on the next of `clients` (the
+/// nodes of a cluster, where a message reaches every node). Ends when the
+/// backend is dropped.
 async fn listen_for_changes(
-    client: Client,
+    clients: Vec<Client>,
     channels: Channels,
     changes: std::sync::Weak<Notify>,
     signals: Signals,
 ) {
     use futures::StreamExt;
     let mut backoff = crate::support::backoff::Backoff::default();
-    loop {
+    for client in clients.iter().cycle() {
         if changes.strong_count() == 0 {
             return;
         }

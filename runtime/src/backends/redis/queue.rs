@@ -53,8 +53,8 @@ impl Queue for RedisBackend {
         if done.is_empty() {
             return Ok(());
         }
-        let mut invocation = SETTLE.prepare_invoke();
-        invocation.arg(&*self.prefix).arg(GROUP);
+        let mut invocation = self.call(&SETTLE);
+        invocation.arg(GROUP);
         for s in &done {
             let args = SettleArgs {
                 band: lane(s.band, &s.group),
@@ -99,8 +99,8 @@ impl Queue for RedisBackend {
     }
 
     async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {
-        let moved: i64 = PROMOTE
-            .arg(&*self.prefix)
+        let moved: i64 = self
+            .call(&PROMOTE)
             .arg(now.timestamp_millis())
             .arg(1000)
             .invoke_async(&mut self.conn.clone())
@@ -141,8 +141,8 @@ impl Queue for RedisBackend {
 
     async fn cancel(&self, execution_id: Uuid, by: &str) -> Result<Cancelled, BackendError> {
         // {0} (not in flight), or {1 | 2, run}.
-        let answer: Vec<Option<String>> = CANCEL
-            .arg(&*self.prefix)
+        let answer: Vec<Option<String>> = self
+            .call(&CANCEL)
             .arg(execution_id.to_string())
             .arg(by)
             .invoke_async(&mut self.conn.clone())

@@ -132,7 +132,7 @@ impl ScheduleBackend for RedisBackend {
             expect_resume_ms: t.expect_resume.map(ms),
         };
         let (done, status): (i64, String) =
-            TRANSITION.arg(&*self.prefix).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
+            self.call(&TRANSITION).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
         let status = parse_status(&status)?;
         Ok(if done == 1 { Transitioned::From(status) } else { Transitioned::Refused(status) })
     }
@@ -151,7 +151,7 @@ impl ScheduleBackend for RedisBackend {
 
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError> {
         let _: i64 =
-            FORGET.arg(&*self.prefix).arg(config_id.to_string()).invoke_async(&mut self.conn.clone()).await?;
+            self.call(&FORGET).arg(config_id.to_string()).invoke_async(&mut self.conn.clone()).await?;
         Ok(())
     }
 
@@ -275,8 +275,8 @@ impl ScheduleBackend for RedisBackend {
         if fires.is_empty() {
             return Ok(Vec::new());
         }
-        let mut invocation = FIRE.prepare_invoke();
-        invocation.arg(&*self.prefix).arg(rfc3339(Utc::now()));
+        let mut invocation = self.call(&FIRE);
+        invocation.arg(rfc3339(Utc::now()));
         for f in &fires {
             let args = FireArgs {
                 id: f.config_id.to_string(),
@@ -293,7 +293,9 @@ impl ScheduleBackend for RedisBackend {
             };
             invocation.arg(json(&args));
         }
-        let results: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let results: Vec<i64> = invocation.invoke_async(&mut self.acked.clone()).await?;
+        // A settled tick stays settled through a failover.
+        self.replicated().await?;
         Ok(results
             .into_iter()
             .map(|r| match r {
@@ -311,8 +313,8 @@ impl ScheduleBackend for RedisBackend {
         once: Option<&Once>,
     ) -> Result<Enqueued, BackendError> {
         let (key, fingerprint) = once.map_or(("", ""), |o| (o.key.as_str(), o.fingerprint.as_str()));
-        let answer: Vec<String> = ENQUEUE
-            .arg(&*self.prefix)
+        let answer: Vec<String> = self
+            .call(&ENQUEUE)
             // A step run is kept among its workflow run's runs.
             .arg(run.owner().to_string())
             .arg(lane_of(&run))
@@ -323,8 +325,10 @@ impl ScheduleBackend for RedisBackend {
             .arg(key)
             .arg(fingerprint)
             .arg(ONCE_TTL.as_millis() as u64)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.acked.clone())
             .await?;
+        // Answered 202 only once a replica holds the run.
+        self.replicated().await?;
         match answer.first().map(String::as_str) {
             Some("new") => Ok(Enqueued::New),
             Some("conflict") => Ok(Enqueued::Conflict),

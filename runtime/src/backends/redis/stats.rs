@@ -18,7 +18,7 @@ impl QueueStats for RedisBackend {
     async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError> {
         let mut out = Vec::with_capacity(execution_ids.len());
         for chunk in execution_ids.chunks(500) {
-            let mut call = HELD.arg(&*self.prefix);
+            let mut call = self.call(&HELD);
             for id in chunk {
                 call.arg(id.to_string());
             }

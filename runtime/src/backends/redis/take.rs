@@ -169,8 +169,7 @@ impl RedisBackend {
         if rated.is_empty() {
             return Ok(());
         }
-        let mut call = START.prepare_invoke();
-        call.arg(&*self.prefix);
+        let mut call = self.call(&START);
         for (owner, exec) in rated {
             call.arg(owner).arg(exec);
         }

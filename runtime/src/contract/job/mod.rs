@@ -119,6 +119,22 @@ impl QueuedRun {
         }
     }
 
+    /// The first attempt of a schedule's tick: its execution id is the
+    /// same for the same config, schedule revision and due time, so a tick
+    /// settled on a Redis master that died before its replica had it, and
+    /// fired again by the replica promoted in its place, is the same
+    /// execution, recorded once.
+    pub fn tick(job: Job, trigger: Trigger, due: DateTime<Utc>, ahead: bool) -> QueuedRun {
+        use sha2::Digest;
+        let name = format!("taskbox tick {}/{}/{}", job.config_id, job.revision, due.timestamp_millis());
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let mut run = QueuedRun::first(job, trigger, due, ahead);
+        run.execution_id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+        run
+    }
+
     /// Whose runs in flight this run counts among: its workflow run's for a
     /// step run (so a config's limits and overlap policy see the workflow
     /// run as one), else its config's.

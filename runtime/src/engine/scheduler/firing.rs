@@ -226,7 +226,7 @@ fn plan(
         let trigger = if job.scheduler_type == SchedulerType::Date { Trigger::Date } else { Trigger::Cron };
         let mut job = job.clone();
         job.stamp((specs.rules)(&job.task_type));
-        let mut run = QueuedRun::first(job, trigger, due, due > now);
+        let mut run = QueuedRun::tick(job, trigger, due, due > now);
         // A fired run's trace starts here.
         let fire = tracing::info_span!(parent: None, "fire", config = %config_id, due = %due, execution_id = %run.execution_id);
         run.trace = fire.in_scope(crate::support::trace::current_traceparent);
