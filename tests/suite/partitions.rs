@@ -93,7 +93,7 @@ async fn an_attempt_is_recorded_once_whatever_its_start() {
     // The same attempt run again after a reclaim (another start, another
     // month's partition), and the same record committed twice.
     let again = ExecutionRecord { started_at: Utc::now().trunc_subsecs(6), ..first.clone() };
-    s.record_executions(&[first.clone()]).await.unwrap();
+    s.record_executions(std::slice::from_ref(&first)).await.unwrap();
     s.record_executions(&[again, first.clone()]).await.unwrap();
     let all = s.list_executions(&ExecutionFilter::default(), Page::default()).await.unwrap().0;
     assert_eq!(all.len(), 1, "{all:?}");

@@ -9,14 +9,17 @@ use taskbox::store::Opened;
 
 use crate::support::*;
 
-/// Ends every connection to the deployment's database but the asker's.
+/// Ends every connection to the deployment's database but the asker's
+/// (a connection of its own: one from a pool may be one an earlier round
+/// ended).
 async fn terminate_connections(d: &Deployment) -> u64 {
-    let Opened::Postgres(pg) = &d.opened else { unreachable!("distributed") };
+    let Opened::Postgres(_) = &d.opened else { unreachable!("distributed") };
+    let mut asker = <sqlx::PgConnection as sqlx::Connection>::connect(&d.database_url).await.unwrap();
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
-    .fetch_all(pg.pool())
+    .fetch_all(&mut asker)
     .await
     .unwrap();
     ended.len() as u64

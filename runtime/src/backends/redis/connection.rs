@@ -86,7 +86,7 @@ impl Target {
                     .build()?;
                 let current = client.get_async_connection().await?;
                 Ok(Conn::Cluster(Rediscovering {
-                    client,
+                    client: Arc::new(client),
                     current: Arc::new(RwLock::new(current)),
                     busy: Arc::new(AtomicBool::new(false)),
                     last_ms: Arc::new(AtomicI64::new(0)),
@@ -114,7 +114,7 @@ pub(super) enum Conn {
 /// it would never learn of the replica promoted in its place.
 #[derive(Clone)]
 pub(super) struct Rediscovering {
-    client: ClusterClient,
+    client: Arc<ClusterClient>,
     current: Arc<RwLock<ClusterConnection>>,
     /// A new connection is being opened.
     busy: Arc<AtomicBool>,

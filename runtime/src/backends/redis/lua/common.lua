@@ -1,6 +1,7 @@
 -- Shared by every taskbox script; ARGV[1] is the key prefix (e.g. "taskbox:").
--- Keys are built here from that prefix, so taskbox needs a standalone Redis
--- (not Redis Cluster). CONTRACT (history cap and TTL, metadata keys, the
+-- Keys are built here from that prefix; on a Redis Cluster it carries a hash
+-- tag ("{taskbox}:"), so every key a script touches is in the slot of the
+-- KEYS[1] the call is routed by (connection.rs). CONTRACT (history cap and TTL, metadata keys, the
 -- events a script writes by itself) is defined above this by the Rust side,
 -- from schedule::backend, so both backends share one definition.
 local P = ARGV[1]
