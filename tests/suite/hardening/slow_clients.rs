@@ -84,6 +84,8 @@ async fn a_thousand_slow_clients_do_not_starve_a_normal_one(d) {
     let never = cut.iter().filter(|c| c.is_none()).count();
     assert_eq!(never, 0, "{never} of {SLOW} slow clients were never cut off");
     let latest = cut.iter().flatten().max().unwrap();
-    assert!(*latest < Duration::from_secs(3 + 4), "cut off after the header timeout: the last after {latest:?}");
+    // The 3 s timeout, with room for a loaded machine (a thousand clients
+    // and the suite's other tests on two cores).
+    assert!(*latest < Duration::from_secs(3 + 7), "cut off after the header timeout: the last after {latest:?}");
 }
 }
