@@ -20,7 +20,8 @@
 //!   (starting local ones that are installed but down) and starts the
 //!   suite's Redis Cluster (`cluster.rs`), then the whole test
 //!   suite (`cargo test --release --workspace [ARGS]`); with no ARGS, then
-//!   the `schemathesis` step.
+//!   the `schemathesis` step. When tests fail, it repeats why each failed
+//!   at the end of its output (`digest.rs`).
 //! - `schemathesis` — the API contract step alone: schemathesis with every
 //!   check against a real server of each deployment (`schemathesis.rs`).
 //! - `docs` — the book in `docs/`, built with the pinned mdBook (installed
@@ -31,6 +32,7 @@
 
 mod clients;
 mod cluster;
+mod digest;
 mod docs;
 mod guests;
 mod packages;
@@ -188,7 +190,7 @@ fn members(dir: &Path) -> Result<Vec<String>, String> {
 /// With no arguments (the whole suite), the API contract step follows.
 fn test(extra: Vec<String>) -> Result<(), String> {
     let whole = extra.is_empty();
-    run(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).args(extra))?;
+    digest::run(cargo().current_dir(root()).args(["test", "--release", "--workspace"]).args(extra))?;
     if whole { schemathesis::run(&root()) } else { Ok(()) }
 }
 

@@ -147,7 +147,10 @@ impl App {
             Cancelled::Waiting(_) => ("queued", "removed from the queue; recorded as cancelled"),
             Cancelled::Running(run) => {
                 // Its record committed, only its acknowledgement pending: done.
-                if self.store().find_attempt(execution_id, run.attempt as i32).await?.is_some() {
+                // Unless the record is this cancel's own: a run stopped in a
+                // host call is recorded at once, maybe before this asks.
+                let record = self.store().find_attempt(execution_id, run.attempt as i32).await?;
+                if record.is_some_and(|r| r.record.cancelled_by.as_deref() != Some(by.as_str())) {
                     return Err(finished());
                 }
                 ("running", "the worker holding it is stopping it")

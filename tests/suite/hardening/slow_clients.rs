@@ -64,17 +64,22 @@ async fn a_thousand_slow_clients_do_not_starve_a_normal_one(d) {
         (0..SLOW).map(|_| tokio::spawn(trickle(addr.clone(), Duration::from_secs(20)))).collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // A normal client, a fresh connection per request, while they trickle.
+    // Starved, it would wait out a slow client's 3 s; 2 s is room for the
+    // suite's other tests on two cores.
     let fresh = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut took = Vec::new();
     for _ in 0..10 {
         let asked = Instant::now();
         let answer = tokio::time::timeout(
-            Duration::from_secs(1),
+            Duration::from_secs(2),
             fresh.get(server.url("/configs")).bearer_auth(SERVER_TOKEN).send(),
         )
         .await;
-        let took = asked.elapsed();
-        let answer = answer.unwrap_or_else(|_| panic!("no answer within 1 s beside {SLOW} slow clients"));
-        assert_eq!(answer.unwrap().status(), reqwest::StatusCode::OK, "answered in {took:?}");
+        took.push(asked.elapsed());
+        let answer =
+            answer.unwrap_or_else(|_| panic!("no answer within 2 s beside {SLOW} slow clients; before: {took:?}"));
+        let status = answer.map(|a| a.status());
+        assert!(matches!(status, Ok(reqwest::StatusCode::OK)), "{status:?}; answered in {took:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut cut = Vec::new();
@@ -84,8 +89,9 @@ async fn a_thousand_slow_clients_do_not_starve_a_normal_one(d) {
     let never = cut.iter().filter(|c| c.is_none()).count();
     assert_eq!(never, 0, "{never} of {SLOW} slow clients were never cut off");
     let latest = cut.iter().flatten().max().unwrap();
+    let cut_by_3s = cut.iter().flatten().filter(|c| **c < Duration::from_secs(4)).count();
     // The 3 s timeout, with room for a loaded machine (a thousand clients
     // and the suite's other tests on two cores).
-    assert!(*latest < Duration::from_secs(3 + 7), "cut off after the header timeout: the last after {latest:?}");
+    assert!(*latest < Duration::from_secs(3 + 7), "cut off after the header timeout: the last after {latest:?}, {cut_by_3s} within 4 s");
 }
 }

@@ -22,7 +22,9 @@ async fn cancel_removes_a_queued_run_and_stops_a_running_one_on_any_node(d) {
     started().await;
 
     let (status, done) = api.post(&format!("/executions/{waiting}/cancel"), json!({})).await;
-    assert_eq!((status, done["was"].as_str()), (StatusCode::ACCEPTED, Some("queued")), "{done}");
+    if (status, done["was"].as_str()) != (StatusCode::ACCEPTED, Some("queued")) {
+        panic!("{status} {done}; the config's records: {:#}", json!(api.records(&sleeper).await));
+    }
     let record = api.record_of(&waiting, Duration::from_secs(5)).await;
     assert_eq!((record["is_success"].as_bool(), record["error_message"].as_str()), (Some(false), Some("cancelled")));
     assert_eq!(record["cancelled_by"], "TASKBOX_ADMIN_TOKEN");
@@ -31,7 +33,9 @@ async fn cancel_removes_a_queued_run_and_stops_a_running_one_on_any_node(d) {
     // Blocked in a host call (a sleep), on the worker process.
     let asked = Instant::now();
     let (status, done) = api.post(&format!("/executions/{running}/cancel"), json!({})).await;
-    assert_eq!((status, done["was"].as_str()), (StatusCode::ACCEPTED, Some("running")), "{done}");
+    if (status, done["was"].as_str()) != (StatusCode::ACCEPTED, Some("running")) {
+        panic!("{status} {done}; the config's records: {:#}", json!(api.records(&sleeper).await));
+    }
     let record = api.record_of(&running, Duration::from_secs(5)).await;
     let took = asked.elapsed();
     assert_eq!((record["is_success"].as_bool(), record["error_message"].as_str()), (Some(false), Some("cancelled")));
