@@ -69,10 +69,13 @@ pub fn describe(method: &Method, route: &str, path: &str) -> Option<(String, Str
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this actor's events (a token's name, or `admin token`).
+    #[param(pattern = r"^[^\u0000]*$")]
     actor: Option<String>,
     /// Only this action (`config.update`, `secret.set`, …).
+    #[param(pattern = r"^[^\u0000]*$")]
     action: Option<String>,
     /// Only events on this target (`config:<id>`, `secret:<name>`, …).
+    #[param(pattern = r"^[^\u0000]*$")]
     target: Option<String>,
     /// Only events at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,

@@ -50,11 +50,14 @@ struct ReadQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    #[param(pattern = r"^[^\u0000]*$")]
     task_type: Option<String>,
     scheduler_type: Option<SchedulerType>,
     /// Case-insensitive substring of the name.
+    #[param(pattern = r"^[^\u0000]*$")]
     name: Option<String>,
     /// Configs carrying this tag.
+    #[param(pattern = r"^[^\u0000]*$")]
     tag: Option<String>,
     /// 1 to 500, default 50.
     #[param(minimum = 1, maximum = 500)]

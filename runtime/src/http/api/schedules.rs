@@ -131,6 +131,7 @@ async fn bulk(State(app): State<App>, Body(b): Body<BulkAction>) -> Result<Json<
 struct ListQuery {
     status: Option<Status>,
     /// Schedules of configs carrying this tag.
+    #[param(pattern = r"^[^\u0000]*$")]
     tag: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
