@@ -27,7 +27,6 @@ struct Seen {
 async fn a_master_killed_under_load_loses_nothing_acknowledged_and_fires_no_tick_twice() {
     let mut cluster = PrivateCluster::start(1000);
     let d = Deployment::on_cluster(cluster.nodes()).await;
-    let prefix = d.serve_env().into_iter().find(|(k, _)| *k == "TASKBOX_REDIS_PREFIX").unwrap().1;
     let f = Fleet::start(&d, PluginDir::with(&["echo"]), 1, &[]);
     let api = f.api.api.clone();
     let burst =
@@ -90,12 +89,13 @@ async fn a_master_killed_under_load_loses_nothing_acknowledged_and_fires_no_tick
         })
         .collect();
 
-    // Under way: kill the master holding this deployment's keys.
+    // Under way: kill the master holding the shard of the config run.
     eventually("a quarter of the runs acknowledged", Duration::from_secs(60), || async {
         seen.lock().unwrap().acked.len() >= RUNS / 4
     })
     .await;
-    let master = cluster.master_of(&format!("{prefix}status"));
+    let redis = d.redis.as_ref().unwrap();
+    let master = cluster.master_of(&redis.key_of(burst.parse().unwrap(), "status"));
     cluster.kill(master);
     let killed_at = started.elapsed();
     for client in clients {

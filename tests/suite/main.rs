@@ -26,6 +26,7 @@ mod reload;
 mod sandbox;
 mod scheduler;
 mod secrets;
+mod shards;
 mod store;
 mod traces;
 mod versions;

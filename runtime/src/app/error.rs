@@ -67,7 +67,9 @@ impl From<BackendError> for AppError {
             BackendError::Unavailable(_) | BackendError::Stopped(_) => {
                 AppError::Unavailable("the schedule backend is unreachable".into())
             }
-            corrupt @ BackendError::Corrupt { .. } => AppError::Internal(corrupt.to_string()),
+            other @ (BackendError::Corrupt { .. } | BackendError::Misconfigured(_)) => {
+                AppError::Internal(other.to_string())
+            }
         }
     }
 }

@@ -31,8 +31,9 @@ pub struct Backend {
 /// How to get a [`Backend`].
 #[derive(Clone)]
 pub enum Plan {
-    /// A connection of its own per [`Plan::connect`].
-    Redis { target: Target, prefix: String },
+    /// A connection of its own per [`Plan::connect`]; `shards`: see
+    /// [`RedisBackend::connect_sharded`].
+    Redis { target: Target, prefix: String, shards: Option<u16> },
     /// One shared backend: every part in this process uses the same one.
     Local(LocalBackend),
 }
@@ -52,8 +53,20 @@ pub enum PlanError {
 impl Plan {
     /// The plan for these settings; opens (and migrates) the local backend.
     pub async fn new(redis: Option<&Target>, prefix: &str, store: &Opened) -> Result<Plan, PlanError> {
+        Self::sharded(redis, prefix, None, store).await
+    }
+
+    /// [`Plan::new`] with a shard count for Redis (`None`: its default).
+    pub async fn sharded(
+        redis: Option<&Target>,
+        prefix: &str,
+        shards: Option<u16>,
+        store: &Opened,
+    ) -> Result<Plan, PlanError> {
         match (redis, store) {
-            (Some(target), _) => Ok(Plan::Redis { target: target.clone(), prefix: prefix.to_owned() }),
+            (Some(target), _) => {
+                Ok(Plan::Redis { target: target.clone(), prefix: prefix.to_owned(), shards })
+            }
             (None, Opened::Sqlite(store)) => Ok(Plan::Local(LocalBackend::open(store.db().clone()).await?)),
             (None, Opened::Postgres(_)) => Err(PlanError::LocalNeedsSqlite),
         }
@@ -78,8 +91,8 @@ impl Plan {
 
     pub async fn connect(&self) -> Result<Backend, BackendError> {
         match self {
-            Plan::Redis { target, prefix } => {
-                let redis = RedisBackend::connect(target, prefix).await?;
+            Plan::Redis { target, prefix, shards } => {
+                let redis = RedisBackend::connect_sharded(target, prefix, *shards).await?;
                 let changes = redis.changes();
                 let redis = Arc::new(redis);
                 Ok(Backend { schedule: redis.clone(), queue: redis.clone(), changes, kv: redis })

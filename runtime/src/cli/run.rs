@@ -102,9 +102,15 @@ pub(crate) async fn doors(grants: &Grants) -> Result<Doors, ExitCode> {
     }
     if !grants.buckets.is_empty() {
         let opened = crate::store::open(&settings.database_url).await.map_err(fail)?;
-        let plan = crate::backends::Plan::new(settings.redis().as_ref(), &settings.redis_prefix, &opened)
-            .await
-            .map_err(fail)?;
+        let redis = settings.redis();
+        let plan = crate::backends::Plan::sharded(
+            redis.as_ref(),
+            &settings.redis_prefix,
+            settings.redis_shards,
+            &opened,
+        )
+        .await
+        .map_err(fail)?;
         doors.kv = Some(plan.connect().await.map_err(fail)?.kv);
     }
     Ok(doors)

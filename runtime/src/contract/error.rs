@@ -16,6 +16,10 @@ pub enum BackendError {
     /// A part of this process that the backend needs has stopped.
     #[error("schedule backend unavailable: {0} stopped")]
     Stopped(&'static str),
+    /// Set up in a way it cannot start with (the settings disagree with
+    /// the state it keeps).
+    #[error("schedule backend: {0}")]
+    Misconfigured(#[source] Source),
     /// Stored data this version cannot read.
     #[error("schedule backend: corrupt {what}: {source}")]
     Corrupt {

@@ -99,7 +99,7 @@ impl Application {
         if retry("the database is not ready", Some(&shutdown), || self.store.migrate()).await.is_none() {
             return Ok(());
         }
-        let plan = Plan::new(s.redis().as_ref(), &s.redis_prefix, &self.opened).await?;
+        let plan = Plan::sharded(s.redis().as_ref(), &s.redis_prefix, s.redis_shards, &self.opened).await?;
         let secrets =
             Secrets::open(self.opened.secrets(), s.secret_key.as_deref(), &s.secret_key_file).await?;
         let catalog = self.registry.catalog();

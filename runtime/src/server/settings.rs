@@ -47,6 +47,8 @@ pub struct Settings {
     /// Seed nodes of a Redis Cluster (instead of `redis_url`).
     pub redis_cluster_nodes: Vec<String>,
     pub redis_prefix: String,
+    /// Virtual shards of the Redis state (`None`: the target's default).
+    pub redis_shards: Option<u16>,
     pub plugin_dir: PathBuf,
     pub cache_dir: Option<PathBuf>,
     pub bind: SocketAddr,
@@ -97,6 +99,7 @@ impl Default for Settings {
             redis_url: None,
             redis_cluster_nodes: Vec::new(),
             redis_prefix: "taskbox:".into(),
+            redis_shards: None,
             plugin_dir: "./plugins".into(),
             cache_dir: None,
             bind: ([127, 0, 0, 1], 8080).into(),
@@ -132,6 +135,7 @@ impl std::fmt::Debug for Settings {
                 &self.redis_cluster_nodes.iter().map(|n| redact(n)).collect::<Vec<_>>(),
             )
             .field("redis_prefix", &self.redis_prefix)
+            .field("redis_shards", &self.redis_shards)
             .field("plugin_dir", &self.plugin_dir)
             .field("bind", &self.bind)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
@@ -238,6 +242,15 @@ impl Settings {
         }
         if let Some(v) = var("TASKBOX_REDIS_PREFIX") {
             self.redis_prefix = v;
+        }
+        if let Some(v) = var("TASKBOX_REDIS_SHARDS") {
+            let max = crate::backends::redis::MAX_SHARDS;
+            self.redis_shards = match v.parse() {
+                Ok(n) if (1..=max).contains(&n) => Some(n),
+                _ => {
+                    return Err(bad("TASKBOX_REDIS_SHARDS", &v, format!("must be a number from 1 to {max}")));
+                }
+            };
         }
         if let Some(v) = var("TASKBOX_PLUGIN_DIR") {
             self.plugin_dir = v.into();

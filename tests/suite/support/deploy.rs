@@ -45,7 +45,7 @@ pub struct Deployment {
     pub opened: Opened,
     /// Dropped with the deployment: the database and keys go away.
     _pg: Option<TestDb>,
-    redis: Option<TestRedis>,
+    pub redis: Option<TestRedis>,
     _sqlite: Option<tempfile::TempDir>,
 }
 
@@ -139,14 +139,13 @@ impl Deployment {
         match &self.redis {
             Some(redis) => {
                 let mut conn = redis.raw();
-                let pending: redis::streams::StreamPendingReply = redis::AsyncCommands::xpending(
-                    &mut conn,
-                    format!("{}queue:normal", redis.prefix),
-                    "workers",
-                )
-                .await
-                .unwrap();
-                pending.count() as u64
+                let mut held = 0;
+                for stream in redis.shard_keys("queue:normal") {
+                    let pending: redis::streams::StreamPendingReply =
+                        redis::AsyncCommands::xpending(&mut conn, stream, "workers").await.unwrap();
+                    held += pending.count() as u64;
+                }
+                held
             }
             None => {
                 let s = self.sqlite();
@@ -167,7 +166,7 @@ impl Deployment {
             Some(redis) => {
                 let mut conn = redis.raw();
                 let _: () = redis::cmd("ZREM")
-                    .arg(format!("{}due", redis.prefix))
+                    .arg(redis.key_of(config_id, "due"))
                     .arg(config_id.to_string())
                     .query_async(&mut conn)
                     .await
@@ -191,7 +190,7 @@ impl Deployment {
             Some(redis) => {
                 let mut conn = redis.raw();
                 let ttl: i64 = redis::cmd("TTL")
-                    .arg(format!("{}history:{config_id}", redis.prefix))
+                    .arg(redis.key_of(config_id, &format!("history:{config_id}")))
                     .query_async(&mut conn)
                     .await
                     .unwrap();

@@ -83,17 +83,36 @@ impl TestRedis {
     }
 
     pub async fn on(target: Target) -> Self {
-        let id = uuid::Uuid::new_v4().simple();
-        let prefix = match target {
-            Target::Single(_) => format!("taskbox-test:{id}:"),
-            Target::Cluster(_) => format!("taskbox-test:{{{id}}}:"),
-        };
+        Self::sharded(target, None).await
+    }
+
+    /// On `target`, its state in `shards` shards (`None`: the default).
+    pub async fn sharded(target: Target, shards: Option<u16>) -> Self {
+        // Untagged, as deployments set it: on the cluster, the
+        // deployment's own keys get a tag and its shards spread over slots.
+        let prefix = format!("taskbox-test:{}:", uuid::Uuid::new_v4().simple());
         let what = if matches!(target, Target::Single(_)) { "Redis" } else { "the test Redis Cluster" };
-        let backend = RedisBackend::connect(&target, &prefix)
+        let backend = RedisBackend::connect_sharded(&target, &prefix, shards)
             .await
             .unwrap_or_else(|e| panic!("{what} is reachable: {e}"));
-        assert_eq!(backend.prefix(), prefix, "a tagged prefix is used as it is");
         Self { prefix, target, backend }
+    }
+
+    /// The backend on this prefix.
+    pub fn backend(&self) -> &RedisBackend {
+        &self.backend
+    }
+
+    /// The key `name` of the shard that holds `owner` (a config).
+    pub fn key_of(&self, owner: uuid::Uuid, name: &str) -> String {
+        let shards = self.backend.shards();
+        format!("{}{name}", shards.prefix(shards.of(owner)))
+    }
+
+    /// The key `name` of every shard.
+    pub fn shard_keys(&self, name: &str) -> Vec<String> {
+        let shards = self.backend.shards();
+        shards.all().map(|s| format!("{}{name}", shards.prefix(s))).collect()
     }
 
     /// A connection to read or change keys behind the backend's back.
@@ -104,7 +123,8 @@ impl TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        let pattern = format!("{}*", self.prefix);
+        // The shards' keys, and the deployment's (tagged on a cluster).
+        let patterns = [format!("{}*", self.prefix), format!("{}*", self.backend.prefix())];
         // On a cluster the keys sit on whichever node is the master of
         // their slot now: ask every node, delete on the master.
         let urls = match &self.target {
@@ -115,9 +135,13 @@ impl Drop for TestRedis {
             for url in urls {
                 let Ok(client) = redis::Client::open(url) else { continue };
                 let Ok(mut conn) = client.get_connection() else { continue };
-                let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn).unwrap_or_default();
-                if !keys.is_empty() {
-                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+                for pattern in &patterns {
+                    let keys: Vec<String> =
+                        redis::cmd("KEYS").arg(pattern).query(&mut conn).unwrap_or_default();
+                    // One at a time: on a cluster, keys of several slots.
+                    for key in keys {
+                        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(key).query(&mut conn);
+                    }
                 }
             }
         })

@@ -1,13 +1,13 @@
 //! The `redis` backend: schedule core, schedule state and the execution
 //! queue on one Redis or a Redis Cluster (`connection.rs`), for any number
-//! of taskbox processes.
+//! of taskbox processes, spread over virtual shards (`shards.rs`).
 //!
 //! Owns the key layout (every key starts with the configured prefix) and the
 //! Lua scripts that make each multi-key change atomic. Never decides *when*
 //! something fires or *whether* an action is allowed: callers compute fire
 //! times and pass the statuses an action may start from.
 //!
-//! Keys (after the prefix): `status` (hash id → status), `status_counts`
+//! Keys of a shard (after its prefix, `shards.rs`): `status` (hash id → status), `status_counts`
 //! (hash status → n), `jobs` (hash id → job JSON), `due` (sorted set id by
 //! next fire ms), `history:<id>` (list, capped, with a TTL), `meta:<id>`
 //! (hash), `revisions` (hash id → the job's revision), `changed` (hash id →
@@ -21,16 +21,26 @@
 //! (streams, consumer group `workers`; a lane is a band, and `:<group>`
 //! for a worker group other than the default), `lanes` (the lanes of other
 //! groups), `retries` (sorted set by due ms),
-//! `worker:<name>` (heartbeats), `workers` (sorted set of names by
-//! heartbeat expiry ms), `worker_groups` (hash name → its groups), the pub/sub channels `wake`, `cancel` and `progress`, and plugins' key-value
-//! state: `kv:<bucket>` (hash key → value) and `kv_keys:<bucket>` (its keys).
+//! `outbox`, `outbox_at`, `handoff_seq`, `forwarded`, `cancel_out` and
+//! `arrived:<shard>:<n>` (runs handed to the shard of their task type's
+//! limits, `handoff.rs`), and the pub/sub channels `wake` and `cancel`.
+//! Keys of the deployment (after its own prefix): `worker:<name>`
+//! (heartbeats), `workers` (sorted set of names by heartbeat expiry ms),
+//! `worker_groups` (hash name → its groups), `shards` (the shard count the
+//! state is kept in), `state-marker`, the pub/sub channels `progress` and
+//! `queued`, and plugins' key-value state: `kv:<bucket>` (hash key →
+//! value) and `kv_keys:<bucket>` (its keys).
 
 mod connection;
+mod fire;
 mod gate;
+mod handoff;
 mod kv;
+mod listener;
 mod queue;
 mod replicas;
 mod schedule;
+mod shards;
 mod stats;
 mod take;
 
@@ -46,6 +56,7 @@ use crate::contract::queue::CancelSignal;
 use crate::contract::schedule::backend::{HISTORY_CAP, HISTORY_TTL, events, meta};
 pub use connection::Target;
 use gate::Gated;
+pub use shards::{CLUSTER_SHARDS, MAX_SHARDS, ShardCountChanged, Shards};
 
 /// The consumer group every worker reads the queues through.
 const GROUP: &str = "workers";
@@ -93,6 +104,9 @@ static PROMOTE: LazyLock<Script> = script!("promote.lua");
 static CANCEL: LazyLock<Script> = script!("cancel.lua");
 static HELD: LazyLock<Script> = script!("held.lua");
 static START: LazyLock<Script> = script!("start.lua");
+static ARRIVE: LazyLock<Script> = script!("arrive.lua");
+static FORWARDED: LazyLock<Script> = script!("forwarded.lua");
+static RELEASE: LazyLock<Script> = script!("release.lua");
 
 /// A run's gates as the scripts read them (see `lua/common.lua`): '' when
 /// nothing holds it back, else
@@ -136,10 +150,12 @@ fn item(run: &QueuedRun) -> String {
     format!("{}|{}|{}|{}|{json}", lane_of(run), run.owner(), run.execution_id, gates(run))
 }
 
-/// Cheap-to-clone handle on one Redis.
+/// Cheap-to-clone handle on one Redis or a Redis Cluster.
 #[derive(Clone)]
 pub struct RedisBackend {
+    /// The deployment's prefix (with its hash tag on a cluster).
     prefix: Arc<str>,
+    shards: Arc<Shards>,
     /// Multiplexed, reconnecting: shared by every short command.
     conn: Gated,
     /// Its own connection for blocking queue reads, which would otherwise
@@ -149,12 +165,19 @@ pub struct RedisBackend {
     /// replica (`replicas.rs`), for the same reason; else `conn`.
     acked: Gated,
     changes: Arc<Notify>,
+    /// Woken when runs were queued, where a worker cannot block on every
+    /// shard's streams at once (a cluster with several shards).
+    queued: Arc<Notify>,
+    /// Whether workers wait for `queued` (else: a blocking read).
+    notify_queued: bool,
+    /// The shard a worker's next read starts from (`take.rs`).
+    turn: Arc<std::sync::atomic::AtomicUsize>,
     /// Requests to stop held runs, from the `cancel` channel.
     cancels: broadcast::Sender<CancelSignal>,
     /// Workflow runs whose steps made progress, from the `progress` channel.
     progress: broadcast::Sender<uuid::Uuid>,
-    /// Whether acknowledged writes wait for a replica (on a cluster).
-    replication: Arc<replicas::Replication>,
+    /// Whether acknowledged writes wait for a replica (on a cluster), per shard.
+    replication: Arc<Vec<replicas::Replication>>,
 }
 
 impl From<redis::RedisError> for BackendError {
@@ -164,10 +187,21 @@ impl From<redis::RedisError> for BackendError {
 }
 
 impl RedisBackend {
-    /// Connects (failing if Redis cannot be reached now) and starts listening
-    /// for schedule changes made by any process. On a cluster, `prefix` gets
-    /// a hash tag if it has none ([`Target::tagged`]).
+    /// [`RedisBackend::connect_sharded`] with the target's default shard
+    /// count: [`CLUSTER_SHARDS`] on a cluster, one on a single Redis.
     pub async fn connect(target: &Target, prefix: &str) -> Result<Self, BackendError> {
+        Self::connect_sharded(target, prefix, None).await
+    }
+
+    /// Connects (failing if Redis cannot be reached now, or if its state is
+    /// kept in another number of shards than `shards`) and starts
+    /// listening for schedule changes made by any process. On a cluster,
+    /// `prefix` gets a hash tag if it has none ([`Target::tagged`]).
+    pub async fn connect_sharded(
+        target: &Target,
+        prefix: &str,
+        shards: Option<u16>,
+    ) -> Result<Self, BackendError> {
         let conn = target.open(Duration::from_secs(2)).await?;
         // Its own connection for blocking reads, waiting longer.
         let blocking = target.open(Duration::from_secs(10)).await?;
@@ -175,6 +209,8 @@ impl RedisBackend {
         let acked = if cluster { Some(target.open(Duration::from_secs(2)).await?) } else { None };
         // One gate per Redis: a failure seen on either connection closes both.
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let count = shards.unwrap_or(if cluster { CLUSTER_SHARDS } else { 1 });
+        let shards = Arc::new(Shards::new(prefix, &target.tagged(prefix), count));
         let prefix: Arc<str> = target.tagged(prefix).into();
         let probe_key: Arc<str> = format!("{prefix}status").into();
         let gated = |c| Gated::new(c, down.clone(), probe_key.clone());
@@ -183,30 +219,47 @@ impl RedisBackend {
         let (cancels, progress) = (broadcast::channel(1024).0, broadcast::channel(1024).0);
         let backend = Self {
             prefix,
+            shards: shards.clone(),
             conn,
             blocking,
             acked,
             changes: Arc::new(Notify::new()),
+            queued: Arc::new(Notify::new()),
+            notify_queued: cluster && shards.count() > 1,
+            turn: Arc::default(),
             cancels: cancels.clone(),
             progress: progress.clone(),
-            replication: Arc::new(replicas::Replication::new(cluster)),
+            replication: Arc::new(shards.all().map(|_| replicas::Replication::new(cluster)).collect()),
         };
+        backend.check_shard_count().await?;
         backend.create_groups(&[DEFAULT_GROUP.to_owned()]).await?;
-        let channels = Channels {
-            wake: backend.key("wake"),
-            cancel: backend.key("cancel"),
+        let per_shard = |name: &str| shards.all().map(|s| backend.skey(s, name)).collect();
+        let channels = listener::Channels {
+            wake: per_shard("wake"),
+            cancel: per_shard("cancel"),
             progress: backend.key("progress"),
+            queued: backend.key("queued"),
         };
-        let signals = Signals { cancels, progress };
+        let signals = listener::Signals { cancels, progress, queued: Arc::downgrade(&backend.queued) };
         let clients =
             target.subscribe_urls().iter().map(|url| Client::open(url.as_str())).collect::<Result<_, _>>()?;
-        tokio::spawn(listen_for_changes(clients, channels, Arc::downgrade(&backend.changes), signals));
+        tokio::spawn(listener::listen_for_changes(
+            clients,
+            channels,
+            Arc::downgrade(&backend.changes),
+            signals,
+        ));
         Ok(backend)
     }
 
-    /// The key prefix in use (with its hash tag on a cluster).
+    /// The deployment's key prefix in use (with its hash tag on a cluster).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Its shards.
+    pub fn shards(&self) -> &Shards {
+        &self.shards
     }
 
     /// A connection to this backend's Redis or cluster, for tools and
@@ -215,16 +268,45 @@ impl RedisBackend {
         self.conn.clone()
     }
 
+    /// A key of the deployment (not of a shard).
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 
-    /// A call of one of the scripts: its first key names the slot of this
-    /// deployment's keys (a cluster routes the call by it), and ARGV[1]
-    /// is the prefix every key inside is built from.
-    fn call<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
-        let mut call = script.key(self.key("status"));
-        call.arg(&*self.prefix);
+    /// A key of shard `shard`.
+    fn skey(&self, shard: usize, name: &str) -> String {
+        format!("{}{name}", self.shards.prefix(shard))
+    }
+
+    /// The shard of a config's (or a workflow run's) keys.
+    fn shard_of(&self, owner: uuid::Uuid) -> usize {
+        self.shards.of(owner)
+    }
+
+    /// Indexes of `ids` (configs or workflow runs) by the shard of each.
+    fn by_shard(&self, ids: &[uuid::Uuid]) -> std::collections::BTreeMap<usize, Vec<usize>> {
+        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, id) in ids.iter().enumerate() {
+            groups.entry(self.shard_of(*id)).or_default().push(i);
+        }
+        groups
+    }
+
+    /// Runs `read` on every shard at once; the answers in shard order.
+    async fn each_shard<'a, T, F, Fut>(&'a self, read: F) -> Result<Vec<T>, BackendError>
+    where
+        F: Fn(usize, Gated) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>> + 'a,
+    {
+        Ok(futures::future::try_join_all(self.shards.all().map(|s| read(s, self.conn.clone()))).await?)
+    }
+
+    /// A call of one of the scripts on shard `shard`: its first key names
+    /// the shard's slot (a cluster routes the call by it), and ARGV[1] is
+    /// the prefix every key inside is built from.
+    fn call<'a>(&self, shard: usize, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut call = script.key(self.skey(shard, "status"));
+        call.arg(&**self.shards.prefix(shard));
         call
     }
 
@@ -238,7 +320,10 @@ impl RedisBackend {
     /// worker of a group came are taken by the first).
     async fn create_groups(&self, groups: &[String]) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        for stream in groups.iter().flat_map(|g| Band::ALL.map(|band| self.stream(band, g))) {
+        let streams = self.shards.all().flat_map(|s| {
+            groups.iter().flat_map(move |g| Band::ALL.map(move |band| self.stream(s, band, g)))
+        });
+        for stream in streams.collect::<Vec<_>>() {
             let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, GROUP, "0").await;
             match created {
                 Err(e) if e.code() == Some("BUSYGROUP") => {}
@@ -253,85 +338,5 @@ impl RedisBackend {
         let mut conn = self.conn.clone();
         let _: i64 = redis::cmd("EXISTS").arg(self.key("status")).query_async(&mut conn).await?;
         Ok(())
-    }
-}
-
-/// The pub/sub channels every process listens on.
-struct Channels {
-    /// A schedule changed.
-    wake: String,
-    /// Stop a run: '<execution id>|<who>'.
-    cancel: String,
-    /// Step records of a workflow run were committed: '<execution id>'.
-    progress: String,
-}
-
-/// Where the listener passes cancel requests and workflow progress on.
-struct Signals {
-    cancels: broadcast::Sender<CancelSignal>,
-    progress: broadcast::Sender<uuid::Uuid>,
-}
-
-/// Subscribes to the `wake`, `cancel` and `progress` channels: notifies
-/// `changes` on every wake, and passes cancel requests and progress on;
-/// resubscribes after a lost connection, on the next of `clients` (the
-/// nodes of a cluster, where a message reaches every node). Ends when the
-/// backend is dropped.
-async fn listen_for_changes(
-    clients: Vec<Client>,
-    channels: Channels,
-    changes: std::sync::Weak<Notify>,
-    signals: Signals,
-) {
-    use futures::StreamExt;
-    let mut backoff = crate::support::backoff::Backoff::default();
-    for client in clients.iter().cycle() {
-        if changes.strong_count() == 0 {
-            return;
-        }
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => {
-                if pubsub.subscribe(&[&channels.wake, &channels.cancel, &channels.progress]).await.is_ok() {
-                    backoff.reset();
-                    // A reconnect may have missed changes: wake the loop once.
-                    if let Some(n) = changes.upgrade() {
-                        n.notify_one();
-                    }
-                    let mut messages = pubsub.on_message();
-                    let mut alive = tokio::time::interval(Duration::from_secs(1));
-                    loop {
-                        let message = tokio::select! {
-                            message = messages.next() => match message { Some(m) => m, None => break },
-                            // The backend was dropped (its process stopped):
-                            // end, and close the subscription with us.
-                            _ = alive.tick() => if changes.strong_count() == 0 { return } else { continue },
-                        };
-                        if message.get_channel_name() == channels.cancel {
-                            let text: String = message.get_payload().unwrap_or_default();
-                            if let Some((id, by)) = text.split_once('|')
-                                && let Ok(execution_id) = id.parse()
-                            {
-                                let _ =
-                                    signals.cancels.send(CancelSignal { execution_id, by: by.to_owned() });
-                            }
-                            continue;
-                        }
-                        if message.get_channel_name() == channels.progress {
-                            let text: String = message.get_payload().unwrap_or_default();
-                            if let Ok(id) = text.parse() {
-                                let _ = signals.progress.send(id);
-                            }
-                            continue;
-                        }
-                        match changes.upgrade() {
-                            Some(n) => n.notify_one(),
-                            None => return,
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "schedule change listener cannot reach Redis; retrying"),
-        }
-        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

@@ -1,5 +1,5 @@
-//! [`Queue`] on Redis Streams: one stream per priority band and worker
-//! group, read through the `workers` consumer group (`take.rs`);
+//! [`Queue`] on Redis Streams: one stream per shard, priority band and
+//! worker group, read through the `workers` consumer group (`take.rs`);
 //! acknowledged (and deleted) only by [`Queue::settle`], after the caller
 //! committed the record.
 
@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{CANCEL, GROUP, PROMOTE, RedisBackend, SETTLE, item, lane};
+use std::collections::BTreeMap;
+
+use super::handoff::{Chores, STALE_FORWARDED, STALE_OUTBOX};
+use super::{GROUP, PROMOTE, RedisBackend, SETTLE, item, lane};
 use crate::contract::BackendError;
 use crate::contract::job::QueuedRun;
 use crate::contract::queue::{CancelSignal, Cancelled, Consumer, Delivery, Queue, Settle};
@@ -50,25 +53,30 @@ impl Queue for RedisBackend {
     }
 
     async fn settle(&self, done: Vec<Settle>) -> Result<(), BackendError> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        let mut invocation = self.call(&SETTLE);
-        invocation.arg(GROUP);
+        let mut by_shard: BTreeMap<usize, Vec<(&Settle, &str)>> = BTreeMap::new();
         for s in &done {
-            let args = SettleArgs {
-                band: lane(s.band, &s.group),
-                entry: &s.handle,
-                id: s.config_id.to_string(),
-                exec: s.execution_id.to_string(),
-                retry: s
-                    .retry
-                    .as_ref()
-                    .map(|(run, at)| RetryArgs { item: item(run), at_ms: at.timestamp_millis().to_string() }),
-            };
-            invocation.arg(serde_json::to_string(&args).expect("settle arguments serialise"));
+            let (shard, entry) = self.shards.parse_handle(&s.handle)?;
+            by_shard.entry(shard).or_default().push((s, entry));
         }
-        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        for (shard, list) in by_shard {
+            self.settle_on(shard, &list).await?;
+            // Runs handed to this shard by their config's let go there too.
+            let mut released: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+            for (s, _) in list.iter().filter(|(s, _)| s.retry.is_none()) {
+                let origin = self.shard_of(s.config_id);
+                if origin != shard {
+                    released
+                        .entry(origin)
+                        .or_default()
+                        .push((s.config_id.to_string(), s.execution_id.to_string()));
+                }
+            }
+            for (origin, runs) in released {
+                self.release(origin, &runs).await?;
+            }
+        }
+        // Slots given back may have let waiting runs through.
+        self.announce_queued().await;
         Ok(())
     }
 
@@ -99,27 +107,47 @@ impl Queue for RedisBackend {
     }
 
     async fn promote_retries(&self, now: DateTime<Utc>) -> Result<usize, BackendError> {
-        let moved: i64 = self
-            .call(&PROMOTE)
-            .arg(now.timestamp_millis())
-            .arg(1000)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(moved as usize)
+        let mut moved = 0;
+        for shard in self.shards.all() {
+            let now = now.timestamp_millis();
+            let [retries, stale_outbox, cancels, stale_forwarded]: [i64; 4] = self
+                .call(shard, &PROMOTE)
+                .arg(now)
+                .arg(1000)
+                .arg(now - STALE_OUTBOX.as_millis() as i64)
+                .arg(now - STALE_FORWARDED.as_millis() as i64)
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+            moved += retries as usize;
+            if stale_outbox + cancels + stale_forwarded > 0 {
+                self.look_after(shard, Chores { stale_outbox, cancels, stale_forwarded }).await?;
+            }
+        }
+        if moved > 0 {
+            self.announce_queued().await;
+        }
+        Ok(moved)
     }
 
     async fn still_current(&self, runs: &[&QueuedRun]) -> Result<Vec<bool>, BackendError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for run in runs {
-            let id = run.job.config_id.to_string();
-            pipe.hget(self.key("status"), &id)
-                .hget(self.key("revisions"), &id)
-                .hget(self.key("changed"), &id);
+        let ids: Vec<Uuid> = runs.iter().map(|run| run.job.config_id).collect();
+        let mut found: Vec<Option<String>> = vec![None; runs.len() * 3];
+        for (shard, at) in self.by_shard(&ids) {
+            let mut pipe = redis::pipe();
+            for i in &at {
+                let id = ids[*i].to_string();
+                pipe.hget(self.skey(shard, "status"), &id)
+                    .hget(self.skey(shard, "revisions"), &id)
+                    .hget(self.skey(shard, "changed"), &id);
+            }
+            let got: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+            for (i, three) in at.iter().zip(got.chunks(3)) {
+                found[i * 3..i * 3 + 3].clone_from_slice(three);
+            }
         }
-        let found: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
         let mut out = Vec::with_capacity(runs.len());
         for (run, got) in runs.iter().zip(found.chunks(3)) {
             let stamp = match &got[0] {
@@ -141,12 +169,7 @@ impl Queue for RedisBackend {
 
     async fn cancel(&self, execution_id: Uuid, by: &str) -> Result<Cancelled, BackendError> {
         // {0} (not in flight), or {1 | 2, run}.
-        let answer: Vec<Option<String>> = self
-            .call(&CANCEL)
-            .arg(execution_id.to_string())
-            .arg(by)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let answer = self.cancel_anywhere(execution_id, by).await?;
         let done = answer.first().cloned().flatten().unwrap_or_default();
         let run = match answer.get(1).cloned().flatten() {
             Some(raw) => serde_json::from_str::<QueuedRun>(&raw)
@@ -182,15 +205,42 @@ impl Queue for RedisBackend {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = held.iter().map(Uuid::to_string).collect();
-        let found: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(self.key("cancels"))
-            .arg(&ids)
-            .query_async(&mut self.conn.clone())
+        let ids = &ids;
+        // Held runs are in any shard (their config's, or their type's home).
+        let found: Vec<Vec<Option<String>>> = self
+            .each_shard(|shard, mut conn| async move {
+                redis::cmd("HMGET").arg(self.skey(shard, "cancels")).arg(ids).query_async(&mut conn).await
+            })
             .await?;
-        Ok(held
-            .iter()
-            .zip(found)
-            .filter_map(|(id, by)| by.map(|by| CancelSignal { execution_id: *id, by }))
-            .collect())
+        let mut out = Vec::new();
+        for (i, id) in held.iter().enumerate() {
+            if let Some(by) = found.iter().find_map(|shard| shard[i].clone()) {
+                out.push(CancelSignal { execution_id: *id, by });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl RedisBackend {
+    /// Settles runs taken from the streams of shard `shard` (`settle.lua`).
+    async fn settle_on(&self, shard: usize, done: &[(&Settle, &str)]) -> Result<(), BackendError> {
+        let mut invocation = self.call(shard, &SETTLE);
+        invocation.arg(GROUP);
+        for (s, entry) in done {
+            let args = SettleArgs {
+                band: lane(s.band, &s.group),
+                entry,
+                id: s.config_id.to_string(),
+                exec: s.execution_id.to_string(),
+                retry: s
+                    .retry
+                    .as_ref()
+                    .map(|(run, at)| RetryArgs { item: item(run), at_ms: at.timestamp_millis().to_string() }),
+            };
+            invocation.arg(serde_json::to_string(&args).expect("settle arguments serialise"));
+        }
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
     }
 }

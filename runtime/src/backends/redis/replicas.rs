@@ -53,37 +53,39 @@ impl Replication {
 
 impl RedisBackend {
     /// Waits until a replica holds every write made so far on this
-    /// backend's connection to its master; a no-op on a single Redis.
-    pub(super) async fn replicated(&self) -> Result<(), BackendError> {
+    /// backend's connection to the master of shard `shard`; a no-op on a
+    /// single Redis.
+    pub(super) async fn replicated(&self, shard: usize) -> Result<(), BackendError> {
+        let replication = &self.replication[shard];
+        let status = self.skey(shard, "status");
         let now = chrono::Utc::now().timestamp_millis();
-        let alone_until = self.replication.alone_until.load(Ordering::Relaxed);
-        if !self.replication.wait || now < alone_until {
+        let alone_until = replication.alone_until.load(Ordering::Relaxed);
+        if !replication.wait || now < alone_until {
             return Ok(());
         }
         // The keyed command routes the pipeline to the master of this
-        // deployment's slot, where the writes went.
+        // shard's slot, where the writes went.
         let mut conn = self.acked.clone();
         if alone_until > 0 {
             // It had no replica a moment ago: has one come (back)?
-            if replicas(&mut conn, &self.key("status")).await? == 0 {
-                self.replication.alone_until.store(now + ALONE_FOR_MS, Ordering::Relaxed);
+            if replicas(&mut conn, &status).await? == 0 {
+                replication.alone_until.store(now + ALONE_FOR_MS, Ordering::Relaxed);
                 return Ok(());
             }
-            self.replication.alone_until.store(0, Ordering::Relaxed);
+            replication.alone_until.store(0, Ordering::Relaxed);
             tracing::info!("the Redis master of this deployment's keys has a replica again");
         }
-        let mine = self.replication.written.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut done = self.replication.confirmed.lock().await;
+        let mine = replication.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = replication.confirmed.lock().await;
         // Covered by the wait before, or that wait found no replica to wait for.
-        let alone =
-            chrono::Utc::now().timestamp_millis() < self.replication.alone_until.load(Ordering::Relaxed);
+        let alone = chrono::Utc::now().timestamp_millis() < replication.alone_until.load(Ordering::Relaxed);
         if *done >= mine || alone {
             return Ok(());
         }
         // Every write numbered up to here has finished: this WAIT covers them all.
-        let upto = self.replication.written.load(Ordering::SeqCst);
+        let upto = replication.written.load(Ordering::SeqCst);
         let (_, confirmed): (i64, i64) = redis::pipe()
-            .exists(self.key("status"))
+            .exists(&status)
             .cmd("WAIT")
             .arg(1)
             .arg(REPLICA_WAIT.as_millis() as u64)
@@ -93,11 +95,11 @@ impl RedisBackend {
             *done = upto;
             return Ok(());
         }
-        if replicas(&mut conn, &self.key("status")).await? == 0 {
+        if replicas(&mut conn, &status).await? == 0 {
             tracing::warn!(
                 "the Redis master of this deployment's keys has no replica: writes are acknowledged unreplicated"
             );
-            self.replication.alone_until.store(now + ALONE_FOR_MS, Ordering::Relaxed);
+            replication.alone_until.store(now + ALONE_FOR_MS, Ordering::Relaxed);
             return Ok(());
         }
         Err(BackendError::unavailable(NotReplicated))

@@ -1,4 +1,5 @@
-//! [`ScheduleBackend`] on Redis: every change is one Lua script.
+//! [`ScheduleBackend`] on Redis: every change is one Lua script on the
+//! shard of its config; what reads every config reads every shard.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -7,13 +8,13 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use super::{ENQUEUE, FIRE, FORGET, RedisBackend, TRANSITION, gates, lane_of};
+use super::{ENQUEUE, FORGET, RedisBackend, TRANSITION, gates, lane_of};
 use crate::contract::BackendError;
 use crate::contract::job::{Job, QueuedRun};
 use crate::contract::schedule::backend::*;
 use crate::contract::schedule::{HistoryEvent, Status};
 
-fn ms(t: DateTime<Utc>) -> String {
+pub(super) fn ms(t: DateTime<Utc>) -> String {
     t.timestamp_millis().to_string()
 }
 
@@ -21,7 +22,7 @@ fn from_ms(ms: f64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms as i64).single().unwrap_or_default()
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("schedule types serialise")
 }
 
@@ -33,7 +34,7 @@ fn parse_id(s: &str) -> Result<Uuid, BackendError> {
     s.parse().map_err(|e| BackendError::corrupt(format!("config id {s:?}"), e))
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(super) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -60,50 +61,35 @@ struct TransitionArgs<'a> {
     expect_resume_ms: Option<String>,
 }
 
-/// One entry of `fire.lua`'s arguments.
-#[derive(Serialize)]
-struct FireArgs {
-    id: String,
-    due_ms: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_ms: Option<String>,
-    /// The run's lane (see `lua/common.lua`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    band: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exec: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gates: Option<String>,
-    policy: &'static str,
-    event: String,
-    ending: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revision: Option<String>,
-}
-
 impl RedisBackend {
-    /// The configs in the sorted set `index` (by ms) at or before `now`,
-    /// earliest first, at most `limit`, with their times.
+    /// The configs in the sorted set `index` (by ms) of every shard at or
+    /// before `now`, earliest first, at most `limit`, with their times.
     async fn by_time_until(
         &self,
         index: &str,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, BackendError> {
-        let found: Vec<(String, f64)> = self
-            .conn
-            .clone()
-            .zrangebyscore_limit_withscores(
-                self.key(index),
-                "-inf",
-                now.timestamp_millis(),
-                0,
-                limit as isize,
-            )
+        let found: Vec<Vec<(String, f64)>> = self
+            .each_shard(|shard, mut conn| async move {
+                conn.zrangebyscore_limit_withscores(
+                    self.skey(shard, index),
+                    "-inf",
+                    now.timestamp_millis(),
+                    0,
+                    limit as isize,
+                )
+                .await
+            })
             .await?;
-        found.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
+        let mut all: Vec<(Uuid, DateTime<Utc>)> = found
+            .iter()
+            .flatten()
+            .map(|(id, score)| Ok((parse_id(id)?, from_ms(*score))))
+            .collect::<Result<_, BackendError>>()?;
+        all.sort_by_key(|(_, at)| *at);
+        all.truncate(limit);
+        Ok(all)
     }
 }
 
@@ -131,14 +117,17 @@ impl ScheduleBackend for RedisBackend {
             resume_ms: t.resume_at.map(ms),
             expect_resume_ms: t.expect_resume.map(ms),
         };
-        let (done, status): (i64, String) =
-            self.call(&TRANSITION).arg(json(&args)).invoke_async(&mut self.conn.clone()).await?;
+        let (done, status): (i64, String) = self
+            .call(self.shard_of(t.config_id), &TRANSITION)
+            .arg(json(&args))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         let status = parse_status(&status)?;
         Ok(if done == 1 { Transitioned::From(status) } else { Transitioned::Refused(status) })
     }
 
     async fn note(&self, config_id: Uuid, event: HistoryEvent) -> Result<(), BackendError> {
-        let key = self.key(&format!("history:{config_id}"));
+        let key = self.skey(self.shard_of(config_id), &format!("history:{config_id}"));
         let _: () = redis::pipe()
             .atomic()
             .lpush(&key, json(&event))
@@ -150,22 +139,31 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn forget(&self, config_id: Uuid) -> Result<(), BackendError> {
-        let _: i64 =
-            self.call(&FORGET).arg(config_id.to_string()).invoke_async(&mut self.conn.clone()).await?;
+        // Its own shard first, then the runs it handed to other shards.
+        let own = self.shard_of(config_id);
+        for shard in std::iter::once(own).chain(self.shards.all().filter(|s| *s != own)) {
+            let _: i64 = self
+                .call(shard, &FORGET)
+                .arg(config_id.to_string())
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+        }
         Ok(())
     }
 
     async fn info(&self, config_id: Uuid, history: usize) -> Result<ScheduleInfo, BackendError> {
         let id = config_id.to_string();
+        let shard = self.shard_of(config_id);
+        let key = |name: &str| self.skey(shard, name);
         type Reply =
             (Option<String>, Option<String>, Option<f64>, Option<f64>, HashMap<String, String>, Vec<String>);
         let (status, job, due, resume, metadata, events): Reply = redis::pipe()
-            .hget(self.key("status"), &id)
-            .hget(self.key("jobs"), &id)
-            .zscore(self.key("due"), &id)
-            .zscore(self.key("resumes"), &id)
-            .hgetall(self.key(&format!("meta:{id}")))
-            .lrange(self.key(&format!("history:{id}")), 0, history as isize - 1)
+            .hget(key("status"), &id)
+            .hget(key("jobs"), &id)
+            .zscore(key("due"), &id)
+            .zscore(key("resumes"), &id)
+            .hgetall(key(&format!("meta:{id}")))
+            .lrange(key(&format!("history:{id}")), 0, history as isize - 1)
             .query_async(&mut self.conn.clone())
             .await?;
         // LRANGE 0 -1 is the whole list: asked for none, give none.
@@ -181,69 +179,86 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn briefs(&self, ids: &[Uuid]) -> Result<Vec<Brief>, BackendError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        type Reply = (Vec<Option<String>>, Vec<Option<f64>>, Vec<Option<f64>>);
-        let (statuses, due, resumes): Reply = redis::pipe()
-            .cmd("HMGET")
-            .arg(self.key("status"))
-            .arg(&ids)
-            .cmd("ZMSCORE")
-            .arg(self.key("due"))
-            .arg(&ids)
-            .cmd("ZMSCORE")
-            .arg(self.key("resumes"))
-            .arg(&ids)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        statuses
-            .into_iter()
-            .zip(due)
-            .zip(resumes)
-            .map(|((status, due), resume)| {
-                Ok(Brief {
+        let mut out: Vec<Option<Brief>> = vec![None; ids.len()];
+        for (shard, at) in self.by_shard(ids) {
+            let ids: Vec<String> = at.iter().map(|i| ids[*i].to_string()).collect();
+            type Reply = (Vec<Option<String>>, Vec<Option<f64>>, Vec<Option<f64>>);
+            let (statuses, due, resumes): Reply = redis::pipe()
+                .cmd("HMGET")
+                .arg(self.skey(shard, "status"))
+                .arg(&ids)
+                .cmd("ZMSCORE")
+                .arg(self.skey(shard, "due"))
+                .arg(&ids)
+                .cmd("ZMSCORE")
+                .arg(self.skey(shard, "resumes"))
+                .arg(&ids)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            for (i, ((status, due), resume)) in at.into_iter().zip(statuses.into_iter().zip(due).zip(resumes))
+            {
+                out[i] = Some(Brief {
                     status: status.as_deref().map(parse_status).transpose()?,
                     next_run: due.map(from_ms),
                     paused_until: resume.map(from_ms),
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     async fn statuses(&self) -> Result<BTreeMap<Uuid, Status>, BackendError> {
-        let all: HashMap<String, String> = self.conn.clone().hgetall(self.key("status")).await?;
-        all.iter().map(|(id, s)| Ok((parse_id(id)?, parse_status(s)?))).collect()
+        let all: Vec<HashMap<String, String>> = self
+            .each_shard(|shard, mut conn| async move { conn.hgetall(self.skey(shard, "status")).await })
+            .await?;
+        all.iter().flatten().map(|(id, s)| Ok((parse_id(id)?, parse_status(s)?))).collect()
     }
 
     async fn due_times(&self) -> Result<BTreeMap<Uuid, DateTime<Utc>>, BackendError> {
-        let all: Vec<(String, f64)> = self.conn.clone().zrange_withscores(self.key("due"), 0, -1).await?;
-        all.iter().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
+        let all: Vec<Vec<(String, f64)>> = self
+            .each_shard(|shard, mut conn| async move {
+                conn.zrange_withscores(self.skey(shard, "due"), 0, -1).await
+            })
+            .await?;
+        all.iter().flatten().map(|(id, score)| Ok((parse_id(id)?, from_ms(*score)))).collect()
     }
 
     async fn history(&self, config_id: Uuid, limit: usize) -> Result<Vec<HistoryEvent>, BackendError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let key = self.key(&format!("history:{config_id}"));
+        let key = self.skey(self.shard_of(config_id), &format!("history:{config_id}"));
         let raw: Vec<String> = self.conn.clone().lrange(key, 0, limit as isize - 1).await?;
         raw.iter().map(|e| parse("history event", e)).collect()
     }
 
     async fn summary(&self) -> Result<BTreeMap<Status, u64>, BackendError> {
-        let counts: HashMap<String, i64> = self.conn.clone().hgetall(self.key("status_counts")).await?;
+        let each: Vec<HashMap<String, i64>> = self
+            .each_shard(
+                |shard, mut conn| async move { conn.hgetall(self.skey(shard, "status_counts")).await },
+            )
+            .await?;
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for (status, n) in each.into_iter().flatten() {
+            *counts.entry(status).or_default() += n;
+        }
         summary_of(counts)
     }
 
     async fn jobs(&self, ids: &[Uuid]) -> Result<Vec<Option<Job>>, BackendError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out: Vec<Option<Job>> = vec![None; ids.len()];
+        for (shard, at) in self.by_shard(ids) {
+            let keys: Vec<String> = at.iter().map(|i| ids[*i].to_string()).collect();
+            let raw: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(self.skey(shard, "jobs"))
+                .arg(&keys)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            for (i, job) in at.into_iter().zip(raw) {
+                out[i] = job.map(|j| parse::<Job>("job", &j)).transpose()?;
+            }
         }
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let raw: Vec<Option<String>> =
-            redis::cmd("HMGET").arg(self.key("jobs")).arg(&ids).query_async(&mut self.conn.clone()).await?;
-        raw.into_iter().map(|j| j.map(|j| parse::<Job>("job", &j)).transpose()).collect()
+        Ok(out)
     }
 
     async fn due(
@@ -255,12 +270,17 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn earliest_due(&self) -> Result<Option<DateTime<Utc>>, BackendError> {
-        let (due, resume): (Vec<(String, f64)>, Vec<(String, f64)>) = redis::pipe()
-            .zrange_withscores(self.key("due"), 0, 0)
-            .zrange_withscores(self.key("resumes"), 0, 0)
-            .query_async(&mut self.conn.clone())
+        type Firsts = (Vec<(String, f64)>, Vec<(String, f64)>);
+        let each: Vec<Firsts> = self
+            .each_shard(|shard, mut conn| async move {
+                redis::pipe()
+                    .zrange_withscores(self.skey(shard, "due"), 0, 0)
+                    .zrange_withscores(self.skey(shard, "resumes"), 0, 0)
+                    .query_async(&mut conn)
+                    .await
+            })
             .await?;
-        Ok(due.iter().chain(&resume).map(|(_, score)| from_ms(*score)).min())
+        Ok(each.iter().flat_map(|(due, resume)| due.iter().chain(resume)).map(|(_, s)| from_ms(*s)).min())
     }
 
     async fn due_resumes(
@@ -272,38 +292,20 @@ impl ScheduleBackend for RedisBackend {
     }
 
     async fn fire(&self, fires: Vec<Fire>) -> Result<Vec<Fired>, BackendError> {
-        if fires.is_empty() {
-            return Ok(Vec::new());
+        let ids: Vec<Uuid> = fires.iter().map(|f| f.config_id).collect();
+        let groups = self.by_shard(&ids);
+        let fired = futures::future::try_join_all(groups.iter().map(|(shard, at)| {
+            let entries: Vec<&Fire> = at.iter().map(|i| &fires[*i]).collect();
+            async move { self.fire_on(*shard, &entries).await }
+        }))
+        .await?;
+        let mut out = vec![Fired::Lost; fires.len()];
+        for ((_, at), results) in groups.iter().zip(fired) {
+            for (i, result) in at.iter().zip(results) {
+                out[*i] = result;
+            }
         }
-        let mut invocation = self.call(&FIRE);
-        invocation.arg(rfc3339(Utc::now()));
-        for f in &fires {
-            let args = FireArgs {
-                id: f.config_id.to_string(),
-                due_ms: ms(f.due),
-                next_ms: f.next.map(ms),
-                band: f.run.as_ref().map(lane_of),
-                run: f.run.as_ref().map(json),
-                exec: f.run.as_ref().map(|run| run.execution_id.to_string()),
-                gates: f.run.as_ref().map(gates),
-                policy: f.policy.as_str(),
-                event: json(&f.event),
-                ending: f.ending.as_str(),
-                revision: f.revision.map(|r| r.to_string()),
-            };
-            invocation.arg(json(&args));
-        }
-        let results: Vec<i64> = invocation.invoke_async(&mut self.acked.clone()).await?;
-        // A settled tick stays settled through a failover.
-        self.replicated().await?;
-        Ok(results
-            .into_iter()
-            .map(|r| match r {
-                1 => Fired::Enqueued,
-                2 => Fired::Skipped,
-                _ => Fired::Lost,
-            })
-            .collect())
+        Ok(out)
     }
 
     async fn enqueue(
@@ -313,8 +315,10 @@ impl ScheduleBackend for RedisBackend {
         once: Option<&Once>,
     ) -> Result<Enqueued, BackendError> {
         let (key, fingerprint) = once.map_or(("", ""), |o| (o.key.as_str(), o.fingerprint.as_str()));
+        let shard = self.shard_of(run.owner());
+        let home = self.home_of(&run);
         let answer: Vec<String> = self
-            .call(&ENQUEUE)
+            .call(shard, &ENQUEUE)
             // A step run is kept among its workflow run's runs.
             .arg(run.owner().to_string())
             .arg(lane_of(&run))
@@ -325,10 +329,16 @@ impl ScheduleBackend for RedisBackend {
             .arg(key)
             .arg(fingerprint)
             .arg(ONCE_TTL.as_millis() as u64)
+            .arg(home.map(|h| h.to_string()).unwrap_or_default())
             .invoke_async(&mut self.acked.clone())
             .await?;
         // Answered 202 only once a replica holds the run.
-        self.replicated().await?;
+        self.replicated(shard).await?;
+        if home.is_some() && answer.first().is_some_and(|a| a == "new") {
+            self.pass_on(shard, false).await;
+        } else if answer.first().is_some_and(|a| a == "new") {
+            self.announce_queued().await;
+        }
         match answer.first().map(String::as_str) {
             Some("new") => Ok(Enqueued::New),
             Some("conflict") => Ok(Enqueued::Conflict),

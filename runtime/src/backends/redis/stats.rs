@@ -18,12 +18,17 @@ impl QueueStats for RedisBackend {
     async fn held(&self, execution_ids: &[Uuid]) -> Result<Vec<bool>, BackendError> {
         let mut out = Vec::with_capacity(execution_ids.len());
         for chunk in execution_ids.chunks(500) {
-            let mut call = self.call(&HELD);
-            for id in chunk {
-                call.arg(id.to_string());
+            // A run is held in its config's shard or its type's home.
+            let mut held = vec![false; chunk.len()];
+            for shard in self.shards.all() {
+                let mut call = self.call(shard, &HELD);
+                for id in chunk {
+                    call.arg(id.to_string());
+                }
+                let found: Vec<i64> = call.invoke_async(&mut self.conn.clone()).await?;
+                held.iter_mut().zip(found).for_each(|(h, f)| *h |= f == 1);
             }
-            let held: Vec<i64> = call.invoke_async(&mut self.conn.clone()).await?;
-            out.extend(held.into_iter().map(|h| h == 1));
+            out.extend(held);
         }
         Ok(out)
     }
@@ -75,8 +80,8 @@ impl QueueStats for RedisBackend {
             }
         }
         let now = Utc::now().timestamp_millis();
-        for (band, group) in self.lanes().await? {
-            let (queued, oldest_ms) = self.waiting_on(&self.stream(band, &group)).await?;
+        for (shard, band, group) in self.lanes().await? {
+            let (queued, oldest_ms) = self.waiting_on(&self.stream(shard, band, &group)).await?;
             let stats = by_group.entry(group.clone()).or_insert_with(|| blank(&group));
             stats.queued += queued;
             if let Some(ms) = oldest_ms {
@@ -88,38 +93,52 @@ impl QueueStats for RedisBackend {
     }
 
     async fn in_flight(&self, owner: Uuid) -> Result<Vec<Uuid>, BackendError> {
-        let ids: Vec<String> = self.conn.clone().hkeys(self.key(&format!("runs:{owner}"))).await?;
+        let key = self.skey(self.shard_of(owner), &format!("runs:{owner}"));
+        let ids: Vec<String> = self.conn.clone().hkeys(key).await?;
         Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     async fn held_back(&self) -> Result<HeldBack, BackendError> {
-        let counts: HashMap<String, i64> = self.conn.clone().hgetall(self.key("held_back")).await?;
-        let count = |kind: &str| counts.get(kind).copied().unwrap_or(0).max(0) as u64;
+        let each: Vec<HashMap<String, i64>> = self
+            .each_shard(|shard, mut conn| async move { conn.hgetall(self.skey(shard, "held_back")).await })
+            .await?;
+        let count =
+            |kind: &str| each.iter().map(|c| c.get(kind).copied().unwrap_or(0).max(0) as u64).sum::<u64>();
         Ok(HeldBack { limit: count("s"), rate: count("r") })
     }
 
     async fn depth(&self) -> Result<u64, BackendError> {
-        let mut pipe = redis::pipe();
-        for (band, group) in self.lanes().await? {
-            pipe.xlen(self.stream(band, &group));
+        // One pipeline per shard: a cluster answers a pipeline from one slot.
+        let mut by_shard: BTreeMap<usize, redis::Pipeline> = BTreeMap::new();
+        for (shard, band, group) in self.lanes().await? {
+            by_shard.entry(shard).or_insert_with(redis::pipe).xlen(self.stream(shard, band, &group));
         }
-        let lens: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(lens.iter().sum())
+        let mut depth = 0;
+        for pipe in by_shard.values() {
+            let lens: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
+            depth += lens.iter().sum::<u64>();
+        }
+        Ok(depth)
     }
 }
 
 impl RedisBackend {
-    /// Every lane that may hold runs: the default group's, and those of
-    /// the other groups runs were queued in.
-    async fn lanes(&self) -> Result<Vec<(Band, String)>, BackendError> {
-        let mut lanes: Vec<(Band, String)> = Band::ALL.map(|b| (b, DEFAULT_GROUP.to_owned())).into();
-        let others: Vec<String> = self.conn.clone().smembers(self.key("lanes")).await?;
-        for other in others {
-            let parsed = other
-                .split_once(':')
-                .and_then(|(band, group)| Some((Band::ALL.into_iter().find(|b| b.as_str() == band)?, group)));
-            if let Some((band, group)) = parsed {
-                lanes.push((band, group.to_owned()));
+    /// Every lane of every shard that may hold runs: the default group's,
+    /// and those of the other groups runs were queued in.
+    async fn lanes(&self) -> Result<Vec<(usize, Band, String)>, BackendError> {
+        let mut lanes = Vec::new();
+        let others: Vec<Vec<String>> = self
+            .each_shard(|shard, mut conn| async move { conn.smembers(self.skey(shard, "lanes")).await })
+            .await?;
+        for (shard, others) in others.into_iter().enumerate() {
+            lanes.extend(Band::ALL.map(|b| (shard, b, DEFAULT_GROUP.to_owned())));
+            for other in others {
+                let parsed = other.split_once(':').and_then(|(band, group)| {
+                    Some((Band::ALL.into_iter().find(|b| b.as_str() == band)?, group))
+                });
+                if let Some((band, group)) = parsed {
+                    lanes.push((shard, band, group.to_owned()));
+                }
             }
         }
         Ok(lanes)

@@ -1,5 +1,6 @@
 //! Handing runs to workers on Redis Streams: claiming new ones through the
-//! `workers` consumer group from the streams of the worker's groups,
+//! `workers` consumer group from the streams of the worker's groups in
+//! every shard (highest band first, the shards in turn),
 //! reclaiming those of dead workers, redelivering those whose claim reply
 //! was lost, and logging the start of each rate-limited run taken
 //! (`lua/start.lua`). What a delivery is made of is read here too.
@@ -15,18 +16,32 @@ use crate::contract::BackendError;
 use crate::contract::job::{Band, QueuedRun};
 use crate::contract::queue::{Consumer, Delivery};
 
+/// A stream a worker reads: its shard, key and band.
+struct Source {
+    shard: usize,
+    stream: String,
+    band: Band,
+}
+
 impl RedisBackend {
-    pub(super) fn stream(&self, band: Band, group: &str) -> String {
-        self.key(&format!("queue:{}", lane(band, group)))
+    pub(super) fn stream(&self, shard: usize, band: Band, group: &str) -> String {
+        self.skey(shard, &format!("queue:{}", lane(band, group)))
     }
 
-    /// The streams `consumer` reads, highest band first, with their bands.
-    fn streams_of(&self, consumer: &Consumer) -> Vec<(String, Band)> {
-        Band::ALL
-            .into_iter()
-            .flat_map(|band| consumer.groups.iter().map(move |g| (band, g)))
-            .map(|(band, g)| (self.stream(band, g), band))
-            .collect()
+    /// The streams `consumer` reads, highest band first; within a band,
+    /// every shard, starting from the next in turn (so none is favoured).
+    fn streams_of(&self, consumer: &Consumer) -> Vec<Source> {
+        let count = self.shards.count();
+        let first = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % count;
+        let mut sources = Vec::with_capacity(Band::ALL.len() * count * consumer.groups.len());
+        for band in Band::ALL {
+            for shard in (first..count).chain(0..first) {
+                for group in &consumer.groups {
+                    sources.push(Source { shard, stream: self.stream(shard, band, group), band });
+                }
+            }
+        }
+        sources
     }
 
     /// Takes up to `max` runs for `consumer` through the group (see
@@ -37,38 +52,62 @@ impl RedisBackend {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery>, redis::RedisError> {
-        let mut conn = self.blocking.clone();
         let streams = self.streams_of(consumer);
-        let mut taken = Vec::new();
-        // Highest band first, without blocking.
-        for (stream, band) in &streams {
-            let want = max - taken.len();
-            if want == 0 {
-                break;
-            }
-            let opts = StreamReadOptions::default().group(GROUP, &consumer.name).count(want);
-            let reply: Option<StreamReadReply> = conn.xread_options(&[stream], &[">"], &opts).await?;
-            for key in reply.map(|r| r.keys).unwrap_or_default() {
-                taken.extend(self.deliveries(stream, *band, key.ids, 1).await);
-            }
-        }
+        // Told of runs queued from here on (where it cannot block below).
+        let queued = self.queued.notified();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
+        let mut taken = self.read_each(consumer, &streams, max).await?;
         if taken.is_empty() && !wait.is_zero() {
-            // Nothing anywhere: block on every stream at once.
-            let names: Vec<&str> = streams.iter().map(|(s, _)| s.as_str()).collect();
-            let ids = vec![">"; names.len()];
-            let opts = StreamReadOptions::default()
-                .group(GROUP, &consumer.name)
-                .count(max)
-                .block(wait.as_millis() as usize);
-            let reply: Option<StreamReadReply> = conn.xread_options(&names, &ids, &opts).await?;
-            for key in reply.map(|r| r.keys).unwrap_or_default() {
-                if let Some((stream, band)) = streams.iter().find(|(s, _)| *s == key.key) {
-                    taken.extend(self.deliveries(stream, *band, key.ids, 1).await);
+            if self.notify_queued {
+                // A cluster cannot block on streams of several slots at
+                // once: wait to be told of queued runs (or a second, in
+                // case a message was lost), then look again.
+                let _ = tokio::time::timeout(wait.min(Duration::from_secs(1)), queued).await;
+                taken = self.read_each(consumer, &streams, max).await?;
+            } else {
+                // Nothing anywhere: block on every stream at once.
+                let names: Vec<&str> = streams.iter().map(|s| s.stream.as_str()).collect();
+                let ids = vec![">"; names.len()];
+                let opts = StreamReadOptions::default()
+                    .group(GROUP, &consumer.name)
+                    .count(max)
+                    .block(wait.as_millis() as usize);
+                let reply: Option<StreamReadReply> =
+                    self.blocking.clone().xread_options(&names, &ids, &opts).await?;
+                for key in reply.map(|r| r.keys).unwrap_or_default() {
+                    if let Some(source) = streams.iter().find(|s| s.stream == key.key) {
+                        taken.extend(self.deliveries(source, key.ids, 1).await);
+                    }
                 }
             }
             taken.sort_by_key(|d| d.band);
         }
         self.started(&taken).await?;
+        Ok(taken)
+    }
+
+    /// Takes up to `max` new runs from `streams`, in their order, without
+    /// blocking.
+    async fn read_each(
+        &self,
+        consumer: &Consumer,
+        streams: &[Source],
+        max: usize,
+    ) -> Result<Vec<Delivery>, redis::RedisError> {
+        let mut conn = self.blocking.clone();
+        let mut taken = Vec::new();
+        for source in streams {
+            let want = max - taken.len();
+            if want == 0 {
+                break;
+            }
+            let opts = StreamReadOptions::default().group(GROUP, &consumer.name).count(want);
+            let reply: Option<StreamReadReply> = conn.xread_options(&[&source.stream], &[">"], &opts).await?;
+            for key in reply.map(|r| r.keys).unwrap_or_default() {
+                taken.extend(self.deliveries(source, key.ids, 1).await);
+            }
+        }
         Ok(taken)
     }
 
@@ -80,9 +119,10 @@ impl RedisBackend {
     ) -> Result<Vec<Delivery>, redis::RedisError> {
         let mut conn = self.conn.clone();
         let mut taken = Vec::new();
-        for (stream, band) in self.streams_of(consumer) {
+        for source in self.streams_of(consumer) {
+            let stream = &source.stream;
             // Who holds runs at all, then only the dead holders' runs.
-            let holders = match conn.xpending(&stream, GROUP).await? {
+            let holders = match conn.xpending(stream, GROUP).await? {
                 StreamPendingReply::Data(data) => data.consumers,
                 _ => Vec::new(),
             };
@@ -96,19 +136,19 @@ impl RedisBackend {
                 }
                 let want = max - taken.len();
                 let pending: StreamPendingCountReply =
-                    conn.xpending_consumer_count(&stream, GROUP, "-", "+", want, &holder.name).await?;
+                    conn.xpending_consumer_count(stream, GROUP, "-", "+", want, &holder.name).await?;
                 for p in pending.ids {
                     // At least as idle as just seen: if another worker
                     // claimed it meanwhile, its idle time restarted and this
                     // claim takes nothing, so a run is never taken twice.
                     let claimed: redis::streams::StreamClaimReply =
-                        conn.xclaim(&stream, GROUP, &consumer.name, p.last_delivered_ms, &[&p.id]).await?;
+                        conn.xclaim(stream, GROUP, &consumer.name, p.last_delivered_ms, &[&p.id]).await?;
                     if claimed.ids.is_empty() {
                         continue;
                     }
                     let deliveries = p.times_delivered as u64 + 1;
                     tracing::warn!(stream = %stream, id = %p.id, from = %p.consumer, "reclaiming a run from a worker that stopped");
-                    taken.extend(self.deliveries(&stream, band, claimed.ids, deliveries).await);
+                    taken.extend(self.deliveries(&source, claimed.ids, deliveries).await);
                 }
             }
         }
@@ -127,13 +167,14 @@ impl RedisBackend {
         let mut conn = self.conn.clone();
         let idle_ms = idle.as_millis() as u64;
         let mut taken = Vec::new();
-        for (stream, band) in self.streams_of(consumer) {
+        for source in self.streams_of(consumer) {
+            let stream = &source.stream;
             if taken.len() >= max {
                 break;
             }
             // Its own entries, idle that long, that it does not know of.
             let pending: StreamPendingCountReply = redis::cmd("XPENDING")
-                .arg(&stream)
+                .arg(stream)
                 .arg(GROUP)
                 .arg("IDLE")
                 .arg(idle_ms)
@@ -143,37 +184,42 @@ impl RedisBackend {
                 .arg(&consumer.name)
                 .query_async(&mut conn)
                 .await?;
-            for p in pending.ids.into_iter().filter(|p| !known.contains(&p.id)).take(max - taken.len()) {
+            let unknown = |p: &&redis::streams::StreamPendingId| {
+                !known.contains(&self.shards.handle(source.shard, &p.id))
+            };
+            for p in pending.ids.iter().filter(unknown).take(max - taken.len()) {
                 // Claimed again by itself: its idle time restarts, so the
                 // next look does not hand it out a second time.
                 let claimed: redis::streams::StreamClaimReply =
-                    conn.xclaim(&stream, GROUP, &consumer.name, idle_ms, &[&p.id]).await?;
+                    conn.xclaim(stream, GROUP, &consumer.name, idle_ms, &[&p.id]).await?;
                 if claimed.ids.is_empty() {
                     continue;
                 }
                 tracing::warn!(stream = %stream, id = %p.id, "redelivering a run whose claim reply was lost");
-                taken.extend(self.deliveries(&stream, band, claimed.ids, p.times_delivered as u64 + 1).await);
+                taken.extend(self.deliveries(&source, claimed.ids, p.times_delivered as u64 + 1).await);
             }
         }
         self.started(&taken).await?;
         Ok(taken)
     }
 
-    /// Logs the start of the rate-limited runs among `taken` (once each).
+    /// Logs the start of the rate-limited runs among `taken` (once each),
+    /// in the shard each was taken from.
     async fn started(&self, taken: &[Delivery]) -> Result<(), redis::RedisError> {
-        let rated: Vec<(String, String)> = taken
-            .iter()
-            .filter(|d| d.run.job.rate_limit.is_some() || d.run.job.type_rate_limit.is_some())
-            .map(|d| (d.run.owner().to_string(), d.run.execution_id.to_string()))
-            .collect();
-        if rated.is_empty() {
-            return Ok(());
+        let mut rated: std::collections::BTreeMap<usize, Vec<&Delivery>> = Default::default();
+        for d in
+            taken.iter().filter(|d| d.run.job.rate_limit.is_some() || d.run.job.type_rate_limit.is_some())
+        {
+            let shard = self.shards.parse_handle(&d.handle).map(|(shard, _)| shard).unwrap_or_default();
+            rated.entry(shard).or_default().push(d);
         }
-        let mut call = self.call(&START);
-        for (owner, exec) in rated {
-            call.arg(owner).arg(exec);
+        for (shard, runs) in rated {
+            let mut call = self.call(shard, &START);
+            for d in runs {
+                call.arg(d.run.owner().to_string()).arg(d.run.execution_id.to_string());
+            }
+            let _: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         }
-        let _: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(())
     }
 
@@ -198,13 +244,8 @@ impl RedisBackend {
 
     /// Turns stream entries into deliveries; entries that cannot be read are
     /// acknowledged and dropped with an error in the log (they can never run).
-    async fn deliveries(
-        &self,
-        stream: &str,
-        band: Band,
-        ids: Vec<StreamId>,
-        deliveries: u64,
-    ) -> Vec<Delivery> {
+    async fn deliveries(&self, source: &Source, ids: Vec<StreamId>, deliveries: u64) -> Vec<Delivery> {
+        let (stream, band) = (source.stream.as_str(), source.band);
         let mut out = Vec::with_capacity(ids.len());
         for entry in ids {
             let parsed = entry
@@ -219,7 +260,10 @@ impl RedisBackend {
                     run
                 });
             match parsed {
-                Ok(run) => out.push(Delivery { band, handle: entry.id, deliveries, run }),
+                Ok(run) => {
+                    let handle = self.shards.handle(source.shard, &entry.id);
+                    out.push(Delivery { band, handle, deliveries, run })
+                }
                 Err(e) => {
                     tracing::error!(stream = %stream, id = %entry.id, error = %e, "dropping unreadable queue entry");
                     let _: Result<(), _> = self.conn.clone().xack(stream, GROUP, &[&entry.id]).await;

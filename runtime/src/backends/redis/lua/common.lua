@@ -146,6 +146,22 @@ local function admit(lane, config, exec, gates, run, from)
   return 1
 end
 
+-- Hands a run on to the shard `home` that holds its task type's limits
+-- (shards.rs): kept here in key('outbox') (execution id ->
+-- '<home>|<seq>|<item>', and key('outbox_at') by ms) until handoff.rs has
+-- admitted it there (arrive.lua, once per seq) and marked it forwarded
+-- (forwarded.lua). Its place here, 'o|<home>' and then 'f|<home>', keeps
+-- it among its config's runs in flight (overlap policies, cancel); every
+-- gate of the run is taken at its home.
+local function hand_off(lane, config, exec, gates, run, home)
+  redis.call('HSET', key('run_config'), exec, config)
+  local seq = redis.call('INCR', key('handoff_seq'))
+  local item = lane .. '|' .. config .. '|' .. exec .. '|' .. gates .. '|' .. run
+  redis.call('HSET', key('outbox'), exec, home .. '|' .. seq .. '|' .. item)
+  redis.call('ZADD', key('outbox_at'), now_ms(), exec)
+  redis.call('HSET', key('runs', config), exec, 'o|' .. home)
+end
+
 -- Lets waiting runs through `gate` while it has room, oldest first.
 local function pump(gate)
   while true do
@@ -210,9 +226,14 @@ local function forget_run(config, exec)
   redis.call('HDEL', key('runs', config), exec)
   redis.call('HDEL', key('run_config'), exec)
   redis.call('HDEL', key('cancels'), exec)
-  if place and string.sub(place, 1, 1) == 's' then
+  local kind = place and string.sub(place, 1, 1)
+  if kind == 's' then
     local _, _, gates = stream_place(place)
     free_slots(config, exec, gates)
+  elseif kind == 'o' or kind == 'f' then
+    redis.call('HDEL', key('outbox'), exec)
+    redis.call('ZREM', key('outbox_at'), exec)
+    redis.call('ZREM', key('forwarded'), exec)
   end
 end
 
@@ -220,13 +241,18 @@ end
 -- put back on its stream as a marker (no slots; a worker records it as
 -- cancelled without running it); a held one is marked in key('cancels')
 -- and its worker told on the channel key('cancel').
+-- A run handed to its home shard is cancelled there: {3, home}, and with
+-- `later`, queued in key('cancel_out') for handoff.rs to do so.
 -- Returns {1, run} marked, {2, run} signalled, {0} not in flight.
-local function cancel_run(config, exec, by)
+local function cancel_run(config, exec, by, later)
   local place = redis.call('HGET', key('runs', config), exec)
   if not place then return {0} end
   local kind = string.sub(place, 1, 1)
   local band, run
-  if kind == 's' then
+  if kind == 'o' or kind == 'f' then
+    if later then redis.call('RPUSH', key('cancel_out'), exec .. '|' .. by) end
+    return {3, string.sub(place, 3)}
+  elseif kind == 's' then
     local entry, gates
     band, entry, gates = stream_place(place)
     local stream = key('queue', band)

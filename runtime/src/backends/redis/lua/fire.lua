@@ -8,7 +8,8 @@
 --    band, run (JSON text), exec, gates (absent: no run, a misfire),
 --    policy ('allow' | 'forbid' | 'buffer_one' | 'replace'),
 --    event (JSON text), ending ('inactive' or 'error'),
---    revision (absent: do not compare)}
+--    revision (absent: do not compare),
+--    home (the shard to hand the run to, common.lua's hand_off; absent: here)}
 -- Returns per entry: 1 enqueued, 2 skipped, 0 lost.
 local now = ARGV[2]
 local results = {}
@@ -33,10 +34,14 @@ for i = 3, #ARGV do
       else
         if f.policy == 'replace' and inflight > 0 then
           local places = redis.call('HKEYS', key('runs', id))
-          for _, exec in ipairs(places) do cancel_run(id, exec, 'concurrency=replace') end
+          for _, exec in ipairs(places) do cancel_run(id, exec, 'concurrency=replace', true) end
           push_history(id, event_json(now, CONTRACT.events.replaced))
         end
-        admit(f.band, id, f.exec, f.gates, f.run, nil)
+        if f.home then
+          hand_off(f.band, id, f.exec, f.gates, f.run, f.home)
+        else
+          admit(f.band, id, f.exec, f.gates, f.run, nil)
+        end
         local meta = key('meta', id)
         redis.call('HINCRBY', meta, META.fires, 1)
         redis.call('HSET', meta, META.last_fired_at, now)

@@ -35,7 +35,7 @@ for i = 1, #places, 2 do
     end
   elseif kind == 'r' then
     redis.call('ZREM', key('retries'), string.sub(place, 3))
-  else
+  elseif kind == 'w' then
     local gate, item = string.match(place, '^w|([^|]*)|(.*)$')
     unwait(gate, item)
   end
