@@ -52,7 +52,8 @@ use uuid::Uuid;
 
 mod common;
 use common::{
-    arg, create_database, drop_database, fresh_prefix, info_sum, only, pct, redis_target, unlink_prefix,
+    arg, create_database, drop_database, fresh_prefix, info_sum, only, pct, per_master, redis_target,
+    unlink_prefix,
 };
 
 struct Env {
@@ -316,8 +317,11 @@ async fn lateness(configs: usize, seconds: usize) {
     // Let the first (registration-skewed) seconds pass, then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut r = env.backend.connection();
-    let stream = format!("{}queue:normal", env.backend.prefix());
-    let _: () = redis::cmd("XTRIM").arg(&stream).arg("MAXLEN").arg(0).query_async(&mut r).await.unwrap();
+    let shards = env.backend.shards();
+    let streams: Vec<String> = shards.all().map(|s| format!("{}queue:normal", shards.prefix(s))).collect();
+    for stream in &streams {
+        let _: () = redis::cmd("XTRIM").arg(stream).arg("MAXLEN").arg(0).query_async(&mut r).await.unwrap();
+    }
     let commands = info_sum("stats", "total_commands_processed").await;
     tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
     stop.send(true).unwrap();
@@ -325,26 +329,28 @@ async fn lateness(configs: usize, seconds: usize) {
     let commands = info_sum("stats", "total_commands_processed").await - commands;
 
     let mut late = Vec::new();
-    let mut from = "-".to_owned();
-    loop {
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(&from)
-            .arg("+")
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut r)
-            .await
-            .unwrap();
-        if reply.ids.is_empty() {
-            break;
+    for stream in &streams {
+        let mut from = "-".to_owned();
+        loop {
+            let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(&from)
+                .arg("+")
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            if reply.ids.is_empty() {
+                break;
+            }
+            for entry in &reply.ids {
+                let enqueued_ms: i64 = entry.id.split('-').next().unwrap().parse().unwrap();
+                let run: QueuedRun = serde_json::from_str(&entry.get::<String>("run").unwrap()).unwrap();
+                late.push((enqueued_ms - run.scheduled_at.timestamp_millis()) as f64);
+            }
+            from = format!("({}", reply.ids.last().unwrap().id);
         }
-        for entry in &reply.ids {
-            let enqueued_ms: i64 = entry.id.split('-').next().unwrap().parse().unwrap();
-            let run: QueuedRun = serde_json::from_str(&entry.get::<String>("run").unwrap()).unwrap();
-            late.push((enqueued_ms - run.scheduled_at.timestamp_millis()) as f64);
-        }
-        from = format!("({}", reply.ids.last().unwrap().id);
     }
     late.sort_by(f64::total_cmp);
     let on_time = late.iter().filter(|l| **l <= 0.0).count();
@@ -444,9 +450,13 @@ async fn burst(n: usize) {
         stopped,
     ));
     let mut r = env.backend.connection();
-    let stream = format!("{}queue:normal", env.backend.prefix());
+    let shards = env.backend.shards();
+    let streams: Vec<String> = shards.all().map(|s| format!("{}queue:normal", shards.prefix(s))).collect();
     loop {
-        let len: usize = redis::cmd("XLEN").arg(&stream).query_async(&mut r).await.unwrap();
+        let mut len = 0;
+        for stream in &streams {
+            len += redis::cmd("XLEN").arg(stream).query_async::<usize>(&mut r).await.unwrap();
+        }
         if len >= n {
             break;
         }
@@ -510,5 +520,26 @@ async fn idle(schedules: usize) {
         (after - before) as f64 / schedules as f64
     );
     println!("scheduler CPU while nothing is due: {:.2} % of a core", cpu * 100.0);
+    let (largest, mean) = shard_skew(&env.backend).await;
+    println!(
+        "{} shards: largest {largest:.0} schedules, mean {mean:.0} ({:.3}x the mean)",
+        env.backend.shards().count(),
+        largest / mean
+    );
+    println!("Redis memory per master: {:?} MiB", per_master("memory", "used_memory").await);
     env.drop_all().await;
+}
+
+/// The schedules of the largest shard, and the mean over the shards.
+async fn shard_skew(backend: &RedisBackend) -> (f64, f64) {
+    let mut r = backend.connection();
+    let shards = backend.shards();
+    let mut counts = Vec::new();
+    for s in shards.all() {
+        let n: u64 =
+            redis::cmd("HLEN").arg(format!("{}status", shards.prefix(s))).query_async(&mut r).await.unwrap();
+        counts.push(n as f64);
+    }
+    let largest = counts.iter().copied().fold(0.0, f64::max);
+    (largest, counts.iter().sum::<f64>() / counts.len() as f64)
 }

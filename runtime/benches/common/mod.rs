@@ -122,30 +122,52 @@ pub async fn info_sum(section: &str, field: &str) -> u64 {
     total
 }
 
+/// An INFO field of every master, in MiB for memory fields.
+pub async fn per_master(section: &str, field: &str) -> Vec<u64> {
+    let mut each = Vec::new();
+    for mut conn in masters().await {
+        let info: String = redis::cmd("INFO").arg(section).query_async(&mut conn).await.unwrap();
+        let prefix = format!("{field}:");
+        let value: u64 =
+            info.lines().find_map(|l| l.strip_prefix(prefix.as_str())).unwrap().trim().parse().unwrap();
+        each.push(if field.contains("memory") { value >> 20 } else { value });
+    }
+    each
+}
+
 /// Removes every Redis key under `prefix` (as the target tags it), on
 /// every master.
 pub async fn unlink_prefix(prefix: &str) {
-    let prefix = redis_target().tagged(prefix);
+    // The shards' keys start with the prefix as set, the deployment's own
+    // with it as the target tags it.
+    let tagged = redis_target().tagged(prefix);
+    let patterns = if tagged == prefix { vec![prefix.to_owned()] } else { vec![prefix.to_owned(), tagged] };
     for mut r in masters().await {
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}*"))
-                .arg("COUNT")
-                .arg(10_000)
-                .query_async(&mut r)
-                .await
-                .unwrap();
-            if !keys.is_empty() {
-                // On a cluster, a deployment's keys share its prefix's slot.
-                let _: () = redis::cmd("UNLINK").arg(keys).query_async(&mut r).await.unwrap();
+        for pattern in &patterns {
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{pattern}*"))
+                    .arg("COUNT")
+                    .arg(10_000)
+                    .query_async(&mut r)
+                    .await
+                    .unwrap();
+                // One key a command: on a cluster they are in several slots.
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("UNLINK").arg(key).ignore();
+                }
+                if !keys.is_empty() {
+                    let _: () = pipe.query_async(&mut r).await.unwrap();
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
         }
     }
 }

@@ -65,6 +65,8 @@ impl RedisBackend {
         let replaced = fires.iter().any(|f| f.policy == Concurrency::Replace);
         if fires.iter().any(|f| f.run.as_ref().is_some_and(|run| self.home_of(run).is_some())) || replaced {
             self.pass_on(shard, replaced).await;
+        } else if results.contains(&1) {
+            self.announce_queued().await;
         }
         Ok(results
             .into_iter()

@@ -37,6 +37,7 @@
 use chrono::Utc;
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -267,13 +268,23 @@ impl RedisBackend {
     }
 
     /// Tells idle workers that runs were queued, where they cannot block
-    /// on every shard's streams (`take.rs`); nothing elsewhere.
+    /// on every shard's streams (`take.rs`); nothing elsewhere. One
+    /// message covers every run queued until it is sent, so a busy process
+    /// sends about one a millisecond, not one per run.
     pub(super) async fn announce_queued(&self) {
-        if self.notify_queued {
-            let sent: Result<i64, _> = self.conn.clone().publish(self.key("queued"), "").await;
+        if !self.notify_queued || self.announcing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            // A millisecond's runs share it (a worker waits that much more).
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            // Runs queued from here on announce themselves anew.
+            this.announcing.store(false, Ordering::SeqCst);
+            let sent: Result<i64, _> = this.conn.clone().publish(this.key("queued"), "").await;
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "cannot announce queued runs; workers look again within a second");
             }
-        }
+        });
     }
 }

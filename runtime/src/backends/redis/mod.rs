@@ -170,6 +170,8 @@ pub struct RedisBackend {
     queued: Arc<Notify>,
     /// Whether workers wait for `queued` (else: a blocking read).
     notify_queued: bool,
+    /// A `queued` message is about to be sent (`handoff.rs`).
+    announcing: Arc<std::sync::atomic::AtomicBool>,
     /// The shard a worker's next read starts from (`take.rs`).
     turn: Arc<std::sync::atomic::AtomicUsize>,
     /// Requests to stop held runs, from the `cancel` channel.
@@ -227,6 +229,7 @@ impl RedisBackend {
             queued: Arc::new(Notify::new()),
             notify_queued: cluster && shards.count() > 1,
             turn: Arc::default(),
+            announcing: Arc::default(),
             cancels: cancels.clone(),
             progress: progress.clone(),
             replication: Arc::new(shards.all().map(|_| replicas::Replication::new(cluster)).collect()),
