@@ -7,12 +7,13 @@
 //! something fires or *whether* an action is allowed: callers compute fire
 //! times and pass the statuses an action may start from.
 //!
-//! Keys of a shard (after its prefix, `shards.rs`): `status` (hash id → status), `status_counts`
-//! (hash status → n), `jobs` (hash id → job JSON), `due` (sorted set id by
-//! next fire ms), `history:<id>` (list, capped, with a TTL), `meta:<id>`
-//! (hash), `revisions` (hash id → the job's revision), `changed` (hash id →
-//! ms of the last transition), `resumes` (sorted set id by the ms a pause
-//! ends), `runs:<id>` (hash execution id → where that run in flight is),
+//! Keys of a shard (after its prefix, `shards.rs`): `status` (hash id →
+//! status), `status_counts` (hash status → n), `jobs` (hash id → job
+//! JSON), `due` (sorted set id by next fire ms), `history:<id>` (list,
+//! capped, with a TTL), `meta:<id>` (hash), `revisions` (hash id → the
+//! job's revision), `changed` (hash id → ms of the last transition),
+//! `resumes` (sorted set id by the ms a pause ends), `runs:<id>` (hash
+//! execution id → where that run in flight is),
 //! `run_config` (hash execution id → config id), `waiting:<gate>` (lists of
 //! runs waiting for a slot or a rate), `slots:<gate>` (slots taken),
 //! `rate:<gate>`, `rate_pending:<gate>`, `rate_gates`, `started`,
