@@ -66,6 +66,12 @@ impl PrivateCluster {
 
     /// The port of the master serving `key`'s slot now.
     pub fn master_of(&self, key: &str) -> u16 {
+        self.serving(key).unwrap_or_else(|| panic!("no master serves the slot of {key}"))
+    }
+
+    /// The port of the master serving `key`'s slot now, if one does (none
+    /// while its master has failed and no replica is promoted yet).
+    pub fn serving(&self, key: &str) -> Option<u16> {
         let live = self.live_port();
         let slot: u16 = cli(live, &["cluster", "keyslot", key]).trim().parse().unwrap();
         for line in cli(live, &["cluster", "nodes"]).lines() {
@@ -79,10 +85,10 @@ impl PrivateCluster {
             });
             if serves {
                 let addr = fields[1].split('@').next().unwrap();
-                return addr.rsplit_once(':').unwrap().1.parse().unwrap();
+                return addr.rsplit_once(':').unwrap().1.parse().ok();
             }
         }
-        panic!("no master serves slot {slot}");
+        None
     }
 
     /// Kills the node on `port` with SIGKILL (no goodbye to the cluster).
