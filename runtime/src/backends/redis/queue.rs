@@ -60,20 +60,9 @@ impl Queue for RedisBackend {
         }
         for (shard, list) in by_shard {
             self.settle_on(shard, &list).await?;
-            // Runs handed to this shard by their config's let go there too.
-            let mut released: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
-            for (s, _) in list.iter().filter(|(s, _)| s.retry.is_none()) {
-                let origin = self.shard_of(s.config_id);
-                if origin != shard {
-                    released
-                        .entry(origin)
-                        .or_default()
-                        .push((s.config_id.to_string(), s.execution_id.to_string()));
-                }
-            }
-            for (origin, runs) in released {
-                self.release(origin, &runs).await?;
-            }
+            let handed: Vec<&Settle> =
+                list.iter().map(|(s, _)| *s).filter(|s| self.shard_of(s.config_id) != shard).collect();
+            self.release_settled(shard, &handed).await?;
         }
         // Slots given back may have let waiting runs through.
         self.announce_queued().await;
@@ -223,6 +212,32 @@ impl Queue for RedisBackend {
 }
 
 impl RedisBackend {
+    /// Lets the runs among `handed` (handed to shard `home` by their
+    /// config's shard, and just settled there) go at their origin, once
+    /// their home holds them no more (not a retry, nor an attempt that a
+    /// stale handle's settle left running).
+    async fn release_settled(&self, home: usize, handed: &[&Settle]) -> Result<(), BackendError> {
+        if handed.is_empty() {
+            return Ok(());
+        }
+        let execs: Vec<String> = handed.iter().map(|s| s.execution_id.to_string()).collect();
+        let mut pipe = redis::pipe();
+        for exec in &execs {
+            pipe.hexists(self.skey(home, "run_config"), exec);
+        }
+        let held: Vec<bool> = pipe.query_async(&mut self.conn.clone()).await?;
+        let mut released: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+        for ((s, exec), held) in handed.iter().zip(execs).zip(held) {
+            if !held {
+                released.entry(self.shard_of(s.config_id)).or_default().push((s.config_id.to_string(), exec));
+            }
+        }
+        for (origin, runs) in released {
+            self.release(origin, &runs).await?;
+        }
+        Ok(())
+    }
+
     /// Settles runs taken from the streams of shard `shard` (`settle.lua`).
     async fn settle_on(&self, shard: usize, done: &[(&Settle, &str)]) -> Result<(), BackendError> {
         let mut invocation = self.call(shard, &SETTLE);
