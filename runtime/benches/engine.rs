@@ -27,7 +27,8 @@
 //! the cost of tracing, off and on (default: no subscriber at all).
 //! `--redis cluster` runs them on the loopback Redis Cluster of the test
 //! suite instead of one Redis, and every section also counts the Redis
-//! commands it cost (`total_commands_processed`, summed over the masters).
+//! commands it cost (`total_commands_processed`, summed over the masters);
+//! `--shards N` sets `TASKBOX_REDIS_SHARDS` (default: 16 on the cluster).
 //! `TASKBOX_TEST_DATABASE_URL`, `TASKBOX_TEST_REDIS_URL` and
 //! `TASKBOX_TEST_REDIS_CLUSTER_NODES` point elsewhere.
 
@@ -69,7 +70,7 @@ impl Env {
         let store = PgStore::connect_lazy(&url).unwrap();
         store.migrate().await.unwrap();
         let prefix = fresh_prefix();
-        let backend = RedisBackend::connect(&redis_target(), &prefix).await.unwrap();
+        let backend = connect(&prefix).await;
         Env { db_name, store, prefix, backend }
     }
 
@@ -240,7 +241,7 @@ async fn worker(env: &Env, plugins: &Path) -> (Worker, tempfile::TempDir) {
     let worker = Worker {
         name: "bench".into(),
         groups: vec!["default".into()],
-        queue: Arc::new(RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap()),
+        queue: Arc::new(connect(&env.prefix).await),
         store: Arc::new(env.store.clone()),
         plugins: taskbox::plugins::artifacts::Artifacts::directory_only(registry),
         executor,
@@ -306,7 +307,7 @@ async fn lateness(configs: usize, seconds: usize) {
     };
     register_many(&env, configs, "* * * * * *", next_second).await;
     let (stop, stopped) = watch::channel(false);
-    let scheduler = RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap();
+    let scheduler = connect(&env.prefix).await;
     let changes = scheduler.changes();
     let looping = tokio::spawn(fire_loop(
         Arc::new(scheduler),
@@ -397,7 +398,7 @@ async fn start_lateness(plugins: &Path, configs: usize, seconds: usize) {
         .await;
     let (worker, _cache) = worker(&env, plugins).await;
     let (stop, stopped) = watch::channel(false);
-    let scheduler = RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap();
+    let scheduler = connect(&env.prefix).await;
     let changes = scheduler.changes();
     let firing = tokio::spawn(fire_loop(
         Arc::new(scheduler),
@@ -498,7 +499,7 @@ async fn idle(schedules: usize) {
     let took = register_many(&env, schedules, "0 0 1 1 *", next_year).await;
     let after = info_sum("memory", "used_memory").await;
     let (stop, stopped) = watch::channel(false);
-    let scheduler = RedisBackend::connect(&redis_target(), &env.prefix).await.unwrap();
+    let scheduler = connect(&env.prefix).await;
     let changes = scheduler.changes();
     let looping = tokio::spawn(fire_loop(
         Arc::new(scheduler),
@@ -542,4 +543,15 @@ async fn shard_skew(backend: &RedisBackend) -> (f64, f64) {
     }
     let largest = counts.iter().copied().fold(0.0, f64::max);
     (largest, counts.iter().sum::<f64>() / counts.len() as f64)
+}
+
+/// The backend on `prefix`, in the target's default number of shards, or
+/// `--shards N`.
+async fn connect(prefix: &str) -> RedisBackend {
+    let shards = std::env::args()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w[0] == "--shards")
+        .map(|w| w[1].parse().unwrap());
+    RedisBackend::connect_sharded(&redis_target(), prefix, shards).await.unwrap()
 }
