@@ -42,7 +42,10 @@ impl RedisBackend {
     pub(super) async fn fire_on(&self, shard: usize, fires: &[&Fire]) -> Result<Vec<Fired>, BackendError> {
         let mut invocation = self.call(shard, &FIRE);
         invocation.arg(rfc3339(Utc::now()));
+        let mut handed = false;
         for f in fires {
+            let home = f.run.as_ref().and_then(|run| self.home_of(run));
+            handed |= home.is_some();
             let args = FireArgs {
                 id: f.config_id.to_string(),
                 due_ms: ms(f.due),
@@ -55,7 +58,7 @@ impl RedisBackend {
                 event: json(&f.event),
                 ending: f.ending.as_str(),
                 revision: f.revision.map(|r| r.to_string()),
-                home: f.run.as_ref().and_then(|run| self.home_of(run)).map(|h| h.to_string()),
+                home: home.map(|h| h.to_string()),
             };
             invocation.arg(json(&args));
         }
@@ -63,7 +66,7 @@ impl RedisBackend {
         // A settled tick stays settled through a failover.
         self.replicated(shard).await?;
         let replaced = fires.iter().any(|f| f.policy == Concurrency::Replace);
-        if fires.iter().any(|f| f.run.as_ref().is_some_and(|run| self.home_of(run).is_some())) || replaced {
+        if handed || replaced {
             self.pass_on(shard, replaced).await;
         } else if results.contains(&1) {
             self.announce_queued().await;
