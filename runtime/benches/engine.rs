@@ -527,7 +527,8 @@ async fn idle(schedules: usize) {
         env.backend.shards().count(),
         largest / mean
     );
-    println!("Redis memory per master: {:?} MiB", per_master("memory", "used_memory").await);
+    let mib: Vec<u64> = per_master("memory", "used_memory").await.iter().map(|b| b >> 20).collect();
+    println!("Redis memory per master: {mib:?} MiB");
     env.drop_all().await;
 }
 

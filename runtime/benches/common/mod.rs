@@ -107,30 +107,18 @@ pub async fn masters() -> Vec<redis::aio::MultiplexedConnection> {
 
 /// A field of `INFO <section>` summed over the masters.
 pub async fn info_sum(section: &str, field: &str) -> u64 {
-    let mut total = 0;
-    for mut conn in masters().await {
-        let info: String = redis::cmd("INFO").arg(section).query_async(&mut conn).await.unwrap();
-        let prefix = format!("{field}:");
-        total += info
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix.as_str()))
-            .unwrap()
-            .trim()
-            .parse::<u64>()
-            .unwrap();
-    }
-    total
+    per_master(section, field).await.iter().sum()
 }
 
-/// An INFO field of every master, in MiB for memory fields.
+/// A field of `INFO <section>` on each master.
 pub async fn per_master(section: &str, field: &str) -> Vec<u64> {
+    let prefix = format!("{field}:");
     let mut each = Vec::new();
     for mut conn in masters().await {
         let info: String = redis::cmd("INFO").arg(section).query_async(&mut conn).await.unwrap();
-        let prefix = format!("{field}:");
-        let value: u64 =
-            info.lines().find_map(|l| l.strip_prefix(prefix.as_str())).unwrap().trim().parse().unwrap();
-        each.push(if field.contains("memory") { value >> 20 } else { value });
+        each.push(
+            info.lines().find_map(|l| l.strip_prefix(prefix.as_str())).unwrap().trim().parse().unwrap(),
+        );
     }
     each
 }
