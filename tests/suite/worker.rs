@@ -143,11 +143,19 @@ async fn a_tick_fired_ahead_of_time_is_dropped_if_the_schedule_is_paused_before_
     new.scheduler_type = SchedulerType::Cron;
     new.schedule_config = json!({"cron_expression": "* * * * * *"});
     let c = env.d.store.create_config(new).await.unwrap();
+    // Start early in a second, so its next tick is most of a second away
+    // and the pause below lands before that tick is due (a pause after it
+    // lets the run go ahead, as it should).
+    while Utc::now().timestamp_subsec_millis() > 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let tick = Utc::now().timestamp() + 1;
     env.service.act(c.id, taskbox::contract::schedule::Action::Start).await.unwrap();
     // Settle the next tick (due within the lookahead), then pause at once.
     taskbox::engine::scheduler::fire_due(env.d.schedule.as_ref()).await.unwrap();
     assert_eq!(env.d.queue.depth().await.unwrap(), 1, "the next tick is queued ahead of its time");
     env.service.act(c.id, taskbox::contract::schedule::Action::Pause).await.unwrap();
+    assert!(Utc::now().timestamp() < tick, "the pause came before the tick was due");
     let (stop, worker) = start_worker(&env, "w1", Duration::from_secs(1)).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let filter = ExecutionFilter { config_id: Some(c.id), ..Default::default() };
