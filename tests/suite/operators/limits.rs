@@ -14,7 +14,10 @@ async fn a_concurrency_limit_holds_across_worker_processes(d) {
     let dir = PluginDir::with(&["sleep"]);
     dir.add("sleep", "nap");
     dir.write("nap.toml", "max_concurrency = 2\n");
-    let f = Fleet::start(&d, dir, 2, &[]);
+    // Two runs at most per worker process, so a limit of three at once is
+    // reached only with both processes running its runs together.
+    let two_each = [("TASKBOX_WORKER_CONCURRENCY", "2".to_string())];
+    let f = Fleet::start(&d, dir, 2, if d.kind.on_redis() { &two_each } else { &[] });
     let api = &f.api;
     let limited = api.create_id(json!({"name": "limited", "task_type": "sleep", "scheduler_type": "manual",
         "parameters": {"ms": 1000}, "max_concurrency": 3})).await;
