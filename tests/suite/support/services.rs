@@ -69,8 +69,9 @@ pub fn cluster_nodes() -> Vec<String> {
 }
 
 /// A unique key prefix on the test Redis or the test cluster; its keys
-/// are deleted when dropped. On the cluster the prefix carries the test's
-/// own hash tag, as a deployment's prefix does there.
+/// are deleted when dropped. The prefix is untagged, as deployments set
+/// it: on the cluster the backend tags the deployment's own keys and its
+/// shards spread over the slots.
 pub struct TestRedis {
     pub prefix: String,
     pub target: Target,
