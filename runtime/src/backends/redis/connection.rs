@@ -5,9 +5,10 @@
 //! prefix a cluster needs; never what is sent over them.
 //!
 //! On a cluster every script and pipeline must touch keys of one hash
-//! slot. The backend's keys all start with its prefix, so a prefix that
-//! carries a hash tag (`{taskbox}:`) keeps a deployment's keys in one
-//! slot: [`Target::tagged`] adds one when the configured prefix has none.
+//! slot. Each shard's keys carry the shard's tag (`shards.rs`); the keys
+//! of no shard start with the deployment's prefix, so a prefix that
+//! carries a hash tag (`{taskbox}:`) keeps them in one slot:
+//! [`Target::tagged`] adds one when the configured prefix has none.
 //! Pub/sub needs no slot: a message published on any node of a cluster
 //! reaches subscribers on every node, so the listener subscribes on one
 //! seed node at a time and moves to the next when it is lost.
