@@ -180,7 +180,7 @@ impl App {
             return Err(refuse("its config was deleted (taskbox replay runs it locally)".into()));
         };
         let kept = match self.inner.plugins.store() {
-            Some(store) => store.version(task_type, digest).await?.is_some(),
+            Some(store) => store.has_version(task_type, digest).await?,
             None => false,
         };
         if !kept {

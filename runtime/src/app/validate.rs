@@ -233,7 +233,7 @@ impl App {
         let Some(store) = self.inner.plugins.store() else {
             return invalid("this process keeps no plugin versions to pin".into());
         };
-        if store.version(&c.task_type, digest).await?.is_none() {
+        if !store.has_version(&c.task_type, digest).await? {
             return invalid(format!(
                 "no version {digest} of {:?} (see GET /plugins/{}/versions)",
                 c.task_type, c.task_type

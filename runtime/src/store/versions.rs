@@ -131,6 +131,9 @@ pub trait PluginStore: super::CompiledStore + Send + Sync + 'static {
     /// The name's versions, most recently seen first.
     async fn versions(&self, name: &str) -> Result<Vec<PluginVersion>, StoreError>;
     async fn version(&self, name: &str, digest: &str) -> Result<Option<PluginVersion>, StoreError>;
+    /// Whether the name's version `digest` is kept: one index lookup, where
+    /// [`PluginStore::version`] also counts the version's records.
+    async fn has_version(&self, name: &str, digest: &str) -> Result<bool, StoreError>;
     /// Deletes a version that is neither current nor pinned (and its
     /// component, if no other name has it).
     async fn delete_version(&self, name: &str, digest: &str) -> Result<Result<(), KeptBecause>, StoreError>;
@@ -320,6 +323,13 @@ where
         q.push(" WHERE v.name = ").push_bind(name.to_owned());
         q.push(" AND v.digest = ").push_bind(digest.to_owned());
         Ok(q.build_query_as().fetch_optional(self.pool()).await?)
+    }
+
+    async fn has_version(&self, name: &str, digest: &str) -> Result<bool, StoreError> {
+        let mut q = QueryBuilder::<D::DB>::new("SELECT count(*) FROM plugin_versions WHERE name = ");
+        q.push_bind(name.to_owned()).push(" AND digest = ").push_bind(digest.to_owned());
+        let (n,): (i64,) = q.build_query_as().fetch_one(self.pool()).await?;
+        Ok(n > 0)
     }
 
     async fn delete_version(&self, name: &str, digest: &str) -> Result<Result<(), KeptBecause>, StoreError> {

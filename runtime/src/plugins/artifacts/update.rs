@@ -77,7 +77,7 @@ impl Artifacts {
         store.put_blob(&upload.digest, upload.size, &mut spooled).await?;
         // Shared before it is current, so the fleet finds it when told.
         self.share(store.as_ref(), &entry).await;
-        let created = store.version(&upload.name, &upload.digest).await?.is_none();
+        let created = !store.has_version(&upload.name, &upload.digest).await?;
         let version = NewVersion {
             name: upload.name.clone(),
             digest: upload.digest.clone(),
